@@ -1,0 +1,8 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class CollectionsAppConfig(AppConfig):
+    name = "collections_app"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,43 @@
+"""Account forms: the first admin on a fresh install, and API keys."""
+
+from __future__ import annotations
+
+import re
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
+from django.core.exceptions import ValidationError
+
+from console.models import ApiKey
+
+KEY_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class FirstAdminForm(UserCreationForm):
+    organisation_name = forms.CharField(max_length=100, label="Organisation", initial="My organisation")
+
+    class Meta:
+        model = get_user_model()
+        fields = ["username", "email"]
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["email"].required = True
+        self.fields["email"].help_text = "Millrace sends “initial load done” and error emails here."
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(max_length=64, help_text="Letters, digits, _ and -; e.g. terraform or ci-loader.")
+
+    def __init__(self, *args: object, user: object = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if not KEY_NAME_RE.match(name):
+            raise ValidationError("Use only letters, digits, underscores and hyphens.")
+        if ApiKey.objects.filter(user=self.user, name=name).exists():
+            raise ValidationError(f"You already have a key named “{name}”.")
+        return name

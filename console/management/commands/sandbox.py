@@ -1,0 +1,53 @@
+"""Run the local AWS sandbox: a moto server with sample tables and a gentle traffic generator."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Any
+
+import boto3
+from django.core.management.base import BaseCommand
+from moto.server import ThreadedMotoServer
+
+from console.sandbox.seed import seed
+from console.sandbox.traffic import run_traffic
+
+
+class Command(BaseCommand):
+    help = "Start the local AWS sandbox (moto) with sample tables; Ctrl-C stops it."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=5055)
+        parser.add_argument("--region", default="us-east-1")
+        parser.add_argument("--orders", type=int, default=5000)
+        parser.add_argument("--writes-per-second", type=float, default=3.0, help="0 turns the traffic off")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns the console
+        server = ThreadedMotoServer(ip_address=options["host"], port=options["port"], verbose=False)
+        server.start()
+        endpoint = f"http://{options['host']}:{options['port']}"
+        session = boto3.Session(aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
+        for line in seed(session, endpoint, options["region"], orders=options["orders"]):
+            self.stdout.write(f"sandbox: created {line}")
+        self.stdout.write(self.style.SUCCESS(f"sandbox: AWS sandbox ready at {endpoint}"))
+
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        if options["writes_per_second"] > 0:
+            dynamodb = session.client("dynamodb", region_name=options["region"], endpoint_url=endpoint)
+            traffic = threading.Thread(
+                target=run_traffic,
+                args=(dynamodb, stop),
+                kwargs={"writes_per_second": options["writes_per_second"], "seeded_orders": options["orders"]},
+                daemon=True,
+            )
+            traffic.start()
+            self.stdout.write(f"sandbox: traffic generator on, about {options['writes_per_second']:g} writes/s")
+        stop.wait()
+        server.stop()
+        self.stdout.write("sandbox: stopped")

@@ -1,0 +1,44 @@
+"""Writes for accounts: the first admin, organisations and API keys."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.http import Http404, HttpRequest
+
+from console.models import ApiKey, Membership, Organisation, hash_api_key
+
+User = get_user_model()
+
+
+@transaction.atomic
+def first_admin_create(*, username: str, email: str, password: str, organisation_name: str) -> AbstractBaseUser:
+    """Create the install's first user as superuser and admin of a new organisation."""
+    user = User.objects.create_superuser(username=username, email=email, password=password)
+    organisation = Organisation.objects.create(name=organisation_name)
+    Membership.objects.create(organisation=organisation, user=user, role=Membership.Role.ADMIN)
+    return user
+
+
+def api_key_create(*, user: AbstractBaseUser, organisation: Organisation, name: str) -> tuple[ApiKey, str]:
+    """Return the new key row and the key itself, which is never stored and can't be shown again."""
+    key = ApiKey.KEY_PREFIX + secrets.token_urlsafe(32)
+    row = ApiKey.objects.create(
+        user=user, organisation=organisation, name=name, key_hash=hash_api_key(key), last_four=key[-4:]
+    )
+    return row, key
+
+
+def organisation_for(user: AbstractBaseUser) -> Organisation:
+    """The organisation a signed-in user works in (their first membership); 404 when they have none."""
+    membership = Membership.objects.filter(user=user).select_related("organisation").order_by("created_at").first()
+    if membership is None:
+        raise Http404("You are not a member of any organisation. Ask an admin to add you.")
+    return membership.organisation
+
+
+def request_organisation(request: HttpRequest) -> Organisation:
+    return organisation_for(request.user)

@@ -1,0 +1,132 @@
+"""The one place that builds boto3 sessions and clients, for the deployment and for integrations.
+
+Clients go to MILLRACE_AWS_ENDPOINT_URL when it is set (the sandbox); otherwise to real AWS with
+the usual credential chain. Sessions are built lazily, never at import.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.credentials import RefreshableCredentials
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+from django.conf import settings
+
+from integrations.models import Integration
+
+# The sandbox accepts any key; these keep botocore from hunting for credentials (and instance metadata).
+SANDBOX_KEYS = {"aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
+CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+
+_role_sessions: dict[tuple[Any, ...], boto3.Session] = {}
+_role_sessions_lock = threading.Lock()
+
+
+class AwsError(Exception):
+    """An AWS call failed; `code` is AWS's error code, `message` AWS's words, for a person to read."""
+
+    def __init__(self, code: str, message: str, operation: str = "") -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.operation = operation
+
+
+def as_aws_error(exc: Exception) -> AwsError:
+    """Turn botocore's exceptions into one shape the pages can show."""
+    if isinstance(exc, AwsError):
+        return exc
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return AwsError(error.get("Code", "Error"), error.get("Message", str(exc)), exc.operation_name)
+    if isinstance(exc, EndpointConnectionError):
+        where = settings.MILLRACE_AWS_ENDPOINT_URL or "AWS"
+        hint = " Is the sandbox running (make run starts it)?" if settings.MILLRACE_AWS_ENDPOINT_URL else ""
+        return AwsError("EndpointConnectionError", f"Could not connect to {where}.{hint}")
+    if isinstance(exc, NoCredentialsError):
+        return AwsError(
+            "NoCredentials",
+            "Millrace has no AWS credentials of its own. Set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or an "
+            "instance role for the server, or use an access key integration.",
+        )
+    if isinstance(exc, BotoCoreError):
+        return AwsError(type(exc).__name__, str(exc))
+    raise exc
+
+
+def _session(**kwargs: Any) -> boto3.Session:
+    if settings.MILLRACE_AWS_ENDPOINT_URL and not kwargs and not os.environ.get("AWS_ACCESS_KEY_ID"):
+        kwargs = dict(SANDBOX_KEYS)
+    return boto3.Session(region_name=settings.MILLRACE_AWS_REGION, **kwargs)
+
+
+def client(session: boto3.Session, service: str, region: str | None = None) -> Any:
+    return session.client(
+        service,
+        region_name=region or settings.MILLRACE_AWS_REGION,
+        endpoint_url=settings.MILLRACE_AWS_ENDPOINT_URL,
+        config=CLIENT_CONFIG,
+    )
+
+
+def deployment_session() -> boto3.Session:
+    """Millrace's own identity: the one customers trust in their role's trust policy."""
+    return _session()
+
+
+def deployment_principal() -> str:
+    """The ARN customers put in their role's trust policy (sts:GetCallerIdentity)."""
+    try:
+        return client(deployment_session(), "sts").get_caller_identity()["Arn"]
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a message on the page
+        raise as_aws_error(exc) from exc
+
+
+def _assume_role_session(role_arn: str, external_id: str, session_name: str) -> boto3.Session:
+    sts = client(deployment_session(), "sts")
+
+    def refresh() -> dict[str, str]:
+        creds = sts.assume_role(
+            RoleArn=role_arn, RoleSessionName=session_name, ExternalId=external_id, DurationSeconds=3600
+        )["Credentials"]
+        return {
+            "access_key": creds["AccessKeyId"],
+            "secret_key": creds["SecretAccessKey"],
+            "token": creds["SessionToken"],
+            "expiry_time": creds["Expiration"].isoformat(),
+        }
+
+    # botocore refreshes these credentials on its own before they expire (15 minutes ahead).
+    credentials = RefreshableCredentials.create_from_metadata(refresh(), refresh, "assume-role")
+    core = botocore.session.Session()
+    core._credentials = credentials
+    return boto3.Session(botocore_session=core, region_name=settings.MILLRACE_AWS_REGION)
+
+
+def integration_session(integration: Integration) -> boto3.Session:
+    """A session with the integration's access. Assumed-role sessions are cached per process."""
+    if integration.auth_method == Integration.AuthMethod.KEYS:
+        return _session(
+            aws_access_key_id=integration.access_key_id,
+            aws_secret_access_key=integration.secret_access_key,
+        )
+    external_id = integration.organisation.external_id
+    session_name = f"millrace-org-{integration.organisation_id}"
+    if integration.pk is None:  # a wizard still being filled in: nothing to cache yet
+        return _assume_role_session(integration.role_arn, external_id, session_name)
+    key = (integration.pk, integration.role_arn, external_id)
+    with _role_sessions_lock:
+        if key not in _role_sessions:
+            _role_sessions[key] = _assume_role_session(integration.role_arn, external_id, session_name)
+        return _role_sessions[key]
+
+
+def forget_cached_session(integration: Integration) -> None:
+    with _role_sessions_lock:
+        for key in [k for k in _role_sessions if k[0] == integration.pk]:
+            del _role_sessions[key]
