@@ -17,6 +17,7 @@ setup: $(VENV)/.installed
 
 run: setup
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py serve
 
 lint: setup

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from typing import Any
@@ -22,7 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=5055)
         parser.add_argument("--region", default="us-east-1")
-        parser.add_argument("--orders", type=int, default=5000)
+        parser.add_argument("--orders", type=int, default=int(os.environ.get("MILLRACE_SANDBOX_ORDERS", 5000)))
         parser.add_argument("--writes-per-second", type=float, default=3.0, help="0 turns the traffic off")
 
     def handle(self, *args: Any, **options: Any) -> None:

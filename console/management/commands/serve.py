@@ -62,8 +62,8 @@ class Command(BaseCommand):
         try:
             for name, command in commands.items():
                 processes[name] = self.start(name, command, env)
-                if name == "sandbox":
-                    self.wait_for(env["MILLRACE_AWS_ENDPOINT_URL"] + "/moto-api/", processes[name], "the sandbox")
+                if name == "sandbox":  # the console needs the sample tables, not just the port
+                    self.wait_for_line(processes[name], "AWS sandbox ready", "the sandbox")
             self.wait_for(f"http://{host}:{port}/healthz", processes["web"], "the web server")
             self.stdout.write(self.style.SUCCESS(f"\n  Millrace is running: open http://{host}:{port}/\n"))
             if "sandbox" in commands:
@@ -84,13 +84,26 @@ class Command(BaseCommand):
             start_new_session=True,  # Ctrl-C reaches only us; we stop the children in order
         )  # fmt: skip
         label = f"\033[{COLOURS[name]}m{name:>7}\033[0m | " if sys.stdout.isatty() else f"{name:>7} | "
+        process.lines_seen = []  # type: ignore[attr-defined]
 
         def pump() -> None:
             for line in process.stdout:
+                process.lines_seen.append(line)  # type: ignore[attr-defined]
+                del process.lines_seen[:-50]  # type: ignore[attr-defined]
                 self.stdout.write(label + line.rstrip("\n"))
 
         threading.Thread(target=pump, daemon=True).start()
         return process
+
+    def wait_for_line(self, process: subprocess.Popen, marker: str, what: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(marker in line for line in process.lines_seen):  # type: ignore[attr-defined]
+                return
+            if process.poll() is not None:
+                raise CommandError(f"{what} exited with code {process.returncode} while starting.")
+            time.sleep(0.2)
+        raise CommandError(f"{what} did not get ready within {timeout:.0f} s.")
 
     def wait_for(self, url: str, process: subprocess.Popen, what: str, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout

@@ -1,0 +1,75 @@
+"""Shared fixtures: three users (owner and member of one organisation, a user of another), moto, faults."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import SimpleNamespace
+
+import boto3
+import pytest
+from django.test import Client
+from moto import mock_aws
+
+from console.models import Membership, Organisation
+from console.services import first_admin_create
+from tests.aws_faults import AwsFaults
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/millrace-reader"
+ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: object) -> None:
+    """Real hashers take ~0.3 s a password by design; tests make many accounts."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def people(db: None) -> SimpleNamespace:
+    """alice owns organisation Acme, bob is a member there, carol belongs to another organisation."""
+    alice = first_admin_create(username="alice", email="alice@acme.test", password=PASSWORD, organisation_name="Acme")
+    acme = Organisation.objects.get(memberships__user=alice)
+    from django.contrib.auth import get_user_model
+
+    bob = get_user_model().objects.create_user("bob", "bob@acme.test", PASSWORD)
+    Membership.objects.create(organisation=acme, user=bob)
+    carol = get_user_model().objects.create_user("carol", "carol@globex.test", PASSWORD)
+    globex = Organisation.objects.create(name="Globex")
+    Membership.objects.create(organisation=globex, user=carol)
+    return SimpleNamespace(alice=alice, bob=bob, carol=carol, acme=acme, globex=globex)
+
+
+def client_for(user: object) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def aws() -> Iterator[SimpleNamespace]:
+    """moto in-process, with a table that has a stream, one without, and an export bucket."""
+    with mock_aws():
+        session = boto3.Session(region_name=REGION)
+        dynamodb = session.client("dynamodb")
+        for name, stream in (("orders", True), ("customers", False)):
+            extra = {"StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}}
+            dynamodb.create_table(
+                TableName=name,
+                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+                **(extra if stream else {}),
+            )
+            dynamodb.put_item(TableName=name, Item={"id": {"S": "1"}})
+        session.client("s3").create_bucket(Bucket="millrace-exports")
+        yield SimpleNamespace(session=session, dynamodb=dynamodb)
+
+
+@pytest.fixture
+def faults() -> Iterator[AwsFaults]:
+    with AwsFaults() as injected:
+        yield injected

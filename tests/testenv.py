@@ -1,0 +1,25 @@
+"""Loaded with `-p tests.testenv`, before Django's settings are read: give the tests their own var/
+folder (so a running `make run` never shares a broker queue or database with them) and fake AWS keys."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ["MILLRACE_VAR_DIR"] = str(ROOT / "var" / "test")
+os.environ.pop("MILLRACE_AWS_ENDPOINT_URL", None)
+os.environ.pop("DEBUG", None)
+os.environ["MILLRACE_HTTPS"] = "off"  # the test client speaks plain HTTP; the secure default has its own test
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        # botocore >= 1.44.4 sends Streams calls to account-specific hosts that moto's mock_aws doesn't catch.
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+)
