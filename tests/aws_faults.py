@@ -36,6 +36,12 @@ class AwsFaults:
         self.faults.append(fault)
         return fault
 
+    def spy(self, service: str, operation: str) -> list[dict[str, Any]]:
+        """Record the parameters of every call to an operation, letting each go through."""
+        calls: list[dict[str, Any]] = []
+        self.add(service, operation, "Unused", when=lambda params: calls.append(params) and False)
+        return calls
+
     def access_denied(self, service: str, operation: str, action: str) -> Fault:
         message = (
             f"User: arn:aws:sts::123456789012:assumed-role/millrace-reader/s is not authorized to perform: {action}"

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from console.models import ApiKey, Membership, hash_api_key
+
+
+def test_it_creates_admin_organisation_and_key_without_prompting(db, monkeypatch):
+    monkeypatch.setenv("MILLRACE_ADMIN_PASSWORD", "a long and unusual passphrase")
+    out = io.StringIO()
+    call_command("bootstrap", "--username", "ops", "--email", "ops@example.test", "--organisation", "Ops",
+                 stdout=out, stderr=io.StringIO())  # fmt: skip
+    key = out.getvalue().strip()
+    membership = Membership.objects.get(user__username="ops")
+    assert membership.organisation.name == "Ops" and membership.user.is_superuser
+    assert ApiKey.objects.get().key_hash == hash_api_key(key)
+
+
+def test_it_refuses_without_a_password(db, monkeypatch):
+    monkeypatch.delenv("MILLRACE_ADMIN_PASSWORD", raising=False)
+    with pytest.raises(CommandError, match="--password"):
+        call_command("bootstrap", "--username", "ops", "--email", "ops@example.test")
+
+
+def test_it_refuses_a_weak_password_and_an_existing_user(people):
+    with pytest.raises(CommandError, match="too common"):
+        call_command("bootstrap", "--username", "ops", "--email", "o@x.test", "--password", "password")
+    with pytest.raises(CommandError, match="already exists"):
+        call_command("bootstrap", "--username", "alice", "--email", "o@x.test", "--password", "a long passphrase x")

@@ -1,0 +1,61 @@
+"""Start the real processes users run (a Celery worker) against the test database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tests.services_up import reachable
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_database_url() -> str:
+    """The URL of the database this test run created, for a subprocess to open."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    port = f":{db['PORT']}" if db["PORT"] else ""
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}{port}/{db['NAME']}"
+
+
+def redis_url() -> str:
+    """The Redis the tests use; skipped (loudly) when there is none, unless CI requires it."""
+    url = os.environ.get("MILLRACE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    if not reachable(url, 6379):
+        if os.environ.get("MILLRACE_REQUIRE_REDIS"):
+            pytest.fail(f"Redis is required (MILLRACE_REQUIRE_REDIS) but nothing answers at {url}")
+        pytest.skip(f"no Redis at {url}: set MILLRACE_TEST_REDIS_URL to run the tests that need one")
+    return url
+
+
+@contextmanager
+def celery_worker(broker_url: str, *extra_env: tuple[str, str]) -> Iterator[subprocess.Popen]:
+    env = dict(
+        os.environ,
+        DATABASE_URL=test_database_url(),
+        CELERY_BROKER_URL=broker_url,
+        SECRET_KEY=settings.SECRET_KEY,
+        MILLRACE_ENCRYPTION_KEYS=",".join(settings.MILLRACE_ENCRYPTION_KEYS),
+        **dict(extra_env),
+    )
+    command = [sys.executable, "-m", "celery", "-A", "console", "worker", "-l", "info", "--concurrency", "2",
+               "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", "test@%h"]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
