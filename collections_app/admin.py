@@ -2,18 +2,49 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from collections_app.models import Collection, Workspace
+from collections_app.models import Collection, Source, Workspace
 
 
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
-    list_display = ["name", "organisation", "created_at"]
+    list_display = ["name", "organisation", "collection_count", "created_at"]
     list_filter = ["organisation"]
     search_fields = ["name", "organisation__name"]
+
+    @admin.display(description="collections")
+    def collection_count(self, obj: Workspace) -> int:
+        return obj.collections.count()
+
+
+class SourceInline(admin.StackedInline):
+    model = Source
+    extra = 0
+    can_delete = False
+    exclude = ["created_at"]
+
+    def get_readonly_fields(self, request: object, obj: object = None) -> list[str]:
+        return [f.name for f in Source._meta.fields if f.name not in {"id", "collection", "created_at"}]
 
 
 @admin.register(Collection)
 class CollectionAdmin(admin.ModelAdmin):
-    list_display = ["name", "workspace", "table_name", "region", "integration", "status", "created_at"]
-    list_filter = ["status", "workspace__organisation"]
-    search_fields = ["name", "table_name", "workspace__name"]
+    list_display = ["name", "workspace", "table", "method", "state", "status", "created_by", "created_at"]
+    list_filter = ["status", "sources__load_method", "sources__state", "workspace__organisation"]
+    search_fields = ["name", "workspace__name", "sources__table_name"]
+    readonly_fields = ["created_by", "created_at"]
+    inlines = [SourceInline]
+
+    def get_queryset(self, request: object) -> object:
+        return super().get_queryset(request).select_related("workspace", "created_by").prefetch_related("sources")
+
+    @admin.display(description="table")
+    def table(self, obj: Collection) -> str:
+        return f"{obj.source.table_name} ({obj.source.region})"
+
+    @admin.display(description="method")
+    def method(self, obj: Collection) -> str:
+        return obj.source.get_load_method_display()
+
+    @admin.display(description="source state")
+    def state(self, obj: Collection) -> str:
+        return obj.source.get_state_display()

@@ -16,5 +16,6 @@ urlpatterns = [
     path("api-keys/", views.api_keys, name="api_keys"),
     path("api-keys/<int:pk>/revoke/", views.api_key_revoke, name="api_key_revoke"),
     path("integrations/", include("integrations.urls")),
+    path("collections/", include("collections_app.urls")),
     path("admin/", admin.site.urls),
 ]

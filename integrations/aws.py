@@ -130,3 +130,7 @@ def forget_cached_session(integration: Integration) -> None:
     with _role_sessions_lock:
         for key in [k for k in _role_sessions if k[0] == integration.pk]:
             del _role_sessions[key]
+
+
+def default_region() -> str:
+    return settings.MILLRACE_AWS_REGION

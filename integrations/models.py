@@ -94,6 +94,11 @@ class Integration(models.Model):
             return table_name.startswith(self.table_name)
         return True
 
+    def collections_in_use(self) -> list:
+        """Collections whose source reads through this integration (they block deleting it)."""
+        sources = self.sources.exclude(collection__status="DELETED").select_related("collection__workspace")
+        return [source.collection for source in sources.order_by("collection__workspace__name", "collection__name")]
+
     def scope_summary(self) -> str:
         where = f"in {self.region}" if self.region else "in every region"
         if self.scope == self.Scope.TABLE:

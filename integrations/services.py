@@ -40,7 +40,7 @@ def integration_revalidate(*, integration: Integration) -> Integration:
 
 def integration_delete(*, integration: Integration) -> None:
     with transaction.atomic():
-        users = list(integration.collections.select_related("workspace").order_by("workspace__name", "name"))
+        users = integration.collections_in_use()
         if users:
             names = ", ".join(str(c) for c in users)
             raise IntegrationInUse(

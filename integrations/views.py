@@ -52,7 +52,7 @@ def integration_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "integration": integration,
         "policy_json": policy.policy_json(integration),
-        "collections": integration.collections.select_related("workspace"),
+        "collections": integration.collections_in_use(),
         "essentials_pass": essentials_pass(integration.validation_report),
     }
     return render(request, "integrations/detail.html", context)
@@ -88,7 +88,11 @@ def integration_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect("integration_detail", pk=pk)
         messages.success(request, f"Deleted integration “{integration.name}”.")
         return redirect("integration_list")
-    return render(request, "integrations/delete.html", {"integration": integration})
+    return render(
+        request,
+        "integrations/delete.html",
+        {"integration": integration, "collections": integration.collections_in_use()},
+    )
 
 
 STEP_TITLES = {

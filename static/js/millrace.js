@@ -20,3 +20,26 @@ function syncConditionalFields() {
 }
 document.addEventListener("change", syncConditionalFields);
 document.addEventListener("DOMContentLoaded", syncConditionalFields);
+// The RCU slider: show the value, warn above half a provisioned table's capacity, estimate the load time.
+function formatDuration(seconds) {
+  if (!isFinite(seconds)) return "—";
+  if (seconds < 60) return "under a minute";
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 90) return `about ${minutes} minute${minutes === 1 ? "" : "s"}`;
+  const hours = seconds / 3600;
+  return hours < 48 ? `about ${hours.toFixed(1)} hours` : `about ${(hours / 24).toFixed(1)} days`;
+}
+function syncRcu() {
+  const input = document.querySelector("[data-rcu-input]");
+  const estimate = document.querySelector("[data-rcu-estimate]");
+  if (!input || !estimate) return;
+  const rcu = Math.max(1, Number(input.value) || 1);
+  const output = document.querySelector("[data-rcu-output]");
+  if (output) output.textContent = rcu;
+  const warning = document.querySelector("[data-rcu-warning]");
+  if (warning) warning.hidden = rcu <= Number(input.dataset.rcuHalf);
+  const seconds = Number(estimate.dataset.sizeBytes) / (Number(estimate.dataset.bytesPerRcu) * rcu);
+  estimate.textContent = formatDuration(seconds);
+}
+document.addEventListener("input", (event) => { if (event.target.matches("[data-rcu-input]")) syncRcu(); });
+document.addEventListener("DOMContentLoaded", syncRcu);

@@ -1,0 +1,105 @@
+"""Read-capacity arithmetic the wizard explains: how long a Table Scan takes, and which method to pick.
+
+A strongly consistent read of up to 4 KB costs one RCU, so a Scan reading at R RCU moves about
+4 KB × R per second. Export to S3 uses no read capacity but has about seven minutes of set-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from collections_app.tables import TableSummary
+
+BYTES_PER_RCU_SECOND = 4096
+EXPORT_SETUP_SECONDS = 7 * 60
+SCAN_SIZE_LIMIT = 5 * 1024**3  # Rockset's advice: Table Scan only for tables under 5 GB
+ON_DEMAND_TABLE_QUOTA = 40_000  # AWS's default per-table read request unit quota
+ON_DEMAND_DEFAULT_RCU = 1_000
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    method: str  # "export" | "scan"
+    reason: str
+
+
+def scan_seconds(size_bytes: int, rcu: int) -> float:
+    return size_bytes / (BYTES_PER_RCU_SECOND * max(rcu, 1))
+
+
+def rcu_bounds(summary: TableSummary) -> tuple[int, int]:
+    if summary.on_demand:
+        return 1, summary.on_demand_max_rcu or ON_DEMAND_TABLE_QUOTA
+    return 1, max(summary.provisioned_rcu, 1)
+
+
+def default_rcu(summary: TableSummary) -> int:
+    """Half a provisioned table's capacity (Rockset's advice), or a moderate on-demand budget."""
+    if summary.on_demand:
+        return min(ON_DEMAND_DEFAULT_RCU, rcu_bounds(summary)[1])
+    return max(1, summary.provisioned_rcu // 2)
+
+
+def recommend(summary: TableSummary, has_bucket: bool) -> Recommendation:
+    seconds = scan_seconds(summary.size_bytes, default_rcu(summary))
+    if not has_bucket:
+        return Recommendation("scan", "The integration has no S3 bucket, so Export isn't available.")
+    if summary.size_bytes >= SCAN_SIZE_LIMIT:
+        return Recommendation(
+            "export", "The table is 5 GB or more: an export uses no read capacity and has no size limit."
+        )
+    if seconds < EXPORT_SETUP_SECONDS:
+        return Recommendation(
+            "scan",
+            f"A scan at {default_rcu(summary):,} RCU should take about {duration(seconds)}, "
+            "less than an export's seven minutes of set-up.",
+        )
+    return Recommendation(
+        "export",
+        f"A scan at {default_rcu(summary):,} RCU would take about {duration(seconds)}; an export is faster "
+        "and leaves the table's read capacity to your application.",
+    )
+
+
+def duration(seconds: float) -> str:
+    if seconds < 60:
+        return "under a minute"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    hours = seconds / 3600
+    return f"{hours:.1f} hours" if hours < 48 else f"{hours / 24:.1f} days"
+
+
+def item_size(item: dict) -> int:
+    """Roughly how DynamoDB sizes an item: attribute names plus values (numbers ~1 byte per 2 digits)."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(attribute: dict) -> int:
+    ((tag, raw),) = attribute.items()
+    if tag == "S":
+        return len(raw.encode())
+    if tag == "N":
+        return len(raw) // 2 + 1
+    if tag == "B":
+        return len(raw)
+    if tag in ("BOOL", "NULL"):
+        return 1
+    if tag == "M":
+        return 3 + item_size(raw)
+    if tag == "L":
+        return 3 + sum(_value_size(v) + 1 for v in raw)
+    if tag == "SS":
+        return sum(len(s.encode()) for s in raw)
+    if tag == "NS":
+        return sum(len(n) // 2 + 1 for n in raw)
+    return sum(len(b) for b in raw)  # BS
+
+
+def estimated_size_bytes(summary: TableSummary, sample: list[dict]) -> tuple[int, bool]:
+    """The table's size, and whether it is estimated: DynamoDB reports 0 until its six-hourly refresh."""
+    if summary.size_bytes or not summary.item_count or not sample:
+        return summary.size_bytes, False
+    average = sum(item_size(item) for item in sample) / len(sample)
+    return int(average * summary.item_count), True

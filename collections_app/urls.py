@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from collections_app import views
+
+create = views.CollectionWizard.as_view(url_name="collection_create_step")
+
+urlpatterns = [
+    path("", views.collection_list, name="collection_list"),
+    path("new/", create, name="collection_create"),
+    path("new/tables/", views.table_options, name="collection_table_options"),
+    path("new/preview/", views.table_preview, name="collection_table_preview"),
+    path("new/enable-stream/", views.enable_stream, name="collection_enable_stream"),
+    path("new/<str:step>/", create, name="collection_create_step"),
+    path("<str:workspace>/<str:name>/", views.collection_detail, name="collection_detail"),
+]

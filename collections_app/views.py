@@ -1,0 +1,262 @@
+"""Collection pages: the create wizard with its htmx helpers, the list and the detail page."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+from formtools.wizard.views import NamedUrlSessionWizardView
+
+from collections_app import capacity, tables
+from collections_app.forms import MethodForm, NameForm, ReviewForm, SourceForm, StreamForm, TableForm, table_error
+from collections_app.models import Collection, Source
+from collections_app.services import collection_create
+from console.services import request_organisation
+from ingest import convert
+from integrations import aws
+from integrations.forms import COMMON_REGIONS
+from integrations.models import Integration
+
+STEP_TITLES = {"source": "Source", "table": "Table", "method": "Initial load", "stream": "Stream",
+               "name": "Name", "review": "Review"}  # fmt: skip
+
+
+def _integration(request: HttpRequest, pk: Any) -> Integration:
+    organisation = request_organisation(request)
+    return get_object_or_404(Integration.objects.for_organisation(organisation), pk=pk, status="validated")
+
+
+@login_required
+def table_options(request: HttpRequest) -> HttpResponse:
+    """htmx: the <datalist> of tables for the chosen integration and region."""
+    context: dict[str, Any] = {"tables": [], "truncated": False}
+    integration_id, region = request.GET.get("source-integration"), request.GET.get("source-region", "")
+    if integration_id:
+        integration = _integration(request, integration_id)
+        region = integration.region or region.strip() or aws.default_region()
+        try:
+            context["tables"], context["truncated"] = tables.list_tables(integration, region)
+        except aws.AwsError as error:
+            context["error"] = f"Couldn't list tables in {region}: {error.code}: {error.message}"
+        context["region"] = region
+    return render(request, "collections_app/table_options.html", context)
+
+
+@login_required
+def table_preview(request: HttpRequest) -> HttpResponse:
+    """The first items of the table, converted exactly as the collection will store them."""
+    integration = _integration(request, request.GET.get("integration"))
+    region, table = request.GET.get("region", ""), request.GET.get("table", "")
+    if not integration.covers_table(table):
+        raise Http404("That table is outside the integration's scope.")
+    context: dict[str, Any] = {"table": table}
+    try:
+        items = tables.preview_items(integration, region, table)
+    except aws.AwsError as error:
+        context["error"] = table_error(error, table, region)
+        context["error_code"] = error.code
+    else:
+        documents = [convert.item_to_document(item) for item in items]
+        columns = sorted({name for document in documents for name in document})
+        context.update(
+            documents=documents,
+            columns=columns,
+            rows=[[_cell(d.get(c)) for c in columns] for d in documents],
+            json_text=convert.dumps(documents, indent=2),
+        )
+    template = "collections_app/preview.html" if request.htmx else "collections_app/preview_page.html"
+    return render(request, template, context)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else convert.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+class CollectionWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
+    """Create a collection: source → table → initial load → stream → name → review."""
+
+    form_list = [("source", SourceForm), ("table", TableForm), ("method", MethodForm), ("stream", StreamForm),
+                 ("name", NameForm), ("review", ReviewForm)]  # fmt: skip
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        self.organisation = request_organisation(request)
+        self.described: dict[tuple[Any, ...], tables.TableSummary] = {}  # DescribeTable once per request
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_template_names(self) -> list[str]:
+        return [f"collections_app/wizard_{self.steps.current}.html"]
+
+    def describe(self, integration: Integration, region: str, table: str) -> tables.TableSummary:
+        key = (integration.pk, region, table)
+        if key not in self.described:
+            self.described[key] = tables.describe_table(integration, region, table)
+        return self.described[key]
+
+    def chosen(self) -> tuple[Integration, str, str] | None:
+        data = self.get_cleaned_data_for_step("source")
+        return (data["integration"], data["region"], data["table_name"]) if data else None
+
+    def summary(self) -> tables.TableSummary | None:
+        chosen = self.chosen()
+        return self.describe(*chosen) if chosen else None
+
+    def get_form_kwargs(self, step: str | None = None) -> dict[str, Any]:
+        if step == "source":
+            return {"organisation": self.organisation, "describe": self.describe}
+        if step == "method":
+            chosen = self.chosen()
+            return {"summary": self.summary(), "integration": chosen[0] if chosen else None}
+        if step == "stream":
+            return {"summary": self.summary()}
+        if step == "name":
+            return {"organisation": self.organisation}
+        return {}
+
+    def get_form_initial(self, step: str) -> dict[str, Any]:
+        if step == "method" and (summary := self.summary()):
+            chosen = self.chosen()
+            has_bucket = bool(chosen and chosen[0].s3_bucket)
+            return {"load_method": capacity.recommend(summary, has_bucket).method, "rcu": capacity.default_rcu(summary)}
+        if step == "source":
+            return {"region": aws.default_region()}
+        return {}
+
+    def render_goto_step(self, goto_step: str, **kwargs: Any) -> HttpResponse:
+        # Back keeps what was typed on the current step, as a person expects.
+        form = self.get_form(data=self.request.POST, files=self.request.FILES)
+        if form.is_valid():
+            self.storage.set_step_data(self.steps.current, self.process_step(form))
+        return super().render_goto_step(goto_step, **kwargs)
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        later_step = kwargs.get("step") not in (None, "source", self.done_step_name)
+        # The table may have vanished, or access changed, since the first step: show that step's error.
+        if later_step and self.storage.get_step_data("source") and self.chosen() is None:
+            messages.error(request, "The table chosen in the first step can't be read any more; see below.")
+            return redirect(self.get_step_url("source"))
+        try:
+            return super().get(request, *args, **kwargs)
+        except aws.AwsError as error:  # the table vanished or access changed since the first step
+            return self.aws_failure(error)
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return super().post(request, *args, **kwargs)
+        except aws.AwsError as error:
+            return self.aws_failure(error)
+
+    def aws_failure(self, error: aws.AwsError) -> HttpResponse:
+        chosen = self.chosen()
+        table, region = (chosen[2], chosen[1]) if chosen else ("", "")
+        messages.error(self.request, table_error(error, table, region))
+        return redirect(self.get_step_url("source"))
+
+    def get_context_data(self, form: Any, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(form=form, **kwargs)
+        context["step_titles"] = list(STEP_TITLES.items())
+        context["regions"] = COMMON_REGIONS
+        chosen = self.chosen()
+        if chosen and self.steps.current != "source":
+            integration, region, table = chosen
+            summary = self.summary()
+            context.update(integration=integration, region=region, table=summary)
+            context.update(self.capacity_context(integration, summary))
+        if self.steps.current == "review":
+            context["method"] = self.get_cleaned_data_for_step("method")
+            context["naming"] = self.get_cleaned_data_for_step("name")
+        return context
+
+    def capacity_context(self, integration: Integration, summary: tables.TableSummary) -> dict[str, Any]:
+        size, estimated = summary.size_bytes, False
+        if self.steps.current in ("method", "review") and not size and summary.item_count:
+            try:
+                sample = tables.preview_items(integration, summary.region, summary.name)
+            except aws.AwsError:
+                sample = []
+            size, estimated = capacity.estimated_size_bytes(summary, sample)
+        low, high = capacity.rcu_bounds(summary)
+        sized = tables.TableSummary(**{**summary.__dict__, "size_bytes": size})
+        return {
+            "size_bytes": size,
+            "size_estimated": estimated,
+            "recommendation": capacity.recommend(sized, bool(integration.s3_bucket)),
+            "rcu_low": low,
+            "rcu_high": high,
+            "rcu_half": max(1, high // 2),
+            "default_rcu": capacity.default_rcu(summary),
+            "bytes_per_rcu_second": capacity.BYTES_PER_RCU_SECOND,
+            "read_units_total": -(-size // capacity.BYTES_PER_RCU_SECOND),
+        }
+
+    def done(self, form_list: Any, form_dict: dict[str, Any], **kwargs: Any) -> HttpResponse:
+        integration, region, table_name = self.chosen()
+        method, naming = form_dict["method"].cleaned_data, form_dict["name"].cleaned_data
+        collection = collection_create(
+            organisation=self.organisation,
+            user=self.request.user,
+            workspace_name=naming["workspace"],
+            name=naming["name"],
+            description=naming["description"],
+            integration=integration,
+            table=self.describe(integration, region, table_name),
+            load_method=method["load_method"],
+            rcu=method["rcu"],
+            may_enable_pitr=method["may_enable_pitr"],
+            poll_frequency_ms=int(naming["poll_frequency"] * Decimal(1000)),
+        )
+        messages.success(self.request, f"Collection {collection} is created; its initial load is queued.")
+        return redirect("collection_detail", workspace=collection.workspace.name, name=collection.name)
+
+
+@login_required
+@require_POST
+def enable_stream(request: HttpRequest) -> HttpResponse:
+    """Turn on the table's stream (UpdateTable) for the wizard's stream step."""
+    integration = _integration(request, request.POST.get("integration"))
+    region, table = request.POST.get("region", ""), request.POST.get("table", "")
+    if not integration.covers_table(table):
+        raise Http404("That table is outside the integration's scope.")
+    try:
+        tables.enable_stream(integration, region, table)
+    except aws.AwsError as error:
+        messages.error(
+            request,
+            f"Millrace couldn't turn the stream on ({error.code}: {error.message}). Turn it on yourself as "
+            "described below, or allow dynamodb:UpdateTable in the integration's policy.",
+        )
+    else:
+        messages.success(request, f"The stream of {table} is on, with view type NEW_AND_OLD_IMAGES.")
+    return redirect("collection_create_step", step="stream")
+
+
+def _collection(request: HttpRequest, workspace: str, name: str) -> Collection:
+    queryset = Collection.objects.for_organisation(request_organisation(request)).select_related("workspace")
+    return get_object_or_404(queryset, workspace__name=workspace, name=name)
+
+
+@login_required
+def collection_list(request: HttpRequest) -> HttpResponse:
+    collections = (
+        Collection.objects.for_organisation(request_organisation(request))
+        .select_related("workspace")
+        .prefetch_related("sources")
+    )
+    return render(request, "collections_app/list.html", {"collections": collections})
+
+
+@login_required
+def collection_detail(request: HttpRequest, workspace: str, name: str) -> HttpResponse:
+    collection = _collection(request, workspace, name)
+    source: Source = collection.source
+    return render(request, "collections_app/detail.html", {"collection": collection, "source": source})
