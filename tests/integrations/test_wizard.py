@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from collections_app.models import Collection, Workspace
+from collections_app.models import Collection, Source, Workspace
 from integrations.models import Integration
 from tests.conftest import ACCESS_KEY_ID, ROLE_ARN, SECRET_ACCESS_KEY, client_for
 from tests.integrations.wizard import SCOPE, post_step, run_wizard, step_url
@@ -237,9 +237,12 @@ def test_revalidate_button_updates_the_checklist(people, aws, faults):
 def test_delete_is_refused_while_a_collection_uses_it(people, aws):
     integration = Integration.objects.create(organisation=people.acme, name="used", table_name="orders")
     workspace = Workspace.objects.create(organisation=people.acme, name="commons")
-    Collection.objects.create(workspace=workspace, name="orders", integration=integration, table_name="orders",
-                              region="us-east-1")  # fmt: skip
+    collection = Collection.objects.create(workspace=workspace, name="orders")
+    Source.objects.create(collection=collection, integration=integration, table_name="orders", region="us-east-1",
+                          load_method="scan", rcu=10)  # fmt: skip
     client = client_for(people.alice)
+    page = client.get(reverse("integration_delete", args=[integration.pk])).content.decode()
+    assert "Delete those collections first" in page
     response = client.post(reverse("integration_delete", args=[integration.pk]), follow=True)
     assert "used by 1 collection(s): commons.orders" in response.content.decode()
     assert Integration.objects.filter(pk=integration.pk).exists()
