@@ -6,8 +6,10 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from console.models import Organisation
+from ingest.convert import ExactJSONDecoder, ExactJSONEncoder
 from integrations.models import Integration
 
 
@@ -48,6 +50,9 @@ class Collection(models.Model):
     name = models.CharField(max_length=100)
     description = models.CharField(max_length=500, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.CREATED)
+    doc_count = models.BigIntegerField(default=0)
+    total_size_bytes = models.BigIntegerField(default=0)
+    last_updated_at = models.DateTimeField(null=True, blank=True, help_text="When a document last changed.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -101,8 +106,30 @@ class Source(models.Model):
     state = models.CharField(max_length=24, choices=State.choices, default=State.INITIALIZING)
     state_changed_at = models.DateTimeField(auto_now_add=True)
     error = models.TextField(blank=True, help_text="What stopped the source, in words a person can act on.")
+    error_at = models.DateTimeField(null=True, blank=True)
     suspended_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    # Initial load progress, as the engine reports it.
+    load_started_at = models.DateTimeField(null=True, blank=True)
+    load_finished_at = models.DateTimeField(null=True, blank=True)
+    items_expected = models.BigIntegerField(default=0, help_text="DynamoDB's ItemCount when the load started.")
+    items_loaded = models.BigIntegerField(default=0)
+    rcu_consumed = models.FloatField(default=0)
+    load_done_notified_at = models.DateTimeField(null=True, blank=True)
+    error_notified_at = models.DateTimeField(null=True, blank=True)
+
+    # Where live sync starts: the stream as it was before the initial load began.
+    stream_arn = models.CharField(max_length=2048, blank=True)
+    stream_start_at = models.DateTimeField(null=True, blank=True)
+    stream_last_processed_at = models.DateTimeField(null=True, blank=True)
+    stream_last_record_at = models.DateTimeField(
+        null=True, blank=True, help_text="ApproximateCreationDateTime of the last record applied."
+    )
+    shards_discovered_at = models.DateTimeField(null=True, blank=True)
+    stream_records_applied = models.BigIntegerField(default=0)
+    user_deletes = models.BigIntegerField(default=0)
+    ttl_deletes = models.BigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"{self.table_name} ({self.region}) → {self.collection}"
@@ -115,3 +142,59 @@ class Source(models.Model):
     @property
     def poll_frequency_seconds(self) -> float:
         return self.poll_frequency_ms / 1000
+
+    @property
+    def initial_load_done(self) -> bool:
+        return self.load_finished_at is not None
+
+    @property
+    def completion_percentage(self) -> float:
+        """Rockset's initial_dump_completion_percentage: loaded ÷ expected, 100 only when truly done."""
+        if self.initial_load_done:
+            return 100.0
+        if not self.items_expected:
+            return 0.0
+        return min(99.0, 100.0 * self.items_loaded / self.items_expected)
+
+    @property
+    def load_rcu_per_second(self) -> float:
+        if not self.load_started_at:
+            return 0.0
+        end = self.load_finished_at or timezone.now()
+        return self.rcu_consumed / max((end - self.load_started_at).total_seconds(), 1.0)
+
+    @property
+    def stream_lag_seconds(self) -> float | None:
+        """Now minus the creation time of the last applied record; 0 once every shard is caught up."""
+        if self.state != self.State.PROCESSING_STREAM or not self.stream_last_record_at:
+            return None
+        if self.collection.status == Collection.Status.READY and not self.shards.filter(caught_up=False).exists():
+            return 0.0
+        return max(0.0, (timezone.now() - self.stream_last_record_at).total_seconds())
+
+    def fail(self, message: str) -> None:
+        """Stop with a message a person can act on; the engine retries once the cause is fixed."""
+        self.error, self.error_at = message, timezone.now()
+        self.save(update_fields=["error", "error_at"])
+
+    def set_state(self, state: str, **fields: object) -> None:
+        self.state, self.state_changed_at = state, timezone.now()
+        for name, value in fields.items():
+            setattr(self, name, value)
+        self.save(update_fields=["state", "state_changed_at", *fields])
+
+
+class Document(models.Model):
+    """One item of the table, converted to JSON. `doc_id` is derived from the table's primary key."""
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="documents")
+    doc_id = models.CharField(max_length=2048)
+    body = models.JSONField(encoder=ExactJSONEncoder, decoder=ExactJSONDecoder)
+    size_bytes = models.PositiveIntegerField()
+    event_time = models.DateTimeField(help_text="When the last change to this document was applied.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["collection", "doc_id"], name="document_unique_per_collection")]
+
+    def __str__(self) -> str:
+        return self.doc_id

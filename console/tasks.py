@@ -1,4 +1,4 @@
-"""Celery beat's supervisor tick. Later issues hang lease hand-out and export polling here."""
+"""Celery beat's supervisor tick."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ from celery import shared_task
 from django.utils import timezone
 
 from console.models import Heartbeat
+from ingest import supervisor
 
 
 @shared_task
 def supervisor_tick() -> None:
     # Beat sends this and a worker runs it, so a fresh row proves both are alive.
     Heartbeat.objects.update_or_create(name="worker", defaults={"seen_at": timezone.now()})
+    supervisor.tick()

@@ -115,3 +115,18 @@ def _layout(indent: int | None, depth: int) -> tuple[str, str]:
     if indent is None:
         return "", ":"
     return "\n" + " " * (indent * (depth + 1)), ": "
+
+
+class ExactJSONEncoder(json.JSONEncoder):
+    """Lets Django's JSONField store documents through `dumps`, so numbers keep every digit."""
+
+    def encode(self, o: Any) -> str:
+        return dumps(o)
+
+
+class ExactJSONDecoder(json.JSONDecoder):
+    """Reads decimals back as Decimal, not float."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("parse_float", Decimal)
+        super().__init__(*args, **kwargs)

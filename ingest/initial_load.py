@@ -1,11 +1,63 @@
-"""Starting a source's initial load. The Scan and export loaders are built in their own modules."""
+"""Start a source's initial load: record where the stream stands first, then load by the chosen method."""
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from collections_app.models import Source
+from ingest import errors, notify, scan
+from integrations import aws
 
 log = logging.getLogger(__name__)
 
+# Replay starts this long before the load did: ApproximateCreationDateTime is rounded, and an export's
+# snapshot is fuzzy by about a minute around its time. Replaying a little too much is harmless.
+REPLAY_MARGIN = timedelta(minutes=2)
+
 
 def start(source_id: int) -> None:
-    log.info("source %s is waiting for the initial load engine", source_id)
+    """Idempotent: a second delivery of the same task finds the load already started and does nothing."""
+    from ingest import tasks
+
+    source = Source.objects.select_related("integration__organisation", "collection").get(pk=source_id)
+    if source.state != Source.State.INITIALIZING or source.load_started_at or source.suspended_at:
+        return
+    dynamodb = aws.client(aws.integration_session(source.integration), "dynamodb", source.region)
+    try:
+        table = dynamodb.describe_table(TableName=source.table_name)["Table"]
+    except Exception as exc:  # noqa: BLE001 - shown to the user with what to change
+        error = aws.as_aws_error(exc)
+        source.fail(errors.explain(error, action="dynamodb:DescribeTable",
+                                   resource=f"table {source.table_name} in {source.region}",
+                                   integration_name=source.integration.name))  # fmt: skip
+        notify.source_failed(source.pk)
+        return
+    stream = table.get("StreamSpecification") or {}
+    if not stream.get("StreamEnabled") or stream.get("StreamViewType") != "NEW_AND_OLD_IMAGES":
+        source.fail(
+            f"The stream of table {source.table_name} is off or not NEW_AND_OLD_IMAGES, so changes can't be "
+            "followed. Turn it on with view type NEW_AND_OLD_IMAGES, then press Retry."
+        )
+        notify.source_failed(source.pk)
+        return
+    if source.load_method != Source.LoadMethod.SCAN:
+        source.fail("Export using S3 is not available in this version of Millrace yet; use Table Scan.")
+        notify.source_failed(source.pk)
+        return
+    now = timezone.now()
+    with transaction.atomic():
+        segment_ids = scan.create_segments(source, table.get("TableSizeBytes", 0))
+        source.set_state(
+            Source.State.SCANNING,
+            stream_arn=table["LatestStreamArn"],
+            stream_start_at=now - REPLAY_MARGIN,
+            load_started_at=now,
+            items_expected=table.get("ItemCount", 0),
+            error="",
+        )
+        transaction.on_commit(lambda: [tasks.scan_segment.delay(pk) for pk in segment_ids])
+    log.info("started scan of %s in %d segments", source, len(segment_ids))

@@ -28,7 +28,29 @@ class Fault:
 class AwsFaults:
     def __init__(self) -> None:
         self.faults: list[Fault] = []
+        self.rewrites: list[tuple[str, str, Callable[[dict[str, Any], dict[str, Any]], None]]] = []
         self._original = BaseClient._make_api_call
+
+    def rewrite(self, service: str, operation: str, fn: Callable[[dict[str, Any], dict[str, Any]], None]) -> None:
+        """Change a successful response in place, e.g. to add what real AWS sends and moto doesn't."""
+        self.rewrites.append((service, operation, fn))
+
+    def charge_like_dynamodb(self, log: list[tuple[float, float]] | None = None) -> None:
+        """moto charges a flat 1.0 per Scan; DynamoDB sums the page's item sizes and rounds up to 4 KB,
+        at one RCU per 4 KB strongly consistent (half that eventually consistent)."""
+        import math
+        import time
+
+        from collections_app.capacity import item_size
+
+        def charge(params: dict[str, Any], response: dict[str, Any]) -> None:
+            size = sum(item_size(item) for item in response.get("Items", []))
+            units = max(1, math.ceil(size / 4096)) * (1.0 if params.get("ConsistentRead") else 0.5)
+            response["ConsumedCapacity"] = {"TableName": params["TableName"], "CapacityUnits": units}
+            if log is not None:
+                log.append((time.monotonic(), units))
+
+        self.rewrite("dynamodb", "Scan", charge)
 
     def add(self, service: str, operation: str, code: str, message: str = "", *, status: int = 400,
             when: Callable[[dict[str, Any]], bool] | None = None) -> Fault:  # fmt: skip
@@ -50,7 +72,7 @@ class AwsFaults:
                         message, status=403)  # fmt: skip
 
     def __enter__(self) -> AwsFaults:
-        faults, original = self.faults, self._original
+        faults, rewrites, original = self.faults, self.rewrites, self._original
 
         def make_api_call(client: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
             service = client.meta.service_model.service_name
@@ -63,7 +85,11 @@ class AwsFaults:
                         "ResponseMetadata": {"HTTPStatusCode": fault.status},
                     }
                     raise client.exceptions.from_code(fault.code)(response, operation_name)
-            return original(client, operation_name, api_params)
+            response = original(client, operation_name, api_params)
+            for rewrite_service, rewrite_operation, fn in rewrites:
+                if rewrite_service == service and rewrite_operation == operation_name:
+                    fn(api_params, response)
+            return response
 
         self._patch = mock.patch.object(BaseClient, "_make_api_call", make_api_call)
         self._patch.start()

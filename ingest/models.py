@@ -1,0 +1,79 @@
+"""The engine's rows: units of work with leases and checkpoints, and the shared read-capacity ledger."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from collections_app.models import Source
+
+
+class LeasedWork(models.Model):
+    """A unit of work that exactly one worker holds at a time: a lease with an expiry, renewed while the
+    worker makes progress and taken over by another worker once it lapses."""
+
+    leased_by = models.CharField(max_length=200, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True, help_text="When a task was last queued for it.")
+    done = models.BooleanField(default=False)
+
+    class Meta:
+        abstract = True
+
+
+class ScanSegment(LeasedWork):
+    """One segment of a parallel Scan (Segment / TotalSegments) and its checkpoint."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="scan_segments")
+    segment = models.PositiveIntegerField()
+    total_segments = models.PositiveIntegerField()
+    last_evaluated_key = models.JSONField(null=True, blank=True, help_text="Where the next page starts.")
+    items_loaded = models.BigIntegerField(default=0)
+    pages = models.PositiveIntegerField(default=0)
+    rcu_consumed = models.FloatField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "segment"], name="one_row_per_scan_segment")]
+        ordering = ["source_id", "segment"]
+
+    def __str__(self) -> str:
+        return f"segment {self.segment}/{self.total_segments} of {self.source}"
+
+
+class CapacitySpend(models.Model):
+    """Read capacity reserved or spent by a Scan page: the ledger behind the shared RCU budget.
+
+    Every worker reserves here before it calls Scan and settles the figure DynamoDB reports after, so
+    the sum over any one-second window stays within the source's budget across all workers."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="capacity_spends")
+    at = models.DateTimeField(db_index=True)
+    units = models.FloatField()
+
+    def __str__(self) -> str:
+        return f"{self.units} RCU at {self.at:%H:%M:%S.%f}"
+
+
+class Shard(LeasedWork):
+    """One shard of the source's stream: its lineage, where we have read to, and how busy it is.
+    `done` means read to its end (a closed shard whose NextShardIterator came back empty)."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="shards")
+    stream_arn = models.CharField(max_length=2048)
+    shard_id = models.CharField(max_length=128)
+    parent_shard_id = models.CharField(max_length=128, blank=True)
+    starting_sequence_number = models.CharField(max_length=64, blank=True)
+    ending_sequence_number = models.CharField(max_length=64, blank=True, help_text="Set once the shard closed.")
+    checkpoint = models.CharField(max_length=64, blank=True, help_text="Sequence number of the last applied record.")
+    caught_up = models.BooleanField(default=False, help_text="Has read to the stream's tip at least once.")
+    records_applied = models.BigIntegerField(default=0)
+    idle_polls = models.PositiveIntegerField(default=0)
+    last_read_at = models.DateTimeField(null=True, blank=True)
+    discovered_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "shard_id"], name="one_row_per_shard")]
+        ordering = ["source_id", "discovered_at", "shard_id"]
+
+    def __str__(self) -> str:
+        return f"{self.shard_id} of {self.source}"

@@ -1,0 +1,159 @@
+"""Initial load by parallel, strongly consistent Scan, within the read capacity the user set.
+
+Each segment is its own unit of work (a row with a lease and a LastEvaluatedKey checkpoint) run by a
+Celery task for a time slice at a time, so more workers load faster and a killed worker's segment is
+taken over from its last committed page.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from collections_app.models import Source
+from ingest import budget, convert, errors, leases, writer
+from ingest.keys import key_from_json, key_to_json
+from ingest.models import ScanSegment
+from integrations import aws
+
+log = logging.getLogger(__name__)
+
+SLICE_SECONDS = 30
+BYTES_PER_RCU = 4096
+FULL_PAGE_RCU = 256  # a 1 MB page read strongly consistent costs at most 1 MB ÷ 4 KB
+SAFETY = 1.25  # reserve a quarter more than the item sizes seen so far suggest
+SEGMENT_BYTES = 256 * 1024**2
+
+
+def segment_count(source: Source, size_bytes: int) -> int:
+    """About one segment per 256 MB, at least a few when the budget allows (so workers share the load),
+    never more than the budget (each page costs at least one RCU)."""
+    budget_cap = max(1, min(64, source.rcu or 1))
+    floor = min(4, max(1, (source.rcu or 1) // 10))
+    return max(1, min(budget_cap, max(floor, math.ceil(size_bytes / SEGMENT_BYTES))))
+
+
+def create_segments(source: Source, size_bytes: int) -> list[int]:
+    total = segment_count(source, size_bytes)
+    ScanSegment.objects.bulk_create([ScanSegment(source=source, segment=n, total_segments=total) for n in range(total)])
+    return list(ScanSegment.objects.filter(source=source).values_list("pk", flat=True))
+
+
+def page_plan(rcu_budget: float, total_segments: int, item_bytes: float) -> tuple[int | None, float]:
+    """(Limit, RCU to reserve) for the next page: each segment takes an equal share of the budget."""
+    share = max(1.0, rcu_budget / max(1, total_segments))
+    if share >= FULL_PAGE_RCU:
+        return None, FULL_PAGE_RCU
+    limit = max(1, int(share * BYTES_PER_RCU / (item_bytes * SAFETY)))
+    return limit, min(rcu_budget, max(1.0, math.ceil(limit * item_bytes * SAFETY / BYTES_PER_RCU)))
+
+
+def run_segment(segment_id: int, *, owner: str | None = None, slice_seconds: float = SLICE_SECONDS) -> str:
+    """Scan one segment for a time slice. Returns done | more | held | lost | stopped | failed."""
+    owner = owner or leases.new_owner()
+    segment = ScanSegment.objects.select_related("source__integration__organisation", "source__collection").get(
+        pk=segment_id
+    )
+    source = segment.source
+    if segment.done:
+        return "done"
+    if source.error or source.suspended_at:
+        return "stopped"
+    if not leases.claim(ScanSegment, segment_id, owner):
+        return "held"
+    try:
+        return _scan_pages(segment, source, owner, time.monotonic() + slice_seconds)
+    finally:
+        leases.release(ScanSegment, segment_id, owner)
+
+
+def _scan_pages(segment: ScanSegment, source: Source, owner: str, deadline: float) -> str:
+    dynamodb = aws.client(aws.integration_session(source.integration), "dynamodb", source.region)
+    key_names = source.key_names
+    item_bytes = (segment.rcu_consumed * BYTES_PER_RCU / segment.items_loaded) if segment.items_loaded else 4096.0
+    start_key = key_from_json(segment.last_evaluated_key)
+    throttles = 0
+    while time.monotonic() < deadline:
+        limit, reserve_units = page_plan(source.rcu or 1, segment.total_segments, item_bytes)
+        spend_id = budget.reserve(source.pk, source.rcu or 1, reserve_units, deadline=deadline)
+        if spend_id is None:
+            return "more"
+        request: dict[str, Any] = {
+            "TableName": source.table_name,
+            "ConsistentRead": True,
+            "ReturnConsumedCapacity": "TOTAL",
+            "Segment": segment.segment,
+            "TotalSegments": segment.total_segments,
+        }
+        if limit:
+            request["Limit"] = limit
+        if start_key:
+            request["ExclusiveStartKey"] = start_key
+        try:
+            page = dynamodb.scan(**request)
+        except Exception as exc:  # noqa: BLE001 - sorted into throttling (retry) and real failures below
+            budget.settle(spend_id, 0)
+            error = aws.as_aws_error(exc)
+            if errors.is_throttle(error):
+                throttles += 1  # throttling is DynamoDB asking us to slow down, never a failure
+                time.sleep(min(20.0, 0.2 * 2**throttles) * random.uniform(0.5, 1.5))
+                continue
+            _fail(source, error)
+            return "failed"
+        throttles = 0
+        consumed = float(page.get("ConsumedCapacity", {}).get("CapacityUnits", reserve_units))
+        budget.settle(spend_id, consumed)
+        items = page["Items"]
+        next_key = page.get("LastEvaluatedKey")
+        now = timezone.now()
+        changes = [
+            writer.Change(convert.document_id(item, key_names), convert.item_to_document(item), now) for item in items
+        ]
+        with transaction.atomic():
+            if not leases.holds(ScanSegment, segment.pk, owner):
+                return "lost"  # another worker took the segment over; its pages win, ours are dropped
+            writer.apply(source.collection_id, changes)
+            ScanSegment.objects.filter(pk=segment.pk).update(
+                last_evaluated_key=key_to_json(next_key),
+                done=next_key is None,
+                items_loaded=F("items_loaded") + len(items),
+                pages=F("pages") + 1,
+                rcu_consumed=F("rcu_consumed") + consumed,
+            )
+            Source.objects.filter(pk=source.pk).update(
+                items_loaded=F("items_loaded") + len(items), rcu_consumed=F("rcu_consumed") + consumed
+            )
+            leases.claim(ScanSegment, segment.pk, owner)  # renew while we make progress
+            if next_key is None:
+                _finish_if_last(source.pk)
+                return "done"
+        start_key = next_key
+        if items:
+            seen = consumed * BYTES_PER_RCU / len(items)
+            item_bytes = max(seen, item_bytes * 0.9)
+    return "more"
+
+
+def _finish_if_last(source_id: int) -> None:
+    """Called in the transaction that finished a segment: the last one ends the initial load."""
+    from ingest import handover
+
+    if not ScanSegment.objects.filter(source_id=source_id, done=False).exists():
+        handover.initial_load_finished(source_id)
+
+
+def _fail(source: Source, error: aws.AwsError) -> None:
+    from ingest import notify
+
+    table = f"table {source.table_name} in {source.region}"
+    message = errors.explain(error, action="dynamodb:Scan", resource=table, integration_name=source.integration.name)
+    log.warning("scan of %s failed: %s", source, message)
+    source.fail(message)
+    notify.source_failed(source.pk)

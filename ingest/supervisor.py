@@ -1,0 +1,62 @@
+"""The supervisor tick (Celery beat): hand out work no one holds, discover shards, start stalled loads.
+
+Every unit of work is a row; a task for it may be lost (a killed worker, a lost broker message) and
+the tick queues a new one once the row's lease has lapsed. Tasks that find the work held exit.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+
+from collections_app.models import Source
+from ingest import leases, stream
+from ingest.models import ScanSegment, Shard
+from integrations import aws
+
+log = logging.getLogger(__name__)
+
+START_GRACE = timedelta(seconds=60)
+ACTIVE = Q(error="") & Q(suspended_at__isnull=True)
+
+
+def tick() -> None:
+    from ingest import tasks
+
+    for source in Source.objects.filter(ACTIVE, state=Source.State.INITIALIZING, load_started_at__isnull=True):
+        if timezone.now() - source.created_at > START_GRACE:  # its start task was lost
+            tasks.start_initial_load.delay(source.pk)
+
+    segments = ScanSegment.objects.filter(leases.needing_dispatch(ScanSegment), source__error="",
+                                          source__suspended_at__isnull=True)  # fmt: skip
+    for pk in list(segments.values_list("pk", flat=True)):
+        dispatch_segment(pk)
+
+    for source in Source.objects.filter(ACTIVE, state=Source.State.PROCESSING_STREAM).select_related(
+        "integration__organisation"
+    ):
+        if stream.should_discover(source):
+            try:
+                stream.discover(source)
+            except Exception as exc:  # noqa: BLE001 - a failed discovery is retried next tick
+                log.warning("shard discovery for %s failed: %s", source, aws.as_aws_error(exc))
+        dispatch_shards(source)
+
+
+def dispatch_segment(pk: int) -> None:
+    from ingest import tasks
+
+    ScanSegment.objects.filter(pk=pk).update(dispatched_at=timezone.now())
+    tasks.scan_segment.delay(pk)
+
+
+def dispatch_shards(source: Source) -> None:
+    from ingest import tasks
+
+    ready = Shard.objects.filter(stream.readable_shards(source), leases.needing_dispatch(Shard))
+    for pk in list(ready.values_list("pk", flat=True)):
+        Shard.objects.filter(pk=pk).update(dispatched_at=timezone.now())
+        tasks.read_shard.delay(pk)
