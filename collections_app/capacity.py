@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from collections_app.tables import TableSummary
+from ingest.sizes import item_size
 
 BYTES_PER_RCU_SECOND = 4096
 EXPORT_SETUP_SECONDS = 7 * 60
@@ -69,32 +70,6 @@ def duration(seconds: float) -> str:
         return f"{minutes} minute{'s' if minutes != 1 else ''}"
     hours = seconds / 3600
     return f"{hours:.1f} hours" if hours < 48 else f"{hours / 24:.1f} days"
-
-
-def item_size(item: dict) -> int:
-    """Roughly how DynamoDB sizes an item: attribute names plus values (numbers ~1 byte per 2 digits)."""
-    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
-
-
-def _value_size(attribute: dict) -> int:
-    ((tag, raw),) = attribute.items()
-    if tag == "S":
-        return len(raw.encode())
-    if tag == "N":
-        return len(raw) // 2 + 1
-    if tag == "B":
-        return len(raw)
-    if tag in ("BOOL", "NULL"):
-        return 1
-    if tag == "M":
-        return 3 + item_size(raw)
-    if tag == "L":
-        return 3 + sum(_value_size(v) + 1 for v in raw)
-    if tag == "SS":
-        return sum(len(s.encode()) for s in raw)
-    if tag == "NS":
-        return sum(len(n) // 2 + 1 for n in raw)
-    return sum(len(b) for b in raw)  # BS
 
 
 def estimated_size_bytes(summary: TableSummary, sample: list[dict]) -> tuple[int, bool]:

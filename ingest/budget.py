@@ -41,5 +41,7 @@ def reserve(source_id: int, budget: float, units: float, *, deadline: float | No
 
 
 def settle(spend_id: int, units: float) -> None:
-    """Replace the reservation by what DynamoDB says the page cost (0 when the call failed)."""
-    CapacitySpend.objects.filter(pk=spend_id).update(units=units)
+    """Replace the reservation by what DynamoDB says the page cost (0 when the call failed), dated when
+    the answer came: DynamoDB charged it somewhere between the reservation and now, so the spend keeps
+    the next pages waiting until a second after the latest moment it can have happened."""
+    CapacitySpend.objects.filter(pk=spend_id).update(units=units, at=timezone.now())

@@ -21,6 +21,7 @@ from collections_app.models import Source
 from ingest import budget, convert, errors, leases, writer
 from ingest.keys import key_from_json, key_to_json
 from ingest.models import ScanSegment
+from ingest.sizes import item_size
 from integrations import aws
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ BYTES_PER_RCU = 4096
 FULL_PAGE_RCU = 256  # a 1 MB page read strongly consistent costs at most 1 MB ÷ 4 KB
 SAFETY = 1.25  # reserve a quarter more than the item sizes seen so far suggest
 SEGMENT_BYTES = 256 * 1024**2
+PAGES_PER_SECOND = 4
 
 
 def segment_count(source: Source, size_bytes: int) -> int:
@@ -47,8 +49,9 @@ def create_segments(source: Source, size_bytes: int) -> list[int]:
 
 
 def page_plan(rcu_budget: float, total_segments: int, item_bytes: float) -> tuple[int | None, float]:
-    """(Limit, RCU to reserve) for the next page: each segment takes an equal share of the budget."""
-    share = max(1.0, rcu_budget / max(1, total_segments))
+    """(Limit, RCU to reserve) for the next page. Each segment takes an equal share of the budget, in
+    about four pages a second: small enough that the unused part of a reservation is soon spent."""
+    share = max(1.0, rcu_budget / max(1, total_segments) / PAGES_PER_SECOND)
     if share >= FULL_PAGE_RCU:
         return None, FULL_PAGE_RCU
     limit = max(1, int(share * BYTES_PER_RCU / (item_bytes * SAFETY)))
@@ -77,7 +80,7 @@ def run_segment(segment_id: int, *, owner: str | None = None, slice_seconds: flo
 def _scan_pages(segment: ScanSegment, source: Source, owner: str, deadline: float) -> str:
     dynamodb = aws.client(aws.integration_session(source.integration), "dynamodb", source.region)
     key_names = source.key_names
-    item_bytes = (segment.rcu_consumed * BYTES_PER_RCU / segment.items_loaded) if segment.items_loaded else 4096.0
+    item_bytes = 4096.0  # until the first page shows the real sizes
     start_key = key_from_json(segment.last_evaluated_key)
     throttles = 0
     while time.monotonic() < deadline:
@@ -89,9 +92,9 @@ def _scan_pages(segment: ScanSegment, source: Source, owner: str, deadline: floa
             "TableName": source.table_name,
             "ConsistentRead": True,
             "ReturnConsumedCapacity": "TOTAL",
-            "Segment": segment.segment,
-            "TotalSegments": segment.total_segments,
         }
+        if segment.total_segments > 1:  # a one-segment scan is a plain Scan
+            request.update(Segment=segment.segment, TotalSegments=segment.total_segments)
         if limit:
             request["Limit"] = limit
         if start_key:
@@ -136,7 +139,8 @@ def _scan_pages(segment: ScanSegment, source: Source, owner: str, deadline: floa
                 return "done"
         start_key = next_key
         if items:
-            seen = consumed * BYTES_PER_RCU / len(items)
+            # Plan from the items' own sizes: a small page's cost is rounded up to 4 KB and says little.
+            seen = sum(item_size(i) for i in items) / len(items)
             item_bytes = max(seen, item_bytes * 0.9)
     return "more"
 

@@ -41,7 +41,7 @@ class AwsFaults:
         import math
         import time
 
-        from collections_app.capacity import item_size
+        from ingest.sizes import item_size
 
         def charge(params: dict[str, Any], response: dict[str, Any]) -> None:
             size = sum(item_size(item) for item in response.get("Items", []))

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import pytest
+
+from integrations.models import Integration
+from tests.conftest import ROLE_ARN
+
+
+@pytest.fixture
+def integration(people, aws):
+    return Integration.objects.create(organisation=people.acme, name="prod", scope="all", role_arn=ROLE_ARN,
+                                      status=Integration.Status.VALIDATED)  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def no_queue(monkeypatch):
+    """Engine tests drive the engine directly; what it would queue for workers is recorded, not sent."""
+    queued: list[tuple[str, int]] = []
+    for name in ("start_initial_load", "scan_segment", "read_shard"):
+        monkeypatch.setattr(f"ingest.tasks.{name}.delay", lambda pk, name=name: queued.append((name, pk)))
+    return queued

@@ -1,0 +1,122 @@
+"""Run the ingest engine in-process, step by step, and compare a collection with its table."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from collections_app.models import Collection, Document, Source
+from collections_app.services import collection_create
+from collections_app.tables import describe_table
+from ingest import convert, initial_load, scan, stream
+from ingest.models import ScanSegment, Shard
+from integrations.models import Integration
+
+
+def make_table(
+    dynamodb: Any, name: str, items: int, *, sort_key: bool = False, binary_key: bool = False, seed: int = 1
+) -> None:
+    key_type = "B" if binary_key else "S"
+    keys = [{"AttributeName": "pk", "KeyType": "HASH"}]
+    attributes = [{"AttributeName": "pk", "AttributeType": key_type}]
+    if sort_key:
+        keys.append({"AttributeName": "sk", "KeyType": "RANGE"})
+        attributes.append({"AttributeName": "sk", "AttributeType": "N"})
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=keys,
+        AttributeDefinitions=attributes,
+        BillingMode="PROVISIONED",
+        ProvisionedThroughput={"ReadCapacityUnits": 100, "WriteCapacityUnits": 100},
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    rng = random.Random(seed)
+    for start in range(0, items, 25):
+        batch = [
+            {"PutRequest": {"Item": item(n, rng, sort_key, binary_key)}} for n in range(start, min(items, start + 25))
+        ]
+        dynamodb.batch_write_item(RequestItems={name: batch})
+
+
+def item(n: int, rng: random.Random, sort_key: bool = False, binary_key: bool = False) -> dict[str, Any]:
+    value: dict[str, Any] = {
+        "pk": {"B": n.to_bytes(4, "big") + b"\x00\xff"} if binary_key else {"S": f"item-{n:05d}"},
+        "big": {"N": f"{rng.randrange(10**19, 10**20)}.{rng.randrange(10**17, 10**18)}"},
+        "price": {"N": f"{rng.randrange(1, 10**6)}.50"},
+        "name": {"S": "x" * rng.randrange(0, 400)},
+        "blob": {"B": rng.randbytes(rng.randrange(1, 64))},
+        "flags": {
+            "M": {"ok": {"BOOL": rng.random() < 0.5}, "none": {"NULL": True}, "l": {"L": [{"N": "1"}, {"S": ""}]}}
+        },
+        "tags": {"SS": ["a", f"t{n % 7}"]},
+        "counts": {"NS": ["1", str(n + 2)]},
+        "bins": {"BS": [b"\x01", bytes([n % 256, 7])]},
+        "empty": {"M": {}},
+    }
+    if sort_key:
+        value["sk"] = {"N": str(n % 3)}
+    return value
+
+
+def create_source(
+    organisation: Any, user: Any, integration: Integration, table: str, *, rcu: int = 50, name: str = "c"
+) -> Source:
+    collection: Collection = collection_create(
+        organisation=organisation,
+        user=user,
+        workspace_name="commons",
+        name=name,
+        description="",
+        integration=integration,
+        table=describe_table(integration, "us-east-1", table),
+        load_method="scan",
+        rcu=rcu,
+        may_enable_pitr=False,
+        poll_frequency_ms=250,
+    )
+    return collection.source
+
+
+def load(source: Source, *, slice_seconds: float = 5) -> None:
+    """The initial load, run here instead of by workers: start, then every segment to its end."""
+    initial_load.start(source.pk)
+    for _ in range(10_000):
+        pending = list(ScanSegment.objects.filter(source=source, done=False).values_list("pk", flat=True))
+        if not pending:
+            return
+        scan.run_segment(random.choice(pending), slice_seconds=slice_seconds)
+    raise AssertionError("the scan never finished")
+
+
+def follow(source: Source, *, rounds: int = 3) -> None:
+    """Read every readable shard until it has caught up, a few rounds (children become readable)."""
+    source.refresh_from_db()
+    for _ in range(rounds):
+        stream.discover(source)
+        for shard in Shard.objects.filter(stream.readable_shards(source), done=False):
+            stream.read_shard(shard.pk, slice_seconds=0.6)
+
+
+def table_documents(dynamodb: Any, table: str, key_names: list[str]) -> dict[str, Any]:
+    documents = {}
+    for page in dynamodb.get_paginator("scan").paginate(TableName=table):
+        for raw in page["Items"]:
+            documents[convert.document_id(raw, key_names)] = convert.item_to_document(raw)
+    return documents
+
+
+def collection_documents(collection_id: int) -> dict[str, Any]:
+    return dict(Document.objects.filter(collection_id=collection_id).values_list("doc_id", "body"))
+
+
+def assert_equal_to_table(source: Source, dynamodb: Any) -> None:
+    expected = table_documents(dynamodb, source.table_name, source.key_names)
+    actual = collection_documents(source.collection_id)
+    missing, extra = expected.keys() - actual.keys(), actual.keys() - expected.keys()
+    assert not missing and not extra, f"missing {sorted(missing)[:5]}, extra {sorted(extra)[:5]}"
+    different = [k for k in expected if expected[k] != actual[k]]
+    assert not different, (
+        f"{len(different)} documents differ, e.g. {different[0]}: {expected[different[0]]} != {actual[different[0]]}"
+    )
+    collection = Collection.objects.get(pk=source.collection_id)
+    assert collection.doc_count == len(expected)
