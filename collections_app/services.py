@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.utils import timezone
 
 from collections_app.models import Collection, Source, Workspace
 from collections_app.tables import TableSummary
 from console.models import Organisation
 from integrations.models import Integration
+
+STREAM_RETENTION = timedelta(hours=24)
 
 
 @transaction.atomic
@@ -43,7 +48,9 @@ def collection_create(
         may_enable_pitr=may_enable_pitr,
         poll_frequency_ms=poll_frequency_ms,
         table_arn=table.arn,
-        key_schema=table.key_schema,
+        key_schema=[
+            {**key, "AttributeType": table.attribute_types.get(key["AttributeName"], "S")} for key in table.key_schema
+        ],  # fmt: skip
         billing_mode=table.billing_mode,
         provisioned_rcu=table.provisioned_rcu or None,
         table_item_count=table.item_count,
@@ -51,3 +58,42 @@ def collection_create(
     )
     transaction.on_commit(lambda: start_initial_load.delay(source.pk))
     return collection
+
+
+def _release_work(source: Source) -> None:
+    from ingest.models import ScanSegment, Shard
+
+    for model in (ScanSegment, Shard):
+        model.objects.filter(source=source).update(leased_by="", lease_expires_at=None, dispatched_at=None)
+
+
+@transaction.atomic
+def source_pause(*, source: Source) -> None:
+    """Stop reading; checkpoints stay, leases go, so resume continues where this left off."""
+    if source.suspended_at:
+        return
+    source.suspended_at = timezone.now()
+    source.save(update_fields=["suspended_at"])
+    Collection.objects.filter(pk=source.collection_id).update(status=Collection.Status.PAUSED)
+    _release_work(source)
+
+
+@transaction.atomic
+def source_resume(*, source: Source) -> bool:
+    """Continue from the checkpoints. Returns False when the pause outlasted the stream's 24 hours,
+    so some changes may be gone (the reader then reports it and the collection must be re-synced)."""
+    if not source.suspended_at:
+        return True
+    within_retention = timezone.now() - source.suspended_at < STREAM_RETENTION
+    source.suspended_at = None
+    source.save(update_fields=["suspended_at"])
+    status = Collection.Status.READY if source.initial_load_done else Collection.Status.CREATED
+    Collection.objects.filter(pk=source.collection_id).update(status=status)
+    _release_work(source)
+    return within_retention
+
+
+def source_retry(*, source: Source) -> None:
+    """Clear the error; the supervisor hands the work out again from the last checkpoints."""
+    Source.objects.filter(pk=source.pk).update(error="", error_at=None)
+    _release_work(source)

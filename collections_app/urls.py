@@ -14,4 +14,7 @@ urlpatterns = [
     path("new/enable-stream/", views.enable_stream, name="collection_enable_stream"),
     path("new/<str:step>/", create, name="collection_create_step"),
     path("<str:workspace>/<str:name>/", views.collection_detail, name="collection_detail"),
+    path("<str:workspace>/<str:name>/status/", views.collection_status, name="collection_status"),
+    path("<str:workspace>/<str:name>/documents/", views.collection_documents, name="collection_documents"),
+    path("<str:workspace>/<str:name>/<str:action>/", views.collection_action, name="collection_action"),
 ]

@@ -8,23 +8,31 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseStopPolling
 from formtools.wizard.views import NamedUrlSessionWizardView
 
 from collections_app import capacity, tables
 from collections_app.forms import MethodForm, NameForm, ReviewForm, SourceForm, StreamForm, TableForm, table_error
 from collections_app.models import Collection, Source
-from collections_app.services import collection_create
+from collections_app.services import collection_create, source_pause, source_resume, source_retry
 from console.services import request_organisation
 from ingest import convert
 from integrations import aws
 from integrations.forms import COMMON_REGIONS
 from integrations.models import Integration
 
-STEP_TITLES = {"source": "Source", "table": "Table", "method": "Initial load", "stream": "Stream",
-               "name": "Name", "review": "Review"}  # fmt: skip
+STEP_TITLES = {
+    "source": "Source",
+    "table": "Table",
+    "method": "Initial load",
+    "stream": "Stream",
+    "name": "Name",
+    "review": "Review",
+}
 
 
 def _integration(request: HttpRequest, pk: Any) -> Integration:
@@ -84,8 +92,14 @@ def _cell(value: Any) -> str:
 class CollectionWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
     """Create a collection: source → table → initial load → stream → name → review."""
 
-    form_list = [("source", SourceForm), ("table", TableForm), ("method", MethodForm), ("stream", StreamForm),
-                 ("name", NameForm), ("review", ReviewForm)]  # fmt: skip
+    form_list = [
+        ("source", SourceForm),
+        ("table", TableForm),
+        ("method", MethodForm),
+        ("stream", StreamForm),
+        ("name", NameForm),
+        ("review", ReviewForm),
+    ]
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated:
@@ -260,3 +274,85 @@ def collection_detail(request: HttpRequest, workspace: str, name: str) -> HttpRe
     collection = _collection(request, workspace, name)
     source: Source = collection.source
     return render(request, "collections_app/detail.html", {"collection": collection, "source": source})
+
+
+def _polling_stops(source: Source) -> bool:
+    return bool(source.error or source.suspended_at)
+
+
+@login_required
+def collection_status(request: HttpRequest, workspace: str, name: str) -> HttpResponse:
+    """htmx: the live status block; polling stops once the source is paused or in error."""
+    collection = _collection(request, workspace, name)
+    source = collection.source
+    response = render(request, "collections_app/status.html", {"collection": collection, "source": source})
+    if request.htmx and _polling_stops(source):
+        response.status_code = HttpResponseStopPolling.status_code
+    return response
+
+
+@login_required
+@require_POST
+def collection_action(request: HttpRequest, workspace: str, name: str, action: str) -> HttpResponse:
+    collection = _collection(request, workspace, name)
+    source = collection.source
+    if action == "pause":
+        source_pause(source=source)
+        messages.success(request, "Paused. Millrace keeps its place in the stream; resume within 24 hours.")
+    elif action == "resume":
+        if source_resume(source=source):
+            messages.success(request, "Resumed from where it stopped.")
+        else:
+            messages.warning(
+                request,
+                "Resumed, but the pause lasted over 24 hours: the stream may have dropped "
+                "changes since. If it has, the page says so and the collection needs a re-sync.",
+            )
+    elif action == "retry":
+        source_retry(source=source)
+        messages.success(request, "Retrying from the last checkpoint.")
+    else:
+        raise Http404("No such action.")
+    return redirect("collection_detail", workspace=workspace, name=name)
+
+
+DOCUMENTS_PER_PAGE = 25
+
+
+@login_required
+def collection_documents(request: HttpRequest, workspace: str, name: str) -> HttpResponse:
+    """Browse documents by `_id`, or look one up by its key attributes."""
+    collection = _collection(request, workspace, name)
+    source = collection.source
+    documents = collection.documents.order_by("doc_id")
+    lookup = {key: request.GET.get(key, "").strip() for key in source.key_names}
+    looked_up = None
+    lookup_error = ""
+    if all(lookup.values()):
+        try:
+            looked_up = lookup_id(source, lookup)
+        except (ArithmeticError, ValueError):
+            lookup_error = "A number key needs a number, like 42 or 1.5."
+        else:
+            documents = documents.filter(doc_id=looked_up)
+    page = Paginator(documents, DOCUMENTS_PER_PAGE).get_page(request.GET.get("page"))
+    rows = [
+        {"id": d.doc_id, "event_time": d.event_time, "json": convert.dumps(d.body, indent=2), "size": d.size_bytes}
+        for d in page
+    ]
+    context = {
+        "collection": collection,
+        "source": source,
+        "page": page,
+        "rows": rows,
+        "lookup": lookup,
+        "looked_up": looked_up,
+        "lookup_error": lookup_error,
+    }
+    return render(request, "collections_app/documents.html", context)
+
+
+def lookup_id(source: Source, values: dict[str, str]) -> str:
+    """The `_id` a document with these key values has (numbers canonical, binary as base64 text)."""
+    types = {k["AttributeName"]: k.get("AttributeType", "S") for k in source.key_schema}
+    return convert.document_id({key: {types[key]: text} for key, text in values.items()}, source.key_names)
