@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+import html
+from datetime import timedelta
+
+from django.urls import reverse
+from django.utils import timezone
+
+from collections_app.models import Collection, Document, Source
+from collections_app.services import source_pause, source_resume
+from ingest import leases, stream
+from ingest.models import Shard
+from tests.conftest import client_for
+from tests.ingest.engine import assert_equal_to_table, create_source, follow, item, load, make_table
+
+
+def loaded(people, integration, aws, items=50):
+    make_table(aws.dynamodb, "t", items)
+    source = create_source(people.acme, people.alice, integration, "t", rcu=10)
+    load(source)
+    follow(source)
+    return source
+
+
+def test_inserts_updates_and_deletes_reach_the_collection(people, integration, aws):
+    import random
+
+    source = loaded(people, integration, aws)
+    rng = random.Random(3)
+    aws.dynamodb.put_item(TableName="t", Item=item(900, rng))
+    aws.dynamodb.update_item(TableName="t", Key={"pk": {"S": "item-00001"}}, UpdateExpression="SET price = :p",
+                             ExpressionAttributeValues={":p": {"N": "99999999999999999999.999999999999999999"}})  # fmt: skip
+    aws.dynamodb.delete_item(TableName="t", Key={"pk": {"S": "item-00002"}})
+    follow(source)
+    assert_equal_to_table(source, aws.dynamodb)
+    body = Document.objects.get(collection=source.collection, doc_id="item-00001").body
+    assert str(body["price"]) == "99999999999999999999.999999999999999999"
+    source.refresh_from_db()
+    assert source.user_deletes == 1 and source.ttl_deletes == 0
+    assert Collection.objects.get(pk=source.collection_id).status == Collection.Status.READY
+
+
+def test_ttl_deletes_are_applied_and_counted_apart(people, integration, aws, faults):
+    source = loaded(people, integration, aws)
+
+    def mark_ttl(params, response):  # moto never expires items; real TTL deletes carry this identity
+        for record in response.get("Records", []):
+            if record["eventName"] == "REMOVE" and record["dynamodb"]["Keys"]["pk"]["S"] == "item-00003":
+                record["userIdentity"] = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+
+    faults.rewrite("dynamodbstreams", "GetRecords", mark_ttl)
+    aws.dynamodb.delete_item(TableName="t", Key={"pk": {"S": "item-00003"}})
+    aws.dynamodb.delete_item(TableName="t", Key={"pk": {"S": "item-00004"}})
+    follow(source)
+    source.refresh_from_db()
+    assert (source.ttl_deletes, source.user_deletes) == (1, 1)
+    assert_equal_to_table(source, aws.dynamodb)
+
+
+def test_an_expired_iterator_is_renewed_from_the_checkpoint(people, integration, aws, faults):
+    source = loaded(people, integration, aws)
+    calls = {"n": 0}
+
+    def second_call(params):
+        calls["n"] += 1
+        return calls["n"] == 2
+
+    expired = faults.add("dynamodbstreams", "GetRecords", "ExpiredIteratorException", when=second_call)
+    renewals = faults.spy("dynamodbstreams", "GetShardIterator")
+    import random
+
+    for n in range(600, 620):
+        aws.dynamodb.put_item(TableName="t", Item=item(n, random.Random(n)))
+    follow(source, rounds=1)
+    assert expired.hits == 1
+    assert any(r.get("ShardIteratorType") == "AFTER_SEQUENCE_NUMBER" for r in renewals)
+    assert_equal_to_table(source, aws.dynamodb)
+
+
+def test_records_from_before_the_start_position_are_skipped(people, integration, aws):
+    import random
+
+    make_table(aws.dynamodb, "t", 20)  # these writes are in the stream, before the collection existed
+    source = create_source(people.acme, people.alice, integration, "t", rcu=10)
+    load(source)
+    # As if the table had been written more than the replay margin (2 minutes) before the load began.
+    Source.objects.filter(pk=source.pk).update(stream_start_at=timezone.now())
+    follow(source)
+    source.refresh_from_db()
+    assert source.stream_records_applied == 0
+    aws.dynamodb.put_item(TableName="t", Item=item(700, random.Random(1)))
+    follow(source)
+    source.refresh_from_db()
+    assert source.stream_records_applied == 1
+
+
+def test_two_workers_never_hold_the_same_shard(people, integration, aws):
+    source = loaded(people, integration, aws)
+    shard = Shard.objects.get(source=source)
+    assert leases.claim(Shard, shard.pk, "worker-a")
+    assert not leases.claim(Shard, shard.pk, "worker-b")
+    assert stream.read_shard(shard.pk, owner="worker-b") == "held"
+    Shard.objects.filter(pk=shard.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert leases.claim(Shard, shard.pk, "worker-b")  # a dead worker's shard is taken over after expiry
+    assert not leases.claim(Shard, shard.pk, "worker-a")
+
+
+def test_pause_stops_reading_and_resume_loses_nothing(people, integration, aws):
+    import random
+
+    source = loaded(people, integration, aws)
+    source_pause(source=source)
+    for n in range(800, 830):
+        aws.dynamodb.put_item(TableName="t", Item=item(n, random.Random(n)))
+    shard = Shard.objects.get(source=source)
+    assert stream.read_shard(shard.pk, slice_seconds=0.5) == "stopped"
+    assert Collection.objects.get(pk=source.collection_id).status == Collection.Status.PAUSED
+    assert Document.objects.filter(collection=source.collection, doc_id="item-00800").count() == 0
+    source.refresh_from_db()
+    assert source_resume(source=source) is True
+    follow(source)
+    assert_equal_to_table(source, aws.dynamodb)
+
+
+def test_a_trimmed_stream_stops_and_says_changes_were_missed(people, integration, aws, faults):
+    source = loaded(people, integration, aws)
+    faults.add("dynamodbstreams", "GetShardIterator", "TrimmedDataAccessException")
+    Shard.objects.filter(source=source).update(checkpoint="1100000000000000000001")
+    follow(source, rounds=1)
+    source.refresh_from_db()
+    assert "Changes were missed" in source.error
+
+
+def test_the_collection_page_shows_progress_and_stops_polling_on_pause(people, integration, aws):
+    source = loaded(people, integration, aws)
+    client = client_for(people.bob)
+    url = reverse("collection_status", args=["commons", "c"])
+    page = client.get(url, HTTP_HX_REQUEST="true")
+    assert page.status_code == 200 and 'hx-trigger="every 2s"' in page.content.decode()
+    text = page.content.decode()
+    assert "100.0 %" in text and "50 of about 50 items" in text and "caught up" in text
+    client.post(reverse("collection_action", args=["commons", "c", "pause"]))
+    page = client.get(url, HTTP_HX_REQUEST="true")
+    assert page.status_code == 286  # htmx's "stop polling"
+    assert "Paused since" in page.content.decode()
+    client.post(reverse("collection_action", args=["commons", "c", "resume"]))
+    assert client.get(url, HTTP_HX_REQUEST="true").status_code == 200
+
+
+def test_the_documents_browser_pages_and_looks_up_by_key(people, integration, aws):
+    loaded(people, integration, aws, items=60)
+    client = client_for(people.bob)
+    url = reverse("collection_documents", args=["commons", "c"])
+    first = client.get(url).content.decode()
+    assert "item-00000" in first and "Page 1 of 3" in first and "item-00030" not in first
+    assert "item-00059" in client.get(url, {"page": 3}).content.decode()
+    found = html.unescape(client.get(url, {"pk": "item-00042"}).content.decode())
+    assert "item-00042" in found and "item-00000" not in found and '"big": ' in found
+    assert "No document with" in client.get(url, {"pk": "nope"}).content.decode()
+
+
+def test_collection_pages_and_actions_reject_other_organisations(people, integration, aws):
+    loaded(people, integration, aws, items=5)
+    client = client_for(people.carol)
+    for name, args in [("collection_detail", []), ("collection_status", []), ("collection_documents", [])]:
+        assert client.get(reverse(name, args=["commons", "c", *args])).status_code == 404
+    for action in ["pause", "resume", "retry"]:
+        assert client.post(reverse("collection_action", args=["commons", "c", action])).status_code == 404
+    assert Collection.objects.get().status == Collection.Status.READY
