@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from collections_app.models import Collection, Source, Workspace
+from collections_app.services import source_pause, source_resume, source_resync
 
 
 @admin.register(Workspace)
@@ -31,8 +34,27 @@ class CollectionAdmin(admin.ModelAdmin):
     list_display = ["name", "workspace", "table", "method", "state", "status", "created_by", "created_at"]
     list_filter = ["status", "sources__load_method", "sources__state", "workspace__organisation"]
     search_fields = ["name", "workspace__name", "sources__table_name"]
-    readonly_fields = ["created_by", "created_at"]
+    readonly_fields = ["created_by", "created_at", "doc_count", "total_size_bytes", "last_updated_at"]
     inlines = [SourceInline]
+    actions = ["pause", "resume", "resync"]
+
+    @admin.action(description="Pause the selected collections")
+    def pause(self, request: HttpRequest, queryset: QuerySet[Collection]) -> None:
+        for collection in queryset:
+            source_pause(source=collection.source)
+        self.message_user(request, f"Paused {queryset.count()} collection(s).")
+
+    @admin.action(description="Resume the selected collections")
+    def resume(self, request: HttpRequest, queryset: QuerySet[Collection]) -> None:
+        for collection in queryset:
+            source_resume(source=collection.source)
+        self.message_user(request, f"Resumed {queryset.count()} collection(s).")
+
+    @admin.action(description="Re-sync: a fresh initial load, then the stream from a new start position")
+    def resync(self, request: HttpRequest, queryset: QuerySet[Collection]) -> None:
+        for collection in queryset:
+            source_resync(source=collection.source)
+        self.message_user(request, f"Re-syncing {queryset.count()} collection(s).")
 
     def get_queryset(self, request: object) -> object:
         return super().get_queryset(request).select_related("workspace", "created_by").prefetch_related("sources")

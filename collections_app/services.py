@@ -50,7 +50,7 @@ def collection_create(
         table_arn=table.arn,
         key_schema=[
             {**key, "AttributeType": table.attribute_types.get(key["AttributeName"], "S")} for key in table.key_schema
-        ],  # fmt: skip
+        ],
         billing_mode=table.billing_mode,
         provisioned_rcu=table.provisioned_rcu or None,
         table_item_count=table.item_count,
@@ -97,3 +97,40 @@ def source_retry(*, source: Source) -> None:
     """Clear the error; the supervisor hands the work out again from the last checkpoints."""
     Source.objects.filter(pk=source.pk).update(error="", error_at=None)
     _release_work(source)
+
+
+@transaction.atomic
+def source_resync(*, source: Source) -> None:
+    """Start again: forget documents, checkpoints and progress, then a fresh initial load and the stream
+    from a new start position. Used when changes were missed, or by an operator."""
+    from ingest.tasks import start_initial_load
+
+    source.collection.documents.all().delete()
+    Collection.objects.filter(pk=source.collection_id).update(
+        doc_count=0, total_size_bytes=0, last_updated_at=None, status=Collection.Status.CREATED
+    )
+    source.scan_segments.all().delete()
+    source.shards.all().delete()
+    source.capacity_spends.all().delete()
+    Source.objects.filter(pk=source.pk).update(
+        state=Source.State.INITIALIZING,
+        state_changed_at=timezone.now(),
+        error="",
+        error_at=None,
+        suspended_at=None,
+        load_started_at=None,
+        load_finished_at=None,
+        items_expected=0,
+        items_loaded=0,
+        rcu_consumed=0,
+        load_done_notified_at=None,
+        stream_arn="",
+        stream_start_at=None,
+        stream_last_processed_at=None,
+        stream_last_record_at=None,
+        shards_discovered_at=None,
+        stream_records_applied=0,
+        user_deletes=0,
+        ttl_deletes=0,
+    )
+    transaction.on_commit(lambda: start_initial_load.delay(source.pk))

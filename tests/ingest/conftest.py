@@ -8,8 +8,9 @@ from tests.conftest import ROLE_ARN
 
 @pytest.fixture
 def integration(people, aws):
-    return Integration.objects.create(organisation=people.acme, name="prod", scope="all", role_arn=ROLE_ARN,
-                                      status=Integration.Status.VALIDATED)  # fmt: skip
+    return Integration.objects.create(
+        organisation=people.acme, name="prod", scope="all", role_arn=ROLE_ARN, status=Integration.Status.VALIDATED
+    )
 
 
 @pytest.fixture(autouse=True)

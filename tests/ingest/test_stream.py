@@ -28,8 +28,12 @@ def test_inserts_updates_and_deletes_reach_the_collection(people, integration, a
     source = loaded(people, integration, aws)
     rng = random.Random(3)
     aws.dynamodb.put_item(TableName="t", Item=item(900, rng))
-    aws.dynamodb.update_item(TableName="t", Key={"pk": {"S": "item-00001"}}, UpdateExpression="SET price = :p",
-                             ExpressionAttributeValues={":p": {"N": "99999999999999999999.999999999999999999"}})  # fmt: skip
+    aws.dynamodb.update_item(
+        TableName="t",
+        Key={"pk": {"S": "item-00001"}},
+        UpdateExpression="SET price = :p",
+        ExpressionAttributeValues={":p": {"N": "99999999999999999999.999999999999999999"}},
+    )
     aws.dynamodb.delete_item(TableName="t", Key={"pk": {"S": "item-00002"}})
     follow(source)
     assert_equal_to_table(source, aws.dynamodb)
@@ -132,7 +136,7 @@ def test_a_trimmed_stream_stops_and_says_changes_were_missed(people, integration
 
 
 def test_the_collection_page_shows_progress_and_stops_polling_on_pause(people, integration, aws):
-    source = loaded(people, integration, aws)
+    loaded(people, integration, aws)
     client = client_for(people.bob)
     url = reverse("collection_status", args=["commons", "c"])
     page = client.get(url, HTTP_HX_REQUEST="true")
@@ -167,3 +171,20 @@ def test_collection_pages_and_actions_reject_other_organisations(people, integra
     for action in ["pause", "resume", "retry"]:
         assert client.post(reverse("collection_action", args=["commons", "c", action])).status_code == 404
     assert Collection.objects.get().status == Collection.Status.READY
+
+
+def test_the_admin_resyncs_and_shows_shards_and_segments(people, integration, aws, no_queue):
+    source = loaded(people, integration, aws, items=10)
+    client = client_for(people.alice)
+    assert "shardId-" in client.get(reverse("admin:ingest_shard_changelist")).content.decode()
+    assert client.get(reverse("admin:ingest_scansegment_changelist")).status_code == 200
+    client.post(
+        reverse("admin:collections_app_collection_changelist"),
+        {"action": "resync", "_selected_action": [source.collection_id]},
+    )
+    source.refresh_from_db()
+    assert source.state == Source.State.INITIALIZING and not source.load_started_at
+    assert Collection.objects.get(pk=source.collection_id).doc_count == 0 and not Shard.objects.exists()
+    load(source)
+    follow(source)
+    assert_equal_to_table(source, aws.dynamodb)

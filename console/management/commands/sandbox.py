@@ -12,6 +12,7 @@ import boto3
 from django.core.management.base import BaseCommand
 from moto.server import ThreadedMotoServer
 
+from console.sandbox import moto_shards
 from console.sandbox.seed import seed
 from console.sandbox.traffic import run_traffic
 
@@ -24,10 +25,17 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=5055)
         parser.add_argument("--region", default="us-east-1")
         parser.add_argument("--orders", type=int, default=int(os.environ.get("MILLRACE_SANDBOX_ORDERS", 5000)))
+        parser.add_argument(
+            "--records-per-shard",
+            type=int,
+            default=int(os.environ.get("MILLRACE_SANDBOX_RECORDS_PER_SHARD", 1000)),
+            help="close a stream shard and open its child every N records, as DynamoDB rolls shards over",
+        )
         parser.add_argument("--writes-per-second", type=float, default=3.0, help="0 turns the traffic off")
 
     def handle(self, *args: Any, **options: Any) -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns the console
+        moto_shards.install(records_per_shard=options["records_per_shard"])
         server = ThreadedMotoServer(ip_address=options["host"], port=options["port"], verbose=False)
         server.start()
         endpoint = f"http://{options['host']}:{options['port']}"
