@@ -27,8 +27,8 @@ lint: setup
 	$(PY) manage.py makemigrations --check --dry-run
 
 test: lint
-	@echo "== tests on SQLite (the default) =="
-	MILLRACE_TEST_REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest
+	@echo "== tests on SQLite (the default; the engine's end-to-end tests run on PostgreSQL below) =="
+	MILLRACE_TEST_REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest --ignore=tests/e2e
 	@if $(PY) tests/services_up.py postgres "$(TEST_POSTGRES_URL)"; then \
 	  echo "== tests on PostgreSQL ($(TEST_POSTGRES_URL)) =="; \
 	  DATABASE_URL=$(TEST_POSTGRES_URL) MILLRACE_TEST_REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest; \

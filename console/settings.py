@@ -130,6 +130,9 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+if env.str("EMAIL_URL", default="").startswith("filemail:///"):
+    # django-environ drops the leading slash of filemail:///absolute/path; keep the path absolute.
+    EMAIL_CONFIG["EMAIL_FILE_PATH"] = "/" + EMAIL_CONFIG["EMAIL_FILE_PATH"].lstrip("/")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Millrace <millrace@localhost>")
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 from django.db.models import Model, Q
 from django.utils import timezone
 
-LEASE_SECONDS = 30
+LEASE_SECONDS = 15
 
 
 def new_owner() -> str:
@@ -38,7 +38,7 @@ def release(model: type[Model], pk: int, owner: str) -> None:
     model.objects.filter(pk=pk, leased_by=owner).update(leased_by="", lease_expires_at=None)
 
 
-def needing_dispatch(model: type[Model], redispatch_after: int = 60) -> Q:
+def needing_dispatch(model: type[Model], redispatch_after: int = 20) -> Q:
     """Work no one holds, and no task was queued for recently: the supervisor queues a task for it."""
     now = timezone.now()
     unheld = Q(leased_by="") | Q(lease_expires_at__lt=now)

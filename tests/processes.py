@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -38,24 +40,56 @@ def redis_url() -> str:
 
 
 @contextmanager
-def celery_worker(broker_url: str, *extra_env: tuple[str, str]) -> Iterator[subprocess.Popen]:
+def celery_worker(
+    broker_url: str, *, beat: bool = False, log: Path | None = None, **extra_env: str
+) -> Iterator[subprocess.Popen]:
+    """A real worker on the test database; with `beat`, Celery beat runs inside it (the supervisor tick)."""
     env = dict(
         os.environ,
         DATABASE_URL=test_database_url(),
         CELERY_BROKER_URL=broker_url,
         SECRET_KEY=settings.SECRET_KEY,
         MILLRACE_ENCRYPTION_KEYS=",".join(settings.MILLRACE_ENCRYPTION_KEYS),
-        **dict(extra_env),
+        **extra_env,
     )
-    command = [sys.executable, "-m", "celery", "-A", "console", "worker", "-l", "info", "--concurrency", "2",
-               "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", "test@%h"]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "console",
+        "worker",
+        "-l",
+        "info",
+        "--concurrency",
+        "2",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "-n",
+        f"test{os.getpid()}@%h",
+    ]
+    if beat:
+        command += ["-B", "-s", str(Path(settings.VAR_DIR) / f"beat-{os.getpid()}")]
+    output = open(log, "a") if log else subprocess.PIPE  # noqa: SIM115 - closed with the process below
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     try:
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                kill_worker(process)
+        if log:
+            output.close()
+
+
+def kill_worker(process: subprocess.Popen) -> None:
+    """SIGKILL the worker and its pool processes at once, as when its machine dies."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()

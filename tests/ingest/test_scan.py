@@ -144,10 +144,12 @@ def test_access_denied_stops_with_a_message_and_emails_once(people, integration,
     assert "dynamodb:Scan" in mail.outbox[0].body
 
 
-def test_the_load_done_email_is_sent_once_with_its_facts(people, integration, aws):
+def test_the_load_done_email_is_sent_once_with_its_facts(people, integration, aws, django_capture_on_commit_callbacks):
     make_table(aws.dynamodb, "t", 30)
     source = create_source(people.acme, people.alice, integration, "t", rcu=10)
-    load(source)
+    with django_capture_on_commit_callbacks(execute=True):
+        load(source)
+    assert len(mail.outbox) == 1
     from ingest import notify
 
     notify.load_done(source.pk)  # a second call (a retried task) sends nothing more
