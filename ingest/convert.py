@@ -8,14 +8,18 @@ become base64 text (boto3 hands us bytes; export files already carry base64). Se
 
 from __future__ import annotations
 
-import base64
 import json
+import re
+from base64 import b64encode
 from decimal import Context, Decimal
 from typing import Any
 
 # DynamoDB keeps 38 significant digits; the default context (28) would round them.
 EXACT = Context(prec=60)
 _encode_string = json.encoder.encode_basestring
+
+
+_PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]*[1-9])?")
 
 
 def number(text: str) -> int | Decimal:
@@ -27,44 +31,99 @@ def number(text: str) -> int | Decimal:
     return EXACT.normalize(value)
 
 
+def number_text(text: str) -> str:
+    """DynamoDB's number text as a JSON number: canonical, exact, never an exponent."""
+    if _PLAIN_NUMBER.fullmatch(text) and text != "-0":
+        return text  # already canonical: the common case costs one regex match
+    return _number_json(number(text))
+
+
+def _number_json(value: int | Decimal) -> str:
+    return str(value) if isinstance(value, int) else format(value, "f")
+
+
 def binary(value: bytes | str) -> str:
-    return value if isinstance(value, str) else base64.b64encode(value).decode("ascii")
+    return value if isinstance(value, str) else b64encode(value).decode("ascii")
 
 
-def value(attribute: dict[str, Any]) -> Any:
-    """One attribute value, e.g. {"N": "1.50"} → Decimal("1.5")."""
-    ((tag, raw),) = attribute.items()
-    if tag == "S" or tag == "BOOL":
-        return raw
-    if tag == "N":
-        return number(raw)
-    if tag == "M":
-        return {name: value(item) for name, item in raw.items()}
-    if tag == "L":
-        return [value(item) for item in raw]
-    if tag == "NULL":
-        return None
-    if tag == "B":
-        return binary(raw)
-    if tag == "SS":
-        return list(raw)
-    if tag == "NS":
-        return [number(n) for n in raw]
-    if tag == "BS":
-        return [binary(b) for b in raw]
-    raise ValueError(f"Unknown DynamoDB attribute type {tag!r}")
+def _write_value(attribute: dict[str, Any], out: list[str]) -> None:
+    """Append one attribute value as JSON. The hot path of every load: plain code, no intermediate objects."""
+    for tag, raw in attribute.items():
+        if tag == "S":
+            out.append(_encode_string(raw))
+        elif tag == "N":
+            out.append(number_text(raw))
+        elif tag == "M":
+            _write_map(raw, out)
+        elif tag == "L":
+            if not raw:
+                out.append("[]")
+                continue
+            out.append("[")
+            for i, element in enumerate(raw):
+                if i:
+                    out.append(",")
+                _write_value(element, out)
+            out.append("]")
+        elif tag == "BOOL":
+            out.append("true" if raw else "false")
+        elif tag == "NULL":
+            out.append("null")
+        elif tag == "B":
+            out.append(_encode_string(binary(raw)))
+        elif tag == "SS":
+            out.append("[" + ",".join(_encode_string(v) for v in raw) + "]")
+        elif tag == "NS":
+            out.append("[" + ",".join(number_text(v) for v in raw) + "]")
+        elif tag == "BS":
+            out.append("[" + ",".join(_encode_string(binary(v)) for v in raw) + "]")
+        else:
+            raise ValueError(f"Unknown DynamoDB attribute type {tag!r}")
+
+
+def _write_map(attributes: dict[str, dict[str, Any]], out: list[str]) -> None:
+    if not attributes:
+        out.append("{}")
+        return
+    out.append("{")
+    first = True
+    for name, attribute in attributes.items():
+        out.append(_encode_string(name) + ":" if first else "," + _encode_string(name) + ":")
+        first = False
+        _write_value(attribute, out)
+    out.append("}")
+
+
+def item_to_json(item: dict[str, dict[str, Any]]) -> str:
+    """A DynamoDB item (as boto3's client or an export file gives it) as the document's JSON text."""
+    out: list[str] = []
+    _write_map(item, out)
+    return "".join(out)
 
 
 def item_to_document(item: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    return {name: value(attribute) for name, attribute in item.items()}
+    """The same document as Python values (Decimal for fractions), for pages that show a few items."""
+    return json.loads(item_to_json(item), parse_float=Decimal)
 
 
 def document_id(item: dict[str, dict[str, Any]], key_names: list[str]) -> str:
     """`_id` from the primary key: the key itself for a one-attribute key, else a JSON array of both."""
-    parts = [value(item[name]) for name in key_names]
+    parts = []
+    for name in key_names:
+        ((tag, raw),) = item[name].items()
+        parts.append(raw if tag == "S" else binary(raw) if tag == "B" else number(raw))
     if len(parts) == 1:
         return parts[0] if isinstance(parts[0], str) else dumps(parts[0])
     return dumps(parts)
+
+
+class RawJSON:
+    """JSON text already written by item_to_json, stored as is (see ExactJSONEncoder)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
 
 
 def dumps(document: Any, indent: int | None = None) -> str:
@@ -121,7 +180,7 @@ class ExactJSONEncoder(json.JSONEncoder):
     """Lets Django's JSONField store documents through `dumps`, so numbers keep every digit."""
 
     def encode(self, o: Any) -> str:
-        return dumps(o)
+        return o.text if isinstance(o, RawJSON) else dumps(o)
 
 
 class ExactJSONDecoder(json.JSONDecoder):

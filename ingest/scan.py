@@ -117,7 +117,7 @@ def _scan_pages(segment: ScanSegment, source: Source, owner: str, deadline: floa
         next_key = page.get("LastEvaluatedKey")
         now = timezone.now()
         changes = [
-            writer.Change(convert.document_id(item, key_names), convert.item_to_document(item), now) for item in items
+            writer.Change(convert.document_id(item, key_names), convert.item_to_json(item), now) for item in items
         ]
         with transaction.atomic():
             if not leases.holds(ScanSegment, segment.pk, owner):

@@ -113,7 +113,7 @@ def to_changes(source: Source, records: list[dict[str, Any]]) -> tuple[list[writ
             else:
                 user_deletes += 1
         else:
-            changes.append(writer.Change(doc_id, convert.item_to_document(data["NewImage"]), at))
+            changes.append(writer.Change(doc_id, convert.item_to_json(data["NewImage"]), at))
     return changes, user_deletes, ttl_deletes
 
 

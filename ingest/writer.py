@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from django.db.models import F
 
@@ -19,7 +18,7 @@ from ingest import convert
 @dataclass(frozen=True)
 class Change:
     doc_id: str
-    body: dict[str, Any] | None  # None deletes the document
+    body: str | None  # the document's JSON text (convert.item_to_json); None deletes it
     event_time: datetime
 
 
@@ -43,8 +42,8 @@ def apply(collection_id: int, changes: list[Change]) -> None:
         Document(
             collection_id=collection_id,
             doc_id=c.doc_id,
-            body=c.body,
-            size_bytes=len(convert.dumps(c.body).encode()),
+            body=convert.RawJSON(c.body),
+            size_bytes=len(c.body.encode()),
             event_time=c.event_time,
         )
         for c in upserts

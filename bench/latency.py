@@ -1,0 +1,108 @@
+"""Sync latency from put_item returning to the document being committed, and GetRecords calls when idle."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from django.db import transaction
+
+from bench.scan import run_segments
+from bench.setup import bench_source, moto_client
+from ingest import initial_load, stream, writer
+from ingest.models import Shard
+from tests.aws_faults import AwsFaults
+
+
+def _table(dynamodb: Any, name: str) -> None:
+    dynamodb.create_table(
+        TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )  # fmt: skip
+
+
+def _follow_in_background(source_id: int, stop: threading.Event) -> threading.Thread:
+    """What a worker does for this source's shards: read each readable shard, slice after slice."""
+    from collections_app.models import Source
+
+    def loop() -> None:
+        source = Source.objects.select_related("integration").get(pk=source_id)
+        while not stop.is_set():
+            stream.discover(source)
+            for pk in Shard.objects.filter(stream.readable_shards(source), done=False).values_list("pk", flat=True):
+                stream.read_shard(pk, slice_seconds=2)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    return thread
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def sync_latency(endpoint: str, rate: int, seconds: int = 60) -> dict[str, float]:
+    dynamodb = moto_client(endpoint, "dynamodb")
+    table = f"bench_latency_{rate}"
+    _table(dynamodb, table)
+    source = bench_source(table, rcu=10, name=f"latency-{rate}", poll_ms=250)
+    initial_load.start(source.pk)
+    run_segments(source.pk, threads=1)
+    committed: dict[str, float] = {}
+    real_apply = writer.apply
+
+    def apply_and_time(collection_id: int, changes: list[writer.Change]) -> None:
+        real_apply(collection_id, changes)
+        ids = [c.doc_id for c in changes]
+        transaction.on_commit(lambda: committed.update(dict.fromkeys(ids, time.monotonic())))
+
+    writer.apply = apply_and_time
+    stop = threading.Event()
+    reader = _follow_in_background(source.pk, stop)
+    put_done: dict[str, float] = {}
+    start = time.monotonic()
+    try:
+        for n in range(rate * seconds):
+            due = start + n / rate
+            if (delay := due - time.monotonic()) > 0:
+                time.sleep(delay)
+            key = f"k{n:07d}"
+            dynamodb.put_item(TableName=table, Item={"pk": {"S": key}, "n": {"N": str(n)}})
+            put_done[key] = time.monotonic()
+        achieved = len(put_done) / (time.monotonic() - start)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and len(committed) < len(put_done):
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        reader.join()
+        writer.apply = real_apply
+    latencies = [max(0.0, committed[k] - put_done[k]) for k in put_done if k in committed]
+    missing = len(put_done) - len(latencies)
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    print(f"sync latency at {rate} writes/s ({achieved:.0f} achieved) for {seconds} s, poll 0.25 s: "
+          f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms (goal p99 <= 1000 ms; Rockset promised 5 s); "
+          f"{missing} of {len(put_done)} not seen")  # fmt: skip
+    return {"p50": p50, "p99": p99, "missing": missing, "source_id": source.pk}
+
+
+def idle_calls_per_hour(source_id: int, seconds: int = 60) -> float:
+    """GetRecords calls an idle shard costs, extrapolated to an hour (a fixed 1 s poll makes 3,600)."""
+    stop = threading.Event()
+    with AwsFaults() as faults:
+        calls = faults.spy("dynamodbstreams", "GetRecords")
+        reader = _follow_in_background(source_id, stop)
+        time.sleep(5)  # let the reader reach the tip and start backing off
+        before = len(calls)
+        time.sleep(seconds)
+        counted = len(calls) - before
+        stop.set()
+        reader.join()
+    shards = Shard.objects.filter(source_id=source_id, done=False).count()
+    per_hour = counted * 3600 / seconds / max(shards, 1)
+    print(f"idle shard: {counted} GetRecords calls in {seconds} s, {per_hour:,.0f} an hour per shard "
+          f"(goal <= 900; a fixed 1 s poll makes 3,600)")  # fmt: skip
+    return per_hour
