@@ -29,7 +29,7 @@ def main() -> None:
     os.environ.update(
         DJANGO_SETTINGS_MODULE="console.settings", MILLRACE_VAR_DIR=str(var), MILLRACE_HTTPS="off",
         MILLRACE_AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x",
-        AWS_DEFAULT_REGION="us-east-1", LOG_LEVEL="WARNING",
+        AWS_DEFAULT_REGION="us-east-1", LOG_LEVEL="WARNING", EMAIL_URL="dummymail://",
     )  # fmt: skip
     server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip

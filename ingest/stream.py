@@ -140,11 +140,23 @@ def _iterator(client: Any, shard: Shard) -> str:
     return client.get_shard_iterator(**request)["ShardIterator"]
 
 
+def idle_wait(source: Source, idle_polls: int) -> float:
+    """How long a quiet shard waits before its next poll: the collection's poll frequency, doubling with
+    each empty answer up to a ceiling, so a quiet table costs few GetRecords calls."""
+    if not idle_polls:
+        return 0.0
+    base = source.poll_frequency_seconds
+    return max(base, min(IDLE_CEILING_SECONDS, base * 2 ** min(idle_polls - 1, 6)))
+
+
 def _read(shard: Shard, owner: str, deadline: float) -> str:
     source = shard.source
     client = _streams_client(source)
     iterator: str | None = None
     throttles = 0
+    if shard.idle_polls and shard.last_read_at:  # a quiet shard keeps its pace across time slices
+        pause = idle_wait(source, shard.idle_polls) - (timezone.now() - shard.last_read_at).total_seconds()
+        time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
     while time.monotonic() < deadline:
         status = Source.objects.filter(pk=source.pk).values("suspended_at", "error").get()
         if status["suspended_at"] or status["error"]:
@@ -176,9 +188,7 @@ def _read(shard: Shard, owner: str, deadline: float) -> str:
             continue  # more may be waiting: read again at once
         # Caught up: poll at the collection's frequency, backing off while the shard stays quiet.
         shard.idle_polls += 1
-        wait = min(IDLE_CEILING_SECONDS, source.poll_frequency_seconds * 2 ** min(shard.idle_polls - 1, 6))
-        wait = max(wait, source.poll_frequency_seconds)
-        time.sleep(min(wait, max(0.0, deadline - time.monotonic())))
+        time.sleep(min(idle_wait(source, shard.idle_polls), max(0.0, deadline - time.monotonic())))
     return "more"
 
 
