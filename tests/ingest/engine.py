@@ -92,6 +92,8 @@ def follow(source: Source, *, rounds: int = 3) -> None:
     """Read every readable shard until it has caught up, a few rounds (children become readable)."""
     source.refresh_from_db()
     for _ in range(rounds):
+        # This driver reads right away; the idle back-off between polls has its own test and bench.
+        Shard.objects.filter(source=source).update(idle_polls=0)
         stream.discover(source)
         for shard in Shard.objects.filter(stream.readable_shards(source), done=False):
             stream.read_shard(shard.pk, slice_seconds=0.6)

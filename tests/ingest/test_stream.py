@@ -188,3 +188,14 @@ def test_the_admin_resyncs_and_shows_shards_and_segments(people, integration, aw
     load(source)
     follow(source)
     assert_equal_to_table(source, aws.dynamodb)
+
+
+def test_an_idle_shard_backs_off_to_a_ceiling_and_keeps_its_pace(people, integration, aws, monkeypatch):
+    source = loaded(people, integration, aws, items=5)
+    assert [stream.idle_wait(source, n) for n in range(0, 8)] == [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
+    shard = Shard.objects.get(source=source)
+    Shard.objects.filter(pk=shard.pk).update(idle_polls=6, last_read_at=timezone.now())
+    slept = []
+    monkeypatch.setattr("ingest.stream.time.sleep", slept.append)
+    stream.read_shard(shard.pk, slice_seconds=0.5)
+    assert slept and 0.4 <= slept[0] <= 0.5  # a new slice doesn't poll early: it waits out the idle pace
