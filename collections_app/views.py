@@ -56,13 +56,19 @@ def table_options(request: HttpRequest) -> HttpResponse:
     return render(request, "collections_app/table_options.html", context)
 
 
+def _table_in_scope(request: HttpRequest, params: Any) -> tuple[Integration, str, str]:
+    """(integration, region, table) named by a request, 404 unless the user's integration covers it."""
+    integration = _integration(request, params.get("integration"))
+    region, table = params.get("region", ""), params.get("table", "")
+    if not integration.covers_table(table):
+        raise Http404("That table is outside the integration's scope.")
+    return integration, region, table
+
+
 @login_required
 def table_preview(request: HttpRequest) -> HttpResponse:
     """The first items of the table, converted exactly as the collection will store them."""
-    integration = _integration(request, request.GET.get("integration"))
-    region, table = request.GET.get("region", ""), request.GET.get("table", "")
-    if not integration.covers_table(table):
-        raise Http404("That table is outside the integration's scope.")
+    integration, region, table = _table_in_scope(request, request.GET)
     context: dict[str, Any] = {"table": table}
     try:
         items = tables.preview_items(integration, region, table)
@@ -237,10 +243,7 @@ class CollectionWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
 @require_POST
 def enable_stream(request: HttpRequest) -> HttpResponse:
     """Turn on the table's stream (UpdateTable) for the wizard's stream step."""
-    integration = _integration(request, request.POST.get("integration"))
-    region, table = request.POST.get("region", ""), request.POST.get("table", "")
-    if not integration.covers_table(table):
-        raise Http404("That table is outside the integration's scope.")
+    integration, region, table = _table_in_scope(request, request.POST)
     try:
         tables.enable_stream(integration, region, table)
     except aws.AwsError as error:
