@@ -44,7 +44,10 @@ def segment_count(source: Source, size_bytes: int) -> int:
 
 def create_segments(source: Source, size_bytes: int) -> list[int]:
     total = segment_count(source, size_bytes)
-    ScanSegment.objects.bulk_create([ScanSegment(source=source, segment=n, total_segments=total) for n in range(total)])
+    now = timezone.now()  # their tasks are queued on commit: the supervisor leaves them alone meanwhile
+    ScanSegment.objects.bulk_create(
+        [ScanSegment(source=source, segment=n, total_segments=total, dispatched_at=now) for n in range(total)]
+    )
     return list(ScanSegment.objects.filter(source=source).values_list("pk", flat=True))
 
 

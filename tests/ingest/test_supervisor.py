@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from collections_app.models import Source
+from ingest import initial_load, supervisor
+from ingest.models import ScanSegment, Shard
+from tests.ingest.engine import create_source, follow, load, make_table
+
+
+def test_the_tick_hands_out_work_whose_lease_lapsed(people, integration, aws, no_queue):
+    make_table(aws.dynamodb, "t", 30)
+    source = create_source(people.acme, people.alice, integration, "t", rcu=40)
+    initial_load.start(source.pk)
+    no_queue.clear()
+    supervisor.tick()
+    assert no_queue == []  # just queued on creation: nothing to hand out again yet
+    segment = ScanSegment.objects.filter(source=source).first()
+    long_ago = timezone.now() - timedelta(minutes=5)
+    ScanSegment.objects.filter(pk=segment.pk).update(
+        leased_by="dead", lease_expires_at=long_ago, dispatched_at=long_ago
+    )
+    supervisor.tick()
+    assert no_queue == [("scan_segment", segment.pk)]
+
+
+def test_the_tick_discovers_shards_and_queues_readable_ones(people, integration, aws, no_queue):
+    make_table(aws.dynamodb, "t", 5)
+    source = create_source(people.acme, people.alice, integration, "t", rcu=10)
+    load(source)
+    no_queue.clear()
+    supervisor.tick()
+    shard = Shard.objects.get(source=source)
+    assert ("read_shard", shard.pk) in no_queue
+
+
+def test_a_lost_start_task_is_queued_again(people, integration, aws, no_queue):
+    make_table(aws.dynamodb, "t", 5)
+    source = create_source(people.acme, people.alice, integration, "t", rcu=10)
+    no_queue.clear()
+    supervisor.tick()
+    assert no_queue == []
+    Source.objects.filter(pk=source.pk).update(created_at=timezone.now() - timedelta(minutes=2))
+    supervisor.tick()
+    assert no_queue == [("start_initial_load", source.pk)]
+
+
+def test_paused_or_failed_sources_get_no_work(people, integration, aws, no_queue):
+    make_table(aws.dynamodb, "t", 5)
+    source = create_source(people.acme, people.alice, integration, "t", rcu=10)
+    load(source)
+    follow(source)
+    Shard.objects.filter(source=source).update(dispatched_at=None)
+    Source.objects.filter(pk=source.pk).update(error="AWS refused")
+    no_queue.clear()
+    supervisor.tick()
+    assert no_queue == []
+
+
+def test_an_export_collection_stops_with_a_clear_message(people, integration, aws):
+    make_table(aws.dynamodb, "t", 5)
+    source = create_source(people.acme, people.alice, integration, "t", rcu=10)
+    Source.objects.filter(pk=source.pk).update(load_method="export")
+    initial_load.start(source.pk)
+    source.refresh_from_db()
+    assert "Export using S3 is not available in this version" in source.error
+    assert source.state == Source.State.INITIALIZING
