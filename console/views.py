@@ -19,7 +19,7 @@ from console.models import ApiKey, Heartbeat
 from console.services import api_key_create, first_admin_create, request_organisation
 from integrations.models import Integration
 
-WORKER_STALE_AFTER = timedelta(seconds=30)
+WORKER_STALE_AFTER = timedelta(seconds=90)  # a tick may wait behind a 30 s work slice
 
 
 def first_run(request: HttpRequest) -> HttpResponse:

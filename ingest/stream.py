@@ -169,6 +169,7 @@ def _read(shard: Shard, owner: str, deadline: float) -> str:
             error = aws.as_aws_error(exc)
             if error.code == "ExpiredIteratorException":
                 iterator = None  # renewed from the checkpoint on the next turn
+                time.sleep(0.1)
                 continue
             if errors.is_throttle(error):
                 throttles += 1

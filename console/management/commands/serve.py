@@ -52,7 +52,7 @@ class Command(BaseCommand):
             raise CommandError(f"Port {port} is in use; stop what runs there or use PORT=8001 make run.")
         celery = [python, "-m", "celery", "-A", "console"]
         commands["web"] = [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"]
-        commands["worker"] = [*celery, "worker", "-l", "info", "--concurrency", "2", "--without-gossip",
+        commands["worker"] = [*celery, "worker", "-l", "info", "--concurrency", "4", "--without-gossip",
                               "--without-mingle", "--without-heartbeat", "-n", "worker@%h"]  # fmt: skip
         commands["beat"] = [*celery, "beat", "-l", "info"]
 
