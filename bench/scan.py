@@ -61,7 +61,7 @@ def pipeline_vs_bare(endpoint: str) -> dict[str, float]:
     return {"ratio": ours / bare}
 
 
-def rcu_adherence(endpoint: str, budget: int = 60) -> dict[str, float]:
+def rcu_adherence(endpoint: str, budget: int = 20) -> dict[str, float]:
     dynamodb = moto_client(endpoint, "dynamodb")
     make_table(dynamodb, "bench_rcu", 3000)
     spent: list[tuple[float, float]] = []
