@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 from celery import Celery
+from celery.signals import after_setup_logger
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 
 app = Celery("millrace")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@after_setup_logger.connect
+def quieter_task_lines(**kwargs: object) -> None:
+    """Beat's supervisor tick runs every 5 s: one 'received' and one 'succeeded' line each would drown
+    the console. Failures are still logged (at ERROR)."""
+    logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
+    logging.getLogger("celery.worker.strategy").setLevel(logging.WARNING)
+    logging.getLogger("celery.beat").setLevel(logging.WARNING)
