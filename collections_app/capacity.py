@@ -52,12 +52,12 @@ def recommend(summary: TableSummary, has_bucket: bool) -> Recommendation:
     if seconds < EXPORT_SETUP_SECONDS:
         return Recommendation(
             "scan",
-            f"A scan at {default_rcu(summary):,} RCU should take about {duration(seconds)}, "
+            f"A scan at {default_rcu(summary):,} RCU should take {duration(seconds)}, "
             "less than an export's seven minutes of set-up.",
         )
     return Recommendation(
         "export",
-        f"A scan at {default_rcu(summary):,} RCU would take about {duration(seconds)}; an export is faster "
+        f"A scan at {default_rcu(summary):,} RCU would take {duration(seconds)}; an export is faster "
         "and leaves the table's read capacity to your application.",
     )
 
@@ -67,9 +67,9 @@ def duration(seconds: float) -> str:
         return "under a minute"
     minutes = round(seconds / 60)
     if minutes < 90:
-        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+        return f"about {minutes} minute{'s' if minutes != 1 else ''}"
     hours = seconds / 3600
-    return f"{hours:.1f} hours" if hours < 48 else f"{hours / 24:.1f} days"
+    return f"about {hours:.1f} hours" if hours < 48 else f"about {hours / 24:.1f} days"
 
 
 def estimated_size_bytes(summary: TableSummary, sample: list[dict]) -> tuple[int, bool]:

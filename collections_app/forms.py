@@ -90,6 +90,7 @@ class MethodForm(forms.Form):
                  **kwargs: Any) -> None:  # fmt: skip
         super().__init__(*args, **kwargs)
         self.summary, self.integration = summary, integration
+        self.fields["rcu"].conditional = True  # required for Table Scan
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

@@ -157,6 +157,18 @@ class Source(models.Model):
         return min(99.0, 100.0 * self.items_loaded / self.items_expected)
 
     @property
+    def load_duration(self) -> str:
+        """How long the initial load took (or has taken so far), for people: '16.7 s', '4 min 5 s', '2 h 3 min'."""
+        if not self.load_started_at:
+            return ""
+        seconds = ((self.load_finished_at or timezone.now()) - self.load_started_at).total_seconds()
+        if seconds < 60:
+            return f"{seconds:.1f} s"
+        if seconds < 3600:
+            return f"{int(seconds // 60)} min {int(seconds % 60)} s"
+        return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
+
+    @property
     def load_rcu_per_second(self) -> float:
         if not self.load_started_at:
             return 0.0
@@ -168,7 +180,8 @@ class Source(models.Model):
         """Now minus the creation time of the last applied record; 0 once every shard is caught up."""
         if self.state != self.State.PROCESSING_STREAM or not self.stream_last_record_at:
             return None
-        if self.collection.status == Collection.Status.READY and not self.shards.filter(caught_up=False).exists():
+        behind = self.shards.filter(done=False, caught_up=False).exists()
+        if self.collection.status == Collection.Status.READY and not behind:
             return 0.0
         return max(0.0, (timezone.now() - self.stream_last_record_at).total_seconds())
 

@@ -54,3 +54,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
 @admin.register(Heartbeat)
 class HeartbeatAdmin(admin.ModelAdmin):
     list_display = ["name", "seen_at"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False  # written by the worker

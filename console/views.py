@@ -84,7 +84,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     key = get_object_or_404(ApiKey.objects.active(), pk=pk, user=request.user)
     key.revoke()
-    messages.success(request, f"Revoked API key “{key.name}”. Anything using it now gets 401.")
+    messages.success(request, f"Revoked API key “{key.name}”. It can't be used again.")
     return redirect("api_keys")
 
 

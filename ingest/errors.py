@@ -4,13 +4,33 @@ from __future__ import annotations
 
 from integrations.aws import AwsError
 
-THROTTLING = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-              "LimitExceededException"}  # fmt: skip
+THROTTLING = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "LimitExceededException",
+}
+# Network trouble and AWS's own hiccups: retried with backoff, never a reason to stop a collection.
+TRANSIENT = {
+    "EndpointConnectionError",
+    "ConnectTimeoutError",
+    "ReadTimeoutError",
+    "ConnectionClosedError",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "InternalFailure",
+}
 DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"}
 
 
 def is_throttle(error: AwsError) -> bool:
     return error.code in THROTTLING
+
+
+def should_retry(error: AwsError) -> bool:
+    """Throttling and transient failures: back off and try again, losing nothing."""
+    return error.code in THROTTLING or error.code in TRANSIENT
 
 
 def explain(error: AwsError, *, action: str, resource: str, integration_name: str) -> str:

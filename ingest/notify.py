@@ -44,12 +44,11 @@ def load_done(source_id: int) -> None:
     ):
         return
     source = Source.objects.select_related("collection__workspace", "collection__created_by").get(pk=source_id)
-    took = (source.load_finished_at - source.load_started_at) if source.load_started_at else None
     _send(
         source,
         "load_done",
         f"Millrace: the initial load of {source.collection} is done",
-        {"took": took, "documents": source.collection.doc_count},
+        {"documents": source.collection.doc_count},
     )
 
 

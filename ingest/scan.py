@@ -107,7 +107,7 @@ def _scan_pages(segment: ScanSegment, source: Source, owner: str, deadline: floa
         except Exception as exc:  # noqa: BLE001 - sorted into throttling (retry) and real failures below
             budget.settle(spend_id, 0)
             error = aws.as_aws_error(exc)
-            if errors.is_throttle(error):
+            if errors.should_retry(error):
                 throttles += 1  # throttling is DynamoDB asking us to slow down, never a failure
                 time.sleep(min(20.0, 0.2 * 2**throttles) * random.uniform(0.5, 1.5))
                 continue

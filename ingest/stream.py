@@ -171,7 +171,7 @@ def _read(shard: Shard, owner: str, deadline: float) -> str:
                 iterator = None  # renewed from the checkpoint on the next turn
                 time.sleep(0.1)
                 continue
-            if errors.is_throttle(error):
+            if errors.should_retry(error):
                 throttles += 1
                 time.sleep(min(20.0, 0.2 * 2**throttles) * random.uniform(0.5, 1.5))
                 continue

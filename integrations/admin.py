@@ -20,8 +20,12 @@ class IntegrationAdmin(admin.ModelAdmin):
         "auth_method", "role_arn", "access_key_id", "status", "validated_at", "validation_report",
         "created_by", "created_at", "updated_at",
     ]  # fmt: skip
-    readonly_fields = ["status", "validated_at", "validation_report", "created_by", "created_at", "updated_at"]
+    # Scope and credentials change only through the console's wizard, which validates them against AWS.
+    readonly_fields = [f for f in fields if f not in ("name", "description")]
     actions = ["revalidate"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # created in the console, where the wizard checks access
 
     @admin.action(description="Re-validate selected integrations against AWS")
     def revalidate(self, request: HttpRequest, queryset: QuerySet[Integration]) -> None:

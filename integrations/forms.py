@@ -68,12 +68,13 @@ class ScopeForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.organisation = organisation
         self.instance = instance
+        self.fields["table_name"].conditional = True  # required for two of the three scopes
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
         if not NAME_RE.match(name):
             raise ValidationError("Use only letters, digits, underscores (_) and hyphens (-), no spaces.")
-        taken = Integration.objects.filter(organisation=self.organisation, name=name)
+        taken = Integration.objects.filter(organisation=self.organisation, name__iexact=name)
         if self.instance is not None:
             taken = taken.exclude(pk=self.instance.pk)
         if taken.exists():
@@ -88,6 +89,10 @@ class ScopeForm(forms.Form):
 
     def clean_s3_bucket(self) -> str:
         bucket = self.cleaned_data["s3_bucket"].strip()
+        if bucket.startswith(("s3://", "arn:aws:s3:::")):
+            raise ValidationError(
+                "Enter just the bucket's name, without s3:// or arn:aws:s3:::, e.g. millrace-exports."
+            )
         if bucket:
             validate_bucket_name(bucket)
         return bucket
@@ -114,7 +119,7 @@ class ScopeForm(forms.Form):
                 self.add_error("table_name", "A prefix may hold only letters, digits, underscores, hyphens and dots.")
         else:
             data["table_name"] = ""
-        if data.get("s3_prefix") and not data.get("s3_bucket"):
+        if data.get("s3_prefix") and not data.get("s3_bucket") and "s3_bucket" not in self.errors:
             self.add_error("s3_bucket", "A prefix needs a bucket.")
         return data
 
@@ -143,6 +148,8 @@ class AccessForm(forms.Form):
     def __init__(self, *args: object, has_stored_secret: bool = False, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.has_stored_secret = has_stored_secret
+        for name in ("role_arn", "access_key_id", "secret_access_key"):
+            self.fields[name].conditional = True  # required by the access method chosen
         if has_stored_secret:
             self.fields["secret_access_key"].help_text = "Leave empty to keep the secret already stored."
 

@@ -29,7 +29,7 @@ class Integration(models.Model):
 
     class Status(models.TextChoices):
         VALIDATED = "validated", "Validated"
-        DRAFT = "draft", "Draft (not validated)"
+        DRAFT = "draft", "Not validated"
 
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="integrations")
     name = models.CharField(max_length=100)

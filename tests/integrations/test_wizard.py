@@ -126,12 +126,20 @@ def test_a_missing_bucket_is_reported(people, aws):
         ("scope", {**SCOPE, "s3_bucket": "Bad_Bucket"}, "s3_bucket", "lowercase"),
         ("scope", {**SCOPE, "s3_bucket": "192.168.1.1"}, "s3_bucket", "IP address"),
         ("access", {"auth_method": "role", "role_arn": "arn:aws:iam::12:role/x"}, "role_arn", "not a role ARN"),
-        ("access", {"auth_method": "keys", "access_key_id": "nope", "secret_access_key": SECRET_ACCESS_KEY},
-         "access_key_id", "starting with AKIA"),
-        ("access", {"auth_method": "keys", "access_key_id": ACCESS_KEY_ID, "secret_access_key": "short"},
-         "secret_access_key", "40 characters"),
+        (
+            "access",
+            {"auth_method": "keys", "access_key_id": "nope", "secret_access_key": SECRET_ACCESS_KEY},
+            "access_key_id",
+            "starting with AKIA",
+        ),
+        (
+            "access",
+            {"auth_method": "keys", "access_key_id": ACCESS_KEY_ID, "secret_access_key": "short"},
+            "secret_access_key",
+            "40 characters",
+        ),
     ],
-)  # fmt: skip
+)
 def test_malformed_input_is_refused_before_any_aws_call(people, aws, faults, step, data, field, message):
     for service, operation in (("sts", "AssumeRole"), ("dynamodb", "DescribeTable"), ("dynamodb", "ListTables")):
         faults.add(service, operation, "ShouldNotBeCalled")
@@ -238,8 +246,14 @@ def test_delete_is_refused_while_a_collection_uses_it(people, aws):
     integration = Integration.objects.create(organisation=people.acme, name="used", table_name="orders")
     workspace = Workspace.objects.create(organisation=people.acme, name="commons")
     collection = Collection.objects.create(workspace=workspace, name="orders")
-    Source.objects.create(collection=collection, integration=integration, table_name="orders", region="us-east-1",
-                          load_method="scan", rcu=10)  # fmt: skip
+    Source.objects.create(
+        collection=collection,
+        integration=integration,
+        table_name="orders",
+        region="us-east-1",
+        load_method="scan",
+        rcu=10,
+    )
     client = client_for(people.alice)
     page = client.get(reverse("integration_delete", args=[integration.pk])).content.decode()
     assert "Delete those collections first" in page
@@ -256,9 +270,15 @@ def test_delete_removes_an_unused_integration(people, aws):
 
 @pytest.mark.parametrize(
     ("name", "method"),
-    [("integration_detail", "get"), ("integration_edit", "get"), ("integration_delete", "get"),
-     ("integration_delete", "post"), ("integration_revalidate", "post"), ("integration_policy_download", "get")],
-)  # fmt: skip
+    [
+        ("integration_detail", "get"),
+        ("integration_edit", "get"),
+        ("integration_delete", "get"),
+        ("integration_delete", "post"),
+        ("integration_revalidate", "post"),
+        ("integration_policy_download", "get"),
+    ],
+)
 def test_it_rejects_another_organisations_integration(people, aws, name, method):
     integration = Integration.objects.create(organisation=people.acme, name="acme-only", table_name="orders")
     response = getattr(client_for(people.carol), method)(reverse(name, args=[integration.pk]))
@@ -278,3 +298,25 @@ def test_pages_need_a_login(people, client):
     assert response.status_code == 302 and reverse("login") in response["Location"]
     response = client.get(step_url("scope"))
     assert response.status_code == 302 and reverse("login") in response["Location"]
+
+
+def test_bucket_names_with_a_scheme_get_a_hint(people, aws):
+    response = post_step(
+        client_for(people.alice), "scope", {**SCOPE, "s3_bucket": "s3://millrace-exports", "s3_prefix": "/x/"}
+    )
+    errors = response.context["form"].errors
+    assert "without s3://" in " ".join(errors["s3_bucket"]) and "s3_prefix" not in errors
+
+
+def test_names_differing_only_in_case_are_duplicates(people, aws):
+    Integration.objects.create(organisation=people.acme, name="prod-orders", table_name="orders")
+    response = post_step(client_for(people.alice), "scope", {**SCOPE, "name": "PROD-ORDERS"})
+    assert "already has an integration named" in " ".join(response.context["form"].errors["name"])
+
+
+def test_conditional_fields_are_not_labelled_optional(people, aws):
+    client = client_for(people.alice)
+    post_step(client, "scope", SCOPE)
+    post_step(client, "policy", {})
+    page = client.get(step_url("access")).content.decode()
+    assert "(optional)" not in page

@@ -58,7 +58,9 @@ class Command(BaseCommand):
 
         processes: dict[str, subprocess.Popen] = {}
         stopping = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+        # Handled explicitly: a shell may start a background job with SIGINT ignored.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stopping.set())
         try:
             for name, command in commands.items():
                 processes[name] = self.start(name, command, env)
@@ -118,15 +120,18 @@ class Command(BaseCommand):
         raise CommandError(f"{what} did not answer at {url} within {timeout:.0f} s.")
 
     def stop_all(self, processes: dict[str, subprocess.Popen]) -> None:
+        """Web, beat and worker first, the sandbox last: a worker mid-call must not see AWS vanish."""
         self.stdout.write("\nStopping…")
-        for process in processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for name, process in processes.items():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                self.stdout.write(f"{name} did not stop in time; killing it.")
-                process.kill()
+        last = [name for name in processes if name == "sandbox"]
+        for group in ([name for name in processes if name not in last], last):
+            for name in group:
+                if processes[name].poll() is None:
+                    processes[name].send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 20
+            for name in group:
+                try:
+                    processes[name].wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    self.stdout.write(f"{name} did not stop in time; killing it.")
+                    processes[name].kill()
         self.stdout.write("Stopped.")
