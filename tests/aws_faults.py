@@ -23,6 +23,7 @@ class Fault:
     status: int
     when: Callable[[dict[str, Any]], bool] | None
     hits: int = 0
+    exception: Exception | None = None  # raised as is: botocore's own network errors, for instance
 
 
 class AwsFaults:
@@ -52,10 +53,25 @@ class AwsFaults:
 
         self.rewrite("dynamodb", "Scan", charge)
 
-    def add(self, service: str, operation: str, code: str, message: str = "", *, status: int = 400,
-            when: Callable[[dict[str, Any]], bool] | None = None) -> Fault:  # fmt: skip
+    def add(
+        self,
+        service: str,
+        operation: str,
+        code: str,
+        message: str = "",
+        *,
+        status: int = 400,
+        when: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> Fault:
         fault = Fault(service, operation, code, message or f"Injected {code}", status, when)
         self.faults.append(fault)
+        return fault
+
+    def network_error(
+        self, service: str, operation: str, exception: Exception, when: Callable[[dict[str, Any]], bool] | None = None
+    ) -> Fault:
+        fault = self.add(service, operation, type(exception).__name__, when=when)
+        fault.exception = exception
         return fault
 
     def spy(self, service: str, operation: str) -> list[dict[str, Any]]:
@@ -68,8 +84,13 @@ class AwsFaults:
         message = (
             f"User: arn:aws:sts::123456789012:assumed-role/millrace-reader/s is not authorized to perform: {action}"
         )
-        return self.add(service, operation, "AccessDeniedException" if service == "dynamodb" else "AccessDenied",
-                        message, status=403)  # fmt: skip
+        return self.add(
+            service,
+            operation,
+            "AccessDeniedException" if service == "dynamodb" else "AccessDenied",
+            message,
+            status=403,
+        )
 
     def __enter__(self) -> AwsFaults:
         faults, rewrites, original = self.faults, self.rewrites, self._original
@@ -80,6 +101,8 @@ class AwsFaults:
                 matches = fault.service == service and fault.operation == operation_name
                 if matches and (fault.when is None or fault.when(api_params)):
                     fault.hits += 1
+                    if fault.exception is not None:
+                        raise fault.exception
                     response = {
                         "Error": {"Code": fault.code, "Message": fault.message},
                         "ResponseMetadata": {"HTTPStatusCode": fault.status},

@@ -199,3 +199,24 @@ def test_an_idle_shard_backs_off_to_a_ceiling_and_keeps_its_pace(people, integra
     monkeypatch.setattr("ingest.stream.time.sleep", slept.append)
     stream.read_shard(shard.pk, slice_seconds=0.5)
     assert slept and 0.4 <= slept[0] <= 0.5  # a new slice doesn't poll early: it waits out the idle pace
+
+
+def test_network_errors_are_retried_and_lose_nothing(people, integration, aws, faults, monkeypatch):
+    import random
+
+    from botocore.exceptions import EndpointConnectionError
+
+    source = loaded(people, integration, aws)
+    calls = {"n": 0}
+
+    def first_two(params):
+        calls["n"] += 1
+        return calls["n"] <= 2
+
+    fault = faults.network_error("dynamodbstreams", "GetRecords", EndpointConnectionError(endpoint_url="x"), first_two)
+    for n in range(950, 960):
+        aws.dynamodb.put_item(TableName="t", Item=item(n, random.Random(n)))
+    follow(source, rounds=2)
+    source.refresh_from_db()
+    assert fault.hits == 2 and not source.error
+    assert_equal_to_table(source, aws.dynamodb)
