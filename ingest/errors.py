@@ -24,10 +24,6 @@ TRANSIENT = {
 DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"}
 
 
-def is_throttle(error: AwsError) -> bool:
-    return error.code in THROTTLING
-
-
 def should_retry(error: AwsError) -> bool:
     """Throttling and transient failures: back off and try again, losing nothing."""
     return error.code in THROTTLING or error.code in TRANSIENT
