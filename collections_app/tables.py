@@ -52,7 +52,7 @@ class TableSummary:
 
 
 def _dynamodb(integration: Integration, region: str) -> Any:
-    return aws.client(aws.integration_session(integration), "dynamodb", region)
+    return aws.integration_client(integration, "dynamodb", region)
 
 
 def _call(function: Any, **kwargs: Any) -> Any:

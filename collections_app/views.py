@@ -20,6 +20,7 @@ from collections_app.forms import MethodForm, NameForm, ReviewForm, SourceForm, 
 from collections_app.models import Collection, Source
 from collections_app.services import collection_create, source_pause, source_resume, source_retry
 from console.services import request_organisation
+from console.wizards import ConsoleWizardMixin
 from ingest import convert
 from integrations import aws
 from integrations.forms import COMMON_REGIONS
@@ -95,8 +96,10 @@ def _cell(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "…"
 
 
-class CollectionWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
+class CollectionWizard(ConsoleWizardMixin, LoginRequiredMixin, NamedUrlSessionWizardView):
     """Create a collection: source → table → initial load → stream → name → review."""
+
+    template_folder = "collections_app"
 
     form_list = [
         ("source", SourceForm),
@@ -113,9 +116,6 @@ class CollectionWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
         self.organisation = request_organisation(request)
         self.described: dict[tuple[Any, ...], tables.TableSummary] = {}  # DescribeTable once per request
         return super().dispatch(request, *args, **kwargs)
-
-    def get_template_names(self) -> list[str]:
-        return [f"collections_app/wizard_{self.steps.current}.html"]
 
     def describe(self, integration: Integration, region: str, table: str) -> tables.TableSummary:
         key = (integration.pk, region, table)
@@ -151,13 +151,6 @@ class CollectionWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
         if step == "source":
             return {"region": aws.default_region()}
         return {}
-
-    def render_goto_step(self, goto_step: str, **kwargs: Any) -> HttpResponse:
-        # Back keeps what was typed on the current step, as a person expects.
-        form = self.get_form(data=self.request.POST, files=self.request.FILES)
-        if form.is_valid():
-            self.storage.set_step_data(self.steps.current, self.process_step(form))
-        return super().render_goto_step(goto_step, **kwargs)
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         later_step = kwargs.get("step") not in (None, "source", self.done_step_name)

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 
-from console.models import Membership
+from console.services import request_organisation
 
 
 def millrace(request: HttpRequest) -> dict[str, Any]:
     organisation = None
     if getattr(request, "user", None) is not None and request.user.is_authenticated:
-        membership = (
-            Membership.objects.filter(user=request.user).select_related("organisation").order_by("created_at").first()
-        )
-        organisation = membership.organisation if membership else None
+        with contextlib.suppress(Http404):
+            organisation = request_organisation(request)
     return {
         "sandbox_endpoint": settings.MILLRACE_AWS_ENDPOINT_URL,
         "current_organisation": organisation,

@@ -41,4 +41,7 @@ def organisation_for(user: AbstractBaseUser) -> Organisation:
 
 
 def request_organisation(request: HttpRequest) -> Organisation:
-    return organisation_for(request.user)
+    """The signed-in user's organisation, looked up once per request (pages and the layout both need it)."""
+    if not hasattr(request, "_organisation"):
+        request._organisation = organisation_for(request.user)
+    return request._organisation

@@ -26,27 +26,25 @@ def start(source_id: int) -> None:
     source = Source.objects.select_related("integration__organisation", "collection").get(pk=source_id)
     if source.state != Source.State.INITIALIZING or source.load_started_at or source.suspended_at:
         return
-    dynamodb = aws.client(aws.integration_session(source.integration), "dynamodb", source.region)
+    dynamodb = aws.integration_client(source.integration, "dynamodb", source.region)
     try:
         table = dynamodb.describe_table(TableName=source.table_name)["Table"]
     except Exception as exc:  # noqa: BLE001 - shown to the user with what to change
         error = aws.as_aws_error(exc)
-        source.fail(errors.explain(error, action="dynamodb:DescribeTable",
-                                   resource=f"table {source.table_name} in {source.region}",
-                                   integration_name=source.integration.name))  # fmt: skip
-        notify.source_failed(source.pk)
+        resource = f"table {source.table_name} in {source.region}"
+        notify.stop(source, errors.explain(error, action="dynamodb:DescribeTable", resource=resource,
+                                           integration_name=source.integration.name))  # fmt: skip
         return
     stream = table.get("StreamSpecification") or {}
     if not stream.get("StreamEnabled") or stream.get("StreamViewType") != "NEW_AND_OLD_IMAGES":
-        source.fail(
+        notify.stop(
+            source,
             f"The stream of table {source.table_name} is off or not NEW_AND_OLD_IMAGES, so changes can't be "
-            "followed. Turn it on with view type NEW_AND_OLD_IMAGES, then press Retry."
+            "followed. Turn it on with view type NEW_AND_OLD_IMAGES, then press Retry.",
         )
-        notify.source_failed(source.pk)
         return
     if source.load_method != Source.LoadMethod.SCAN:
-        source.fail("Export using S3 is not available in this version of Millrace yet; use Table Scan.")
-        notify.source_failed(source.pk)
+        notify.stop(source, "Export using S3 is not available in this version of Millrace yet; use Table Scan.")
         return
     now = timezone.now()
     with transaction.atomic():

@@ -81,7 +81,7 @@ def run_segment(segment_id: int, *, owner: str | None = None, slice_seconds: flo
 
 
 def _scan_pages(segment: ScanSegment, source: Source, owner: str, deadline: float) -> str:
-    dynamodb = aws.client(aws.integration_session(source.integration), "dynamodb", source.region)
+    dynamodb = aws.integration_client(source.integration, "dynamodb", source.region)
     key_names = source.key_names
     item_bytes = 4096.0  # until the first page shows the real sizes
     start_key = key_from_json(segment.last_evaluated_key)
@@ -162,5 +162,4 @@ def _fail(source: Source, error: aws.AwsError) -> None:
     table = f"table {source.table_name} in {source.region}"
     message = errors.explain(error, action="dynamodb:Scan", resource=table, integration_name=source.integration.name)
     log.warning("scan of %s failed: %s", source, message)
-    source.fail(message)
-    notify.source_failed(source.pk)
+    notify.stop(source, message)

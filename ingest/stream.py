@@ -38,7 +38,7 @@ def begin(source: Source) -> None:
 
 
 def _streams_client(source: Source) -> Any:
-    return aws.client(aws.integration_session(source.integration), "dynamodbstreams", source.region)
+    return aws.integration_client(source.integration, "dynamodbstreams", source.region)
 
 
 def discover(source: Source) -> int:
@@ -247,8 +247,7 @@ def _fail(source: Source, shard: Shard, error: aws.AwsError) -> None:
             resource=f"the stream of table {source.table_name} in {source.region}",
             integration_name=source.integration.name,
         )
-    source.fail(message)
-    notify.source_failed(source.pk)
+    notify.stop(source, message)
 
 
 def should_discover(source: Source) -> bool:

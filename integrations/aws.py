@@ -126,6 +126,10 @@ def integration_session(integration: Integration) -> boto3.Session:
         return _role_sessions[key]
 
 
+def integration_client(integration: Integration, service: str, region: str) -> Any:
+    return client(integration_session(integration), service, region)
+
+
 def forget_cached_session(integration: Integration) -> None:
     with _role_sessions_lock:
         for key in [k for k in _role_sessions if k[0] == integration.pk]:

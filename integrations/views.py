@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 from formtools.wizard.views import NamedUrlSessionWizardView
 
 from console.services import request_organisation
+from console.wizards import ConsoleWizardMixin
 from integrations import aws, policy
 from integrations.forms import (
     COMMON_REGIONS,
@@ -103,9 +104,10 @@ STEP_TITLES = {
 }
 
 
-class IntegrationWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
+class IntegrationWizard(ConsoleWizardMixin, LoginRequiredMixin, NamedUrlSessionWizardView):
     """Create (or edit) an integration in four steps; the session keeps what was entered."""
 
+    template_folder = "integrations"
     form_list = [("scope", ScopeForm), ("policy", PolicyForm), ("access", AccessForm), ("validate", ValidateForm)]
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -123,9 +125,6 @@ class IntegrationWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
         if self.instance:
             return reverse("integration_edit_step", kwargs={"pk": self.instance.pk, "step": step})
         return reverse("integration_create_step", kwargs={"step": step})
-
-    def get_template_names(self) -> list[str]:
-        return [f"integrations/wizard_{self.steps.current}.html"]
 
     def get_form_initial(self, step: str) -> dict[str, Any]:
         if self.instance is None:
@@ -219,13 +218,6 @@ class IntegrationWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
             context["essentials_pass"] = essentials_pass(form.report or [])
             context["draft"] = self.draft_integration()
         return context
-
-    def render_goto_step(self, goto_step: str, **kwargs: Any) -> HttpResponse:
-        # Going back keeps what was typed on the current step, as a person expects of a Back button.
-        form = self.get_form(data=self.request.POST, files=self.request.FILES)
-        if form.is_valid():
-            self.storage.set_step_data(self.steps.current, self.process_step(form))
-        return super().render_goto_step(goto_step, **kwargs)
 
     def done(self, form_list: Any, form_dict: dict[str, Any], **kwargs: Any) -> HttpResponse:
         draft = self.draft_integration()
