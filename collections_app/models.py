@@ -131,6 +131,18 @@ class Source(models.Model):
     user_deletes = models.BigIntegerField(default=0)
     ttl_deletes = models.BigIntegerField(default=0)
 
+    # Export using S3: the request (its ClientToken survives a retry), the export, its files' folder.
+    pitr_enabled_by_millrace = models.BooleanField(default=False, help_text="Millrace turned on PITR for the export.")
+    export_client_token = models.CharField(max_length=64, blank=True)
+    export_arn = models.CharField(max_length=2048, blank=True)
+    export_checked_at = models.DateTimeField(null=True, blank=True, help_text="Last DescribeExport.")
+    export_folder = models.CharField(max_length=1024, blank=True, help_text="S3 folder of the export's manifests.")
+    export_deleted_at = models.DateTimeField(null=True, blank=True)
+
+    # Something the user should know that is not an error: e.g. changes were missed and a re-sync started.
+    notice = models.TextField(blank=True)
+    notice_at = models.DateTimeField(null=True, blank=True)
+
     def __str__(self) -> str:
         return f"{self.table_name} ({self.region}) → {self.collection}"
 

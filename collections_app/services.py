@@ -112,6 +112,7 @@ def source_resync(*, source: Source) -> None:
     source.scan_segments.all().delete()
     source.shards.all().delete()
     source.capacity_spends.all().delete()
+    source.export_files.all().delete()
     Source.objects.filter(pk=source.pk).update(
         state=Source.State.INITIALIZING,
         state_changed_at=timezone.now(),
@@ -132,5 +133,46 @@ def source_resync(*, source: Source) -> None:
         stream_records_applied=0,
         user_deletes=0,
         ttl_deletes=0,
+        export_client_token="",
+        export_arn="",
+        export_checked_at=None,
+        notice="",
+        notice_at=None,
     )
     transaction.on_commit(lambda: start_initial_load.delay(source.pk))
+
+
+class ExportDeleteError(Exception):
+    """AWS refused to delete the export's files; the message says what to change."""
+
+
+def export_delete(*, source: Source) -> int:
+    """Delete exactly this export's objects (its manifests, markers and data files) from S3.
+    Returns how many were deleted."""
+    from integrations import aws
+
+    bucket, folder = source.integration.s3_bucket, source.export_folder
+    if not folder or source.export_deleted_at:
+        return 0
+    s3 = aws.integration_client(source.integration, "s3", source.region)
+    keys = list(source.export_files.values_list("key", flat=True))
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{folder}/"):
+            keys += [o["Key"] for o in page.get("Contents", [])]
+        keys = list(dict.fromkeys(keys))
+        refused = []
+        for start in range(0, len(keys), 1000):
+            chunk = [{"Key": key} for key in keys[start : start + 1000]]
+            refused += s3.delete_objects(Bucket=bucket, Delete={"Objects": chunk, "Quiet": True}).get("Errors", [])
+    except Exception as exc:  # noqa: BLE001 - explained to the user below
+        error = aws.as_aws_error(exc)
+        refused = [{"Code": error.code, "Message": error.message}]
+    if refused:
+        first = refused[0]
+        raise ExportDeleteError(
+            f"AWS refused to delete the export's files in s3://{bucket}/{folder}/ ({first['Code']}: "
+            f"{first['Message']}). Allow s3:DeleteObject on arn:aws:s3:::{bucket}/{folder}/* in the policy of "
+            f"integration “{source.integration.name}”, or delete the folder in the S3 console."
+        )
+    Source.objects.filter(pk=source.pk).update(export_deleted_at=timezone.now())
+    return len(keys)

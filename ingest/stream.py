@@ -19,7 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from collections_app.models import Collection, Source
-from ingest import convert, errors, leases, notify, writer
+from ingest import convert, errors, leases, notify, resync, writer
 from ingest.models import Shard
 from integrations import aws
 
@@ -236,18 +236,22 @@ def _mark_ready_if_caught_up(source: Source) -> None:
 
 def _fail(source: Source, shard: Shard, error: aws.AwsError) -> None:
     if error.code == "TrimmedDataAccessException":
-        message = (
-            f"Changes were missed: the stream no longer holds the records after shard {shard.shard_id}'s "
-            "checkpoint (DynamoDB keeps them 24 hours). The collection must be re-synced."
+        resync.changes_missed(
+            source.pk,
+            f"The stream no longer held the changes after shard {shard.shard_id}'s checkpoint (DynamoDB keeps "
+            "them 24 hours; the collection was paused or stopped for longer), so some changes were missed. "
+            "Millrace started a fresh initial load, and follows the stream from there.",
         )
-    else:
-        message = errors.explain(
+        return
+    notify.stop(
+        source,
+        errors.explain(
             error,
             action="dynamodb:GetRecords",
             resource=f"the stream of table {source.table_name} in {source.region}",
             integration_name=source.integration.name,
-        )
-    notify.stop(source, message)
+        ),
+    )
 
 
 def should_discover(source: Source) -> bool:

@@ -1,4 +1,5 @@
-"""The supervisor tick (Celery beat): hand out work no one holds, discover shards, start stalled loads.
+"""The supervisor tick (Celery beat): hand out work no one holds, follow exports, discover shards, start
+stalled loads.
 
 Every unit of work is a row; a task for it may be lost (a killed worker, a lost broker message) and
 the tick queues a new one once the row's lease has lapsed. Tasks that find the work held exit.
@@ -13,8 +14,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from collections_app.models import Source
-from ingest import leases, stream
-from ingest.models import ScanSegment, Shard
+from ingest import export, leases, stream
+from ingest.models import ExportFile, ScanSegment, Shard
 from integrations import aws
 
 log = logging.getLogger(__name__)
@@ -30,10 +31,15 @@ def tick() -> None:
         if timezone.now() - source.created_at > START_GRACE:  # its start task was lost
             tasks.start_initial_load.delay(source.pk)
 
-    segments = ScanSegment.objects.filter(leases.needing_dispatch(ScanSegment), source__error="",
-                                          source__suspended_at__isnull=True)  # fmt: skip
-    for pk in list(segments.values_list("pk", flat=True)):
-        dispatch_segment(pk)
+    for model, dispatch in ((ScanSegment, dispatch_segment), (ExportFile, dispatch_export_file)):
+        work = model.objects.filter(leases.needing_dispatch(model), source__error="", source__suspended_at__isnull=True)
+        for pk in list(work.values_list("pk", flat=True)):
+            dispatch(pk)
+
+    now = timezone.now()
+    for pk in list(Source.objects.filter(ACTIVE, export.due_for_poll(now)).values_list("pk", flat=True)):
+        Source.objects.filter(pk=pk).update(export_checked_at=now)  # the next tick doesn't queue it again
+        tasks.poll_export.delay(pk)
 
     for source in Source.objects.filter(ACTIVE, state=Source.State.PROCESSING_STREAM).select_related(
         "integration__organisation"
@@ -51,6 +57,13 @@ def dispatch_segment(pk: int) -> None:
 
     ScanSegment.objects.filter(pk=pk).update(dispatched_at=timezone.now())
     tasks.scan_segment.delay(pk)
+
+
+def dispatch_export_file(pk: int) -> None:
+    from ingest import tasks
+
+    ExportFile.objects.filter(pk=pk).update(dispatched_at=timezone.now())
+    tasks.load_export_file.delay(pk)
 
 
 def dispatch_shards(source: Source) -> None:

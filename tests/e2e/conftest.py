@@ -12,7 +12,7 @@ import pytest
 from celery import Celery
 from moto.server import ThreadedMotoServer
 
-from console.sandbox import moto_shards
+from console.sandbox import moto_exports, moto_shards
 from integrations.models import Integration
 from tests.conftest import ROLE_ARN
 from tests.processes import redis_url
@@ -26,8 +26,10 @@ def free_port() -> int:
 
 @pytest.fixture
 def moto_server() -> Iterator[SimpleNamespace]:
-    """A moto server in this process (streams roll over every 40 records), reset after the test."""
-    undo = moto_shards.install(records_per_shard=40)
+    """A moto server in this process (streams roll over every 40 records, exports are written in AWS's
+    layout, 100 items a file, after a second), reset after the test."""
+    undo_shards = moto_shards.install(records_per_shard=40)
+    undo_exports = moto_exports.install(items_per_file=100, seconds=1)
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -38,7 +40,8 @@ def moto_server() -> Iterator[SimpleNamespace]:
     finally:
         urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
         server.stop()
-        undo()
+        undo_exports()
+        undo_shards()
 
 
 @pytest.fixture
@@ -49,7 +52,7 @@ def broker(monkeypatch) -> str:
 
     redis.Redis.from_url(url).flushdb()
     producer = Celery("e2e-producer", broker=url)
-    for name in ("start_initial_load", "scan_segment", "read_shard"):
+    for name in ("start_initial_load", "scan_segment", "read_shard", "poll_export", "load_export_file"):
         monkeypatch.setattr(
             f"ingest.tasks.{name}.delay", lambda *args, name=name: producer.send_task(f"ingest.tasks.{name}", args=args)
         )
