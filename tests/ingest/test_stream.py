@@ -4,6 +4,7 @@ import html
 import random
 from datetime import timedelta
 
+import pytest
 from django.urls import reverse
 from django.utils import timezone
 
@@ -214,9 +215,15 @@ def test_an_idle_shard_backs_off_to_a_ceiling_and_keeps_its_pace(people, integra
     shard = Shard.objects.get(source=source)
     Shard.objects.filter(pk=shard.pk).update(idle_polls=6, last_read_at=timezone.now())
     slept = []
-    monkeypatch.setattr("ingest.stream.time.sleep", slept.append)
-    stream.read_shard(shard.pk, slice_seconds=0.5)
-    assert slept and 0.4 <= slept[0] <= 0.5  # a new slice doesn't poll early: it waits out the idle pace
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        raise InterruptedError  # stop the slice at its first wait: that wait is what this test is about
+
+    monkeypatch.setattr("ingest.stream.time.sleep", sleep)
+    with pytest.raises(InterruptedError):
+        stream.read_shard(shard.pk, slice_seconds=30)
+    assert 4.0 <= slept[0] <= 5.0  # a new slice doesn't poll early: it waits out the idle pace
 
 
 def test_network_errors_are_retried_and_lose_nothing(people, integration, aws, faults, monkeypatch):
