@@ -19,7 +19,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 TRIALS = 21  # seven of each kind
 SEED = 20261127
-FAST = {"MILLRACE_LEASE_SECONDS": "2", "MILLRACE_TICK_SECONDS": "1"}  # recover in seconds, not half a minute
 
 
 class Workers:
@@ -62,7 +61,7 @@ def test_crash_drills_lose_nothing_and_apply_nothing_twice(people, e2e_integrati
     scan = create_source(people.acme, people.alice, e2e_integration, "scanned", rcu=25, name="scanned")
     export = create_source(people.acme, people.alice, e2e_integration, "exported", name="exported", method="export",
                            may_enable_pitr=True)  # fmt: skip
-    workers = Workers(broker, {**worker_env(moto_server, tmp_path), **FAST}, tmp_path)
+    workers = Workers(broker, worker_env(moto_server, tmp_path), tmp_path)
     results: list[tuple[str, float, bool, str]] = []
     try:
         wait_for(lambda: ready(scan) and ready(export), timeout=120, what="both collections to be READY")
