@@ -199,6 +199,11 @@ def _read_manifests(source: Source, description: dict[str, Any]) -> None:
         )
         return
     with transaction.atomic():
+        # Two polls can both find the export COMPLETED (the start task's and a beat tick's): only the
+        # first moves on, or the second would reset the progress the file tasks have begun to count.
+        source = Source.objects.select_for_update().get(pk=source.pk)
+        if source.state != Source.State.EXPORTING_TO_S3:
+            return
         ExportFile.objects.bulk_create(
             [
                 ExportFile(
