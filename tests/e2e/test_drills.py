@@ -62,9 +62,9 @@ def test_crash_drills_lose_nothing_and_apply_nothing_twice(people, e2e_integrati
     moto_server.s3.create_bucket(Bucket="millrace-exports")
     e2e_integration.s3_bucket = "millrace-exports"
     e2e_integration.save()
-    make_table(moto_server.dynamodb, "scanned", 500, seed=1)
-    make_table(moto_server.dynamodb, "exported", 1200, seed=2)
-    scan = create_source(people.acme, people.alice, e2e_integration, "scanned", rcu=25, name="scanned")
+    make_table(moto_server.dynamodb, "scanned", 300, seed=1)
+    make_table(moto_server.dynamodb, "exported", 800, seed=2)
+    scan = create_source(people.acme, people.alice, e2e_integration, "scanned", rcu=15, name="scanned")
     export = create_source(people.acme, people.alice, e2e_integration, "exported", name="exported", method="export",
                            may_enable_pitr=True)  # fmt: skip
     workers = Workers(broker, worker_env(moto_server, tmp_path), tmp_path)
@@ -76,11 +76,11 @@ def test_crash_drills_lose_nothing_and_apply_nothing_twice(people, e2e_integrati
             kind = ("scan", "export", "stream")[trial % 3]
             source = {"scan": scan, "export": export, "stream": scan}[kind]
             if kind == "stream":
-                for n in range(writes, writes + 80):
+                for n in range(writes, writes + 40):
                     moto_server.dynamodb.put_item(TableName="scanned", Item=item(n, rng))
-                gone = f"item-{rng.randrange(500):05d}"
+                gone = f"item-{rng.randrange(300):05d}"
                 moto_server.dynamodb.delete_item(TableName="scanned", Key={"pk": {"S": gone}})
-                writes += 80
+                writes += 40
             else:
                 source_resync(source=Source.objects.get(pk=source.pk))
                 loading = Source.State.SCANNING if kind == "scan" else Source.State.DOWNLOADING_FROM_S3
