@@ -11,15 +11,7 @@ from django.utils import timezone
 from collections_app.models import Source
 from ingest import stream, supervisor
 from ingest.models import Shard
-from tests.ingest.engine import assert_equal_to_table, create_source, follow, item, load, make_table
-
-
-def loaded(people, integration, aws, items=40):
-    make_table(aws.dynamodb, "t", items)
-    source = create_source(people.acme, people.alice, integration, "t", rcu=10)
-    load(source)
-    follow(source)
-    return source
+from tests.ingest.engine import assert_equal_to_table, follow, item, load, loaded, make_table
 
 
 def first_calls(n: int):

@@ -13,15 +13,7 @@ from collections_app.services import source_pause, source_resume
 from ingest import leases, stream
 from ingest.models import Shard
 from tests.conftest import client_for
-from tests.ingest.engine import assert_equal_to_table, create_source, follow, item, load, make_table
-
-
-def loaded(people, integration, aws, items=50):
-    make_table(aws.dynamodb, "t", items)
-    source = create_source(people.acme, people.alice, integration, "t", rcu=10)
-    load(source)
-    follow(source)
-    return source
+from tests.ingest.engine import assert_equal_to_table, create_source, follow, item, load, loaded, make_table
 
 
 def test_inserts_updates_and_deletes_reach_the_collection(people, integration, aws):
