@@ -9,15 +9,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 
-from api.errors import invalid
+from api.errors import MAX_BODY_BYTES, invalid
 
 JSON_TYPES = {str: "a string", bool: "true or false", int: "an integer", dict: "an object", list: "an array"}
 
 
 def json_body(request: HttpRequest, *, required: bool = True) -> dict[str, Any]:
-    raw = request.body
+    try:
+        raw = request.body
+    except RequestDataTooBig as exc:  # a chunked body with no Content-Length for the middleware to check
+        raise invalid(f"The request body is over the limit of {MAX_BODY_BYTES:,} bytes.") from exc
+    if len(raw) > MAX_BODY_BYTES:
+        raise invalid(f"The request body is {len(raw):,} bytes; the limit is {MAX_BODY_BYTES:,} bytes.")
     if not raw.strip():
         if required:
             raise invalid("The request body is empty; send a JSON object.")
