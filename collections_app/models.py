@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -107,6 +108,7 @@ class Source(models.Model):
     state_changed_at = models.DateTimeField(auto_now_add=True)
     error = models.TextField(blank=True, help_text="What stopped the source, in words a person can act on.")
     error_at = models.DateTimeField(null=True, blank=True)
+    auto_retries = models.PositiveIntegerField(default=0, help_text="Automatic retries since the last clean run.")
     suspended_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -130,6 +132,18 @@ class Source(models.Model):
     stream_records_applied = models.BigIntegerField(default=0)
     user_deletes = models.BigIntegerField(default=0)
     ttl_deletes = models.BigIntegerField(default=0)
+
+    # Export using S3: the request (its ClientToken survives a retry), the export, its files' folder.
+    pitr_enabled_by_millrace = models.BooleanField(default=False, help_text="Millrace turned on PITR for the export.")
+    export_client_token = models.CharField(max_length=64, blank=True)
+    export_arn = models.CharField(max_length=2048, blank=True)
+    export_checked_at = models.DateTimeField(null=True, blank=True, help_text="Last DescribeExport.")
+    export_folder = models.CharField(max_length=1024, blank=True, help_text="S3 folder of the export's manifests.")
+    export_deleted_at = models.DateTimeField(null=True, blank=True)
+
+    # Something the user should know that is not an error: e.g. changes were missed and a re-sync started.
+    notice = models.TextField(blank=True)
+    notice_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.table_name} ({self.region}) → {self.collection}"
@@ -184,6 +198,14 @@ class Source(models.Model):
         if self.collection.status == Collection.Status.READY and not behind:
             return 0.0
         return max(0.0, (timezone.now() - self.stream_last_record_at).total_seconds())
+
+    @property
+    def next_retry_at(self) -> datetime | None:
+        """When the supervisor retries a stopped source by itself: after 1, 2, 4 … minutes, then hourly, so
+        a permission granted or a bucket created is picked up without anyone pressing Retry."""
+        if not self.error or not self.error_at:
+            return None
+        return self.error_at + min(timedelta(hours=1), timedelta(minutes=2**self.auto_retries))
 
     def fail(self, message: str) -> None:
         """Stop with a message a person can act on; the engine retries once the cause is fixed."""

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import models, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from collections_app.models import Collection, Source, Workspace
@@ -93,9 +94,13 @@ def source_resume(*, source: Source) -> bool:
     return within_retention
 
 
-def source_retry(*, source: Source) -> None:
-    """Clear the error; the supervisor hands the work out again from the last checkpoints."""
-    Source.objects.filter(pk=source.pk).update(error="", error_at=None)
+def source_retry(*, source: Source, automatic: bool = False) -> None:
+    """Clear the error; the supervisor hands the work out again from the last checkpoints. An automatic
+    retry keeps the error's time (its backoff grows from it) and counts itself; a person's starts afresh."""
+    if automatic:
+        Source.objects.filter(pk=source.pk).update(error="", auto_retries=F("auto_retries") + 1)
+    else:
+        Source.objects.filter(pk=source.pk).update(error="", error_at=None, auto_retries=0)
     _release_work(source)
 
 
@@ -112,6 +117,7 @@ def source_resync(*, source: Source) -> None:
     source.scan_segments.all().delete()
     source.shards.all().delete()
     source.capacity_spends.all().delete()
+    source.export_files.all().delete()
     Source.objects.filter(pk=source.pk).update(
         state=Source.State.INITIALIZING,
         state_changed_at=timezone.now(),
@@ -132,6 +138,11 @@ def source_resync(*, source: Source) -> None:
         stream_records_applied=0,
         user_deletes=0,
         ttl_deletes=0,
+        export_client_token="",
+        export_arn="",
+        export_checked_at=None,
+        notice="",
+        notice_at=None,
     )
     transaction.on_commit(lambda: start_initial_load.delay(source.pk))
 
@@ -161,3 +172,39 @@ def collections_purge_deleted(*, collections: models.QuerySet[Collection]) -> in
             collection.sources.all().delete()  # cascades to segments, shards and the capacity ledger
             collection.delete()
     return len(deleted)
+
+
+class ExportDeleteError(Exception):
+    """AWS refused to delete the export's files; the message says what to change."""
+
+
+def export_delete(*, source: Source) -> int:
+    """Delete exactly this export's objects (its manifests, markers and data files) from S3.
+    Returns how many were deleted."""
+    from integrations import aws
+
+    bucket, folder = source.integration.s3_bucket, source.export_folder
+    if not folder or source.export_deleted_at:
+        return 0
+    s3 = aws.integration_client(source.integration, "s3", source.region)
+    keys = list(source.export_files.values_list("key", flat=True))
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{folder}/"):
+            keys += [o["Key"] for o in page.get("Contents", [])]
+        keys = list(dict.fromkeys(keys))
+        refused = []
+        for start in range(0, len(keys), 1000):
+            chunk = [{"Key": key} for key in keys[start : start + 1000]]
+            refused += s3.delete_objects(Bucket=bucket, Delete={"Objects": chunk, "Quiet": True}).get("Errors", [])
+    except Exception as exc:  # noqa: BLE001 - explained to the user below
+        error = aws.as_aws_error(exc)
+        refused = [{"Code": error.code, "Message": error.message}]
+    if refused:
+        first = refused[0]
+        raise ExportDeleteError(
+            f"AWS refused to delete the export's files in s3://{bucket}/{folder}/ ({first['Code']}: "
+            f"{first['Message']}). Allow s3:DeleteObject on arn:aws:s3:::{bucket}/{folder}/* in the policy of "
+            f"integration “{source.integration.name}”, or delete the folder in the S3 console."
+        )
+    Source.objects.filter(pk=source.pk).update(export_deleted_at=timezone.now())
+    return len(keys)

@@ -18,7 +18,14 @@ from formtools.wizard.views import NamedUrlSessionWizardView
 from collections_app import capacity, tables
 from collections_app.forms import MethodForm, NameForm, ReviewForm, SourceForm, StreamForm, TableForm, table_error
 from collections_app.models import Collection, Source
-from collections_app.services import collection_create, source_pause, source_resume, source_retry
+from collections_app.services import (
+    ExportDeleteError,
+    collection_create,
+    export_delete,
+    source_pause,
+    source_resume,
+    source_retry,
+)
 from console.services import request_organisation
 from console.wizards import ConsoleWizardMixin
 from ingest import convert
@@ -307,6 +314,13 @@ def collection_action(request: HttpRequest, workspace: str, name: str, action: s
     elif action == "retry":
         source_retry(source=source)
         messages.success(request, "Retrying from the last checkpoint.")
+    elif action == "delete-export":
+        try:
+            deleted = export_delete(source=source)
+        except ExportDeleteError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, f"Deleted the export's {deleted} files from s3://{source.integration.s3_bucket}.")
     else:
         raise Http404("No such action.")
     return redirect("collection_detail", workspace=workspace, name=name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 
 from django.conf import settings
@@ -26,10 +27,18 @@ class Organisation(models.Model):
         editable=False,
         help_text="Put this in the trust policy of a cross-account role (sts:ExternalId).",
     )
+    notification_emails = models.TextField(
+        blank=True,
+        help_text="Addresses that also get “initial load done” and error emails, one per line or comma-separated.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def notification_addresses(self) -> list[str]:
+        return [a for a in re.split(r"[\s,;]+", self.notification_emails) if a]
 
 
 class Membership(models.Model):

@@ -9,13 +9,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from collections_app.models import Source
-from ingest import errors, notify, scan
+from ingest import errors, export, notify, scan
 from integrations import aws
 
 log = logging.getLogger(__name__)
 
-# Replay starts this long before the load did: ApproximateCreationDateTime is rounded, and an export's
-# snapshot is fuzzy by about a minute around its time. Replaying a little too much is harmless.
+# Replay starts this long before the scan did: ApproximateCreationDateTime is rounded to the second.
+# Replaying a little too much is harmless (an export has its own, wider margin).
 REPLAY_MARGIN = timedelta(minutes=2)
 
 
@@ -43,8 +43,8 @@ def start(source_id: int) -> None:
             "followed. Turn it on with view type NEW_AND_OLD_IMAGES, then press Retry.",
         )
         return
-    if source.load_method != Source.LoadMethod.SCAN:
-        notify.stop(source, "Export using S3 is not available in this version of Millrace yet; use Table Scan.")
+    if source.load_method == Source.LoadMethod.EXPORT:
+        export.start(source, table)
         return
     now = timezone.now()
     with transaction.atomic():

@@ -77,3 +77,22 @@ class Shard(LeasedWork):
 
     def __str__(self) -> str:
         return f"{self.shard_id} of {self.source}"
+
+
+class ExportFile(LeasedWork):
+    """One data file of an S3 export, as manifest-files.json lists it, and how far it has been loaded.
+    `lines_done` is the checkpoint: a worker taking the file over skips that many lines."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="export_files")
+    key = models.CharField(max_length=1024)
+    item_count = models.BigIntegerField(help_text="itemCount in the manifest.")
+    md5_checksum = models.CharField(max_length=64, help_text="md5Checksum in the manifest (base64).")
+    lines_done = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "key"], name="one_row_per_export_file")]
+        ordering = ["source_id", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.key.rsplit('/', 1)[-1]} of {self.source}"

@@ -1,5 +1,5 @@
-"""Emails a person acts on: the initial load is done; a collection stopped with an error. Each is sent
-once per event, whoever calls first (a row update decides)."""
+"""Emails a person acts on: the initial load is done; a collection stopped with an error; changes were
+missed and a re-sync began. Each is sent once per event, whoever calls first (a row update decides)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,15 @@ from django.utils import timezone
 
 from collections_app.models import Source
 
+RELATED = ("collection__workspace__organisation", "collection__created_by", "integration")
+
 
 def _recipients(source: Source) -> list[str]:
+    """The collection's creator and the organisation's notification addresses, each once."""
     creator = source.collection.created_by
-    return [creator.email] if creator and creator.email else []
+    addresses = [creator.email] if creator and creator.email else []
+    addresses += source.collection.workspace.organisation.notification_addresses
+    return list(dict.fromkeys(addresses))
 
 
 def _send(source: Source, template: str, subject: str, extra: dict | None = None) -> None:
@@ -43,7 +48,7 @@ def load_done(source_id: int) -> None:
         load_done_notified_at=timezone.now()
     ):
         return
-    source = Source.objects.select_related("collection__workspace", "collection__created_by").get(pk=source_id)
+    source = Source.objects.select_related(*RELATED).get(pk=source_id)
     _send(
         source,
         "load_done",
@@ -59,12 +64,22 @@ def stop(source: Source, message: str) -> None:
 
 
 def source_failed(source_id: int) -> None:
-    """One email per error: a new error (error_at later than the last email) sends again."""
-    source = Source.objects.select_related("collection__workspace", "collection__created_by").get(pk=source_id)
+    """One email per error: a new error (error_at later than the last email) sends again, but the same
+    trouble met again by an automatic retry doesn't."""
+    source = Source.objects.select_related(*RELATED).get(pk=source_id)
     if not source.error or (source.error_notified_at and source.error_notified_at >= source.error_at):
+        return
+    if source.auto_retries:
         return
     if not Source.objects.filter(pk=source_id, error_notified_at=source.error_notified_at).update(
         error_notified_at=timezone.now()
     ):
         return
     _send(source, "source_failed", f"Millrace: {source.collection} stopped with an error")
+
+
+def changes_missed(source_id: int) -> None:
+    """Sent by the re-sync that the gap started; its notice_at marks the event."""
+    source = Source.objects.select_related(*RELATED).get(pk=source_id)
+    if source.notice:
+        _send(source, "changes_missed", f"Millrace: {source.collection} missed changes and is loading again")

@@ -6,8 +6,8 @@ from celery import shared_task
 from django.utils import timezone
 
 from collections_app.models import Source
-from ingest import initial_load, scan, stream, supervisor
-from ingest.models import Shard
+from ingest import export, initial_load, scan, stream, supervisor
+from ingest.models import ExportFile, Shard
 
 
 @shared_task
@@ -19,6 +19,17 @@ def start_initial_load(source_id: int) -> None:
 def scan_segment(segment_id: int) -> None:
     if scan.run_segment(segment_id) == "more":
         supervisor.dispatch_segment(segment_id)
+
+
+@shared_task
+def poll_export(source_id: int) -> None:
+    export.poll(source_id)
+
+
+@shared_task
+def load_export_file(file_id: int) -> None:
+    if export.load_file(file_id) == "more":  # S3 asked us to slow down: let the supervisor queue it again
+        ExportFile.objects.filter(pk=file_id).update(dispatched_at=timezone.now())
 
 
 @shared_task

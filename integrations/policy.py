@@ -94,6 +94,12 @@ BUCKET_PERMISSIONS = [
     Permission(
         "s3:PutObjectAcl", "DynamoDB sets the ACL of exported files (AWS requires it).", True, "Exports fail to start."
     ),
+    Permission(
+        "s3:DeleteObject",
+        "Delete an export's files once the initial load is done (the button on the collection page).",
+        False,
+        "You delete old exports in S3 yourself.",
+    ),
 ]
 
 

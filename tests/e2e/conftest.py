@@ -12,7 +12,7 @@ import pytest
 from celery import Celery
 from moto.server import ThreadedMotoServer
 
-from console.sandbox import moto_shards
+from console.sandbox import moto_exports, moto_shards
 from integrations.models import Integration
 from tests.conftest import ROLE_ARN
 from tests.processes import redis_url
@@ -25,20 +25,29 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def moto_server() -> Iterator[SimpleNamespace]:
-    """A moto server in this process (streams roll over every 40 records), reset after the test."""
-    undo = moto_shards.install(records_per_shard=40)
+def moto_server(request) -> Iterator[SimpleNamespace]:
+    """A moto server in this process (streams roll over every 40 records, exports are written in AWS's
+    layout, 100 items a file, after a second; a `moto` mark changes these), reset after the test."""
+    marker = request.node.get_closest_marker("moto")
+    options = {"records_per_shard": 40, "items_per_file": 100, **(marker.kwargs if marker else {})}
+    undo_shards = moto_shards.install(records_per_shard=options["records_per_shard"])
+    undo_exports = moto_exports.install(items_per_file=options["items_per_file"], seconds=1)
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
     session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
     try:
-        yield SimpleNamespace(endpoint=endpoint, dynamodb=session.client("dynamodb", endpoint_url=endpoint))
+        yield SimpleNamespace(
+            endpoint=endpoint,
+            dynamodb=session.client("dynamodb", endpoint_url=endpoint),
+            s3=session.client("s3", endpoint_url=endpoint),
+        )
     finally:
         urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
         server.stop()
-        undo()
+        undo_exports()
+        undo_shards()
 
 
 @pytest.fixture
@@ -49,7 +58,7 @@ def broker(monkeypatch) -> str:
 
     redis.Redis.from_url(url).flushdb()
     producer = Celery("e2e-producer", broker=url)
-    for name in ("start_initial_load", "scan_segment", "read_shard"):
+    for name in ("start_initial_load", "scan_segment", "read_shard", "poll_export", "load_export_file"):
         monkeypatch.setattr(
             f"ingest.tasks.{name}.delay", lambda *args, name=name: producer.send_task(f"ingest.tasks.{name}", args=args)
         )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import random
+import time
 from typing import Any
 
 from collections_app.models import Collection, Document, Source
 from collections_app.services import collection_create
 from collections_app.tables import describe_table
-from ingest import convert, initial_load, scan, stream
-from ingest.models import ScanSegment, Shard
+from ingest import convert, export, initial_load, scan, stream
+from ingest.models import ExportFile, ScanSegment, Shard
 from integrations.models import Integration
 
 
@@ -59,7 +60,15 @@ def item(n: int, rng: random.Random, sort_key: bool = False, binary_key: bool = 
 
 
 def create_source(
-    organisation: Any, user: Any, integration: Integration, table: str, *, rcu: int = 50, name: str = "c"
+    organisation: Any,
+    user: Any,
+    integration: Integration,
+    table: str,
+    *,
+    rcu: int = 50,
+    name: str = "c",
+    method: str = "scan",
+    may_enable_pitr: bool = False,
 ) -> Source:
     collection: Collection = collection_create(
         organisation=organisation,
@@ -69,9 +78,9 @@ def create_source(
         description="",
         integration=integration,
         table=describe_table(integration, "us-east-1", table),
-        load_method="scan",
-        rcu=rcu,
-        may_enable_pitr=False,
+        load_method=method,
+        rcu=rcu if method == "scan" else None,
+        may_enable_pitr=may_enable_pitr,
         poll_frequency_ms=250,
     )
     return collection.source
@@ -86,6 +95,22 @@ def load(source: Source, *, slice_seconds: float = 5) -> None:
             return
         scan.run_segment(random.choice(pending), slice_seconds=slice_seconds)
     raise AssertionError("the scan never finished")
+
+
+def load_by_export(source: Source) -> None:
+    """The export load, run here: start, poll until the export is written, then every file to its end."""
+    initial_load.start(source.pk)
+    for _ in range(1000):
+        source.refresh_from_db()
+        if source.error or source.load_finished_at or source.state == Source.State.INITIALIZING:
+            return  # done, stopped, or started over (a re-sync queues a new start)
+        if source.state == Source.State.EXPORTING_TO_S3:
+            time.sleep(0.01)  # moto writes the export in a thread
+            export.poll(source.pk)
+            continue
+        pending = list(ExportFile.objects.filter(source=source, done=False).values_list("pk", flat=True))
+        export.load_file(random.choice(pending))
+    raise AssertionError("the export load never finished")
 
 
 def follow(source: Source, *, rounds: int = 3) -> None:

@@ -62,3 +62,41 @@ def test_parents_are_read_before_children_and_no_record_is_lost_at_a_shards_end(
     assert shards.filter(done=True).count() == shards.count() - 1
     assert sum(shards.values_list("records_applied", flat=True)) == 71
     assert_equal_to_table(source, aws.dynamodb)
+
+
+@pytest.fixture
+def split_every_9(aws):
+    undo = moto_shards.install(records_per_shard=9, split=True)
+    yield
+    undo()
+
+
+def test_a_shard_split_into_two_children_reads_the_parent_first_and_loses_nothing(
+    people, integration, aws, split_every_9, faults
+):
+    make_table(aws.dynamodb, "t", 12)
+    source = create_source(people.acme, people.alice, integration, "t", rcu=10)
+    order: list[str] = []
+
+    def record_order(params):
+        shard = Shard.objects.get(source=source, shard_id=params["ShardId"])
+        if shard.parent_shard_id and not Shard.objects.get(source=source, shard_id=shard.parent_shard_id).done:
+            order.append(f"{shard.shard_id} before its parent")
+        return False
+
+    faults.add("dynamodbstreams", "GetShardIterator", "Unused", when=record_order)
+    load(source)
+    rng = random.Random(11)
+    for n in range(300, 330):
+        aws.dynamodb.put_item(TableName="t", Item=item(n, rng))
+    for n in (1, 4, 305):
+        aws.dynamodb.delete_item(TableName="t", Key={"pk": {"S": f"item-{n:05d}"}})
+    follow(source, rounds=10)
+    assert not order
+    shards = Shard.objects.filter(source=source)
+    first = moto_shards._shard_id(0)
+    children = shards.filter(parent_shard_id=first)
+    assert sorted(children.values_list("shard_id", flat=True)) == [moto_shards._shard_id(1, "left"),
+                                                                    moto_shards._shard_id(1, "right")]  # fmt: skip
+    assert sum(shards.values_list("records_applied", flat=True)) == 12 + 30 + 3  # every record exactly once
+    assert_equal_to_table(source, aws.dynamodb)

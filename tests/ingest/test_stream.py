@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import html
+import random
 from datetime import timedelta
 
+import pytest
 from django.urls import reverse
 from django.utils import timezone
 
@@ -126,13 +128,30 @@ def test_pause_stops_reading_and_resume_loses_nothing(people, integration, aws):
     assert_equal_to_table(source, aws.dynamodb)
 
 
-def test_a_trimmed_stream_stops_and_says_changes_were_missed(people, integration, aws, faults):
+def test_a_trimmed_stream_says_changes_were_missed_emails_and_resyncs(
+    people, integration, aws, faults, mailoutbox, django_capture_on_commit_callbacks
+):
     source = loaded(people, integration, aws)
-    faults.add("dynamodbstreams", "GetShardIterator", "TrimmedDataAccessException")
+    trimmed = faults.add("dynamodbstreams", "GetShardIterator", "TrimmedDataAccessException")
     Shard.objects.filter(source=source).update(checkpoint="1100000000000000000001")
-    follow(source, rounds=1)
+    for n in range(900, 910):
+        aws.dynamodb.put_item(TableName="t", Item=item(n, random.Random(n)))
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        follow(source, rounds=1)
     source.refresh_from_db()
-    assert "Changes were missed" in source.error
+    assert trimmed.hits and not source.error
+    assert source.state == Source.State.INITIALIZING and "changes were missed" in source.notice
+    assert not Shard.objects.filter(source=source).exists()
+    [mail] = mailoutbox
+    assert "missed changes" in mail.subject and "24 hours" in mail.body and mail.to == ["alice@acme.test"]
+    page = client_for(people.bob).get(reverse("collection_detail", args=["commons", "c"])).content.decode()
+    assert "changes were missed" in page
+
+    faults.faults.remove(trimmed)
+    load(source)
+    follow(source)
+    assert_equal_to_table(source, aws.dynamodb)
 
 
 def test_the_collection_page_shows_progress_and_stops_polling_on_pause(people, integration, aws):
@@ -196,9 +215,15 @@ def test_an_idle_shard_backs_off_to_a_ceiling_and_keeps_its_pace(people, integra
     shard = Shard.objects.get(source=source)
     Shard.objects.filter(pk=shard.pk).update(idle_polls=6, last_read_at=timezone.now())
     slept = []
-    monkeypatch.setattr("ingest.stream.time.sleep", slept.append)
-    stream.read_shard(shard.pk, slice_seconds=0.5)
-    assert slept and 0.4 <= slept[0] <= 0.5  # a new slice doesn't poll early: it waits out the idle pace
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        raise InterruptedError  # stop the slice at its first wait: that wait is what this test is about
+
+    monkeypatch.setattr("ingest.stream.time.sleep", sleep)
+    with pytest.raises(InterruptedError):
+        stream.read_shard(shard.pk, slice_seconds=30)
+    assert 4.0 <= slept[0] <= 5.0  # a new slice doesn't poll early: it waits out the idle pace
 
 
 def test_network_errors_are_retried_and_lose_nothing(people, integration, aws, faults, monkeypatch):

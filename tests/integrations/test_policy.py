@@ -34,7 +34,7 @@ def test_all_tables_with_a_bucket_prefix():
     assert got["MillraceExportBucket"] == ["arn:aws:s3:::mybucket", "arn:aws:s3:::mybucket/salesdata/*"]
 
 
-def test_the_actions_are_rocksets_plus_what_aws_needs_for_exports():
+def test_the_actions_are_rocksets_plus_what_aws_needs_for_exports_and_deleting_them():
     document = policy_document(Integration(scope="table", table_name="t", s3_bucket="b"))
     actions = {a for s in document["Statement"] for a in s["Action"]}
     rockset = {"dynamodb:Scan", "dynamodb:DescribeStream", "dynamodb:DescribeExport", "dynamodb:GetRecords",
@@ -42,7 +42,7 @@ def test_the_actions_are_rocksets_plus_what_aws_needs_for_exports():
                "dynamodb:ExportTableToPointInTime", "dynamodb:UpdateTable", "dynamodb:UpdateContinuousBackups",
                "s3:PutObject", "s3:GetObject", "s3:ListBucket"}  # fmt: skip
     assert rockset <= actions
-    assert actions - rockset == {"s3:AbortMultipartUpload", "s3:PutObjectAcl"}
+    assert actions - rockset == {"s3:AbortMultipartUpload", "s3:PutObjectAcl", "s3:DeleteObject"}
     assert document["Version"] == "2012-10-17"
 
 

@@ -12,7 +12,7 @@ import boto3
 from django.core.management.base import BaseCommand
 from moto.server import ThreadedMotoServer
 
-from console.sandbox import moto_shards
+from console.sandbox import moto_exports, moto_shards
 from console.sandbox.seed import seed
 from console.sandbox.traffic import run_traffic
 
@@ -31,11 +31,19 @@ class Command(BaseCommand):
             default=int(os.environ.get("MILLRACE_SANDBOX_RECORDS_PER_SHARD", 1000)),
             help="close a stream shard and open its child every N records, as DynamoDB rolls shards over",
         )
+        parser.add_argument(
+            "--export-seconds",
+            type=float,
+            default=float(os.environ.get("MILLRACE_SANDBOX_EXPORT_SECONDS", 20)),
+            help="how long an export stays IN_PROGRESS (DynamoDB takes five minutes or more)",
+        )
+        parser.add_argument("--export-items-per-file", type=int, default=1000)
         parser.add_argument("--writes-per-second", type=float, default=3.0, help="0 turns the traffic off")
 
     def handle(self, *args: Any, **options: Any) -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns the console
         moto_shards.install(records_per_shard=options["records_per_shard"])
+        moto_exports.install(items_per_file=options["export_items_per_file"], seconds=options["export_seconds"])
         server = ThreadedMotoServer(ip_address=options["host"], port=options["port"], verbose=False)
         server.start()
         endpoint = f"http://{options['host']}:{options['port']}"

@@ -1,0 +1,343 @@
+"""Initial load by export to S3: point-in-time recovery, the export request, following it from beat,
+then every data file loaded by its own task, streamed, checkpointed by line and checked against the
+manifest. Reads only AWS's real layout (../shared/research/limits.md §4): manifest-summary.json →
+manifest-files.json → each dataFileS3Key.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import uuid
+from base64 import b64encode
+from datetime import datetime, timedelta
+from typing import IO, Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from collections_app.models import Source
+from ingest import convert, errors, leases, notify, writer
+from ingest.models import ExportFile
+from integrations import aws
+
+log = logging.getLogger(__name__)
+
+# The export holds what was committed up to about a minute either side of its time, and stream times
+# are rounded to the second: replay from five minutes before the request, as data-prepper does.
+REPLAY_MARGIN = timedelta(minutes=5)
+BATCH_LINES = 5000  # per transaction: ~10 MB of documents at most; fewer commits load faster
+READ_BYTES = 1024 * 1024
+
+PITR_STEPS = (
+    "Turn it on in the DynamoDB console (table → Backups → Point-in-time recovery → Edit), or with "
+    "`aws dynamodb update-continuous-backups --table-name {table} --point-in-time-recovery-specification "
+    "PointInTimeRecoveryEnabled=true`, then press Retry. Or re-create the collection with Table Scan."
+)
+
+
+def _dynamodb(source: Source) -> Any:
+    return aws.integration_client(source.integration, "dynamodb", source.region)
+
+
+def _s3(source: Source) -> Any:
+    return aws.integration_client(source.integration, "s3", source.region)
+
+
+def _stop(source: Source, error: aws.AwsError, action: str, resource: str) -> None:
+    message = errors.explain(error, action=action, resource=resource, integration_name=source.integration.name)
+    log.warning("export load of %s stopped: %s", source, message)
+    notify.stop(source, message)
+
+
+def start(source: Source, table: dict[str, Any]) -> None:
+    """PITR on, the stream position recorded, then the export requested (its first poll included)."""
+    if not ensure_pitr(source):
+        return
+    now = timezone.now()
+    source.set_state(
+        Source.State.EXPORTING_TO_S3,
+        stream_arn=table["LatestStreamArn"],
+        stream_start_at=now - REPLAY_MARGIN,
+        load_started_at=now,
+        items_expected=table.get("ItemCount", 0),
+        export_client_token=source.export_client_token or uuid.uuid4().hex,
+        error="",
+    )
+    poll(source.pk)
+
+
+def ensure_pitr(source: Source) -> bool:
+    """True when point-in-time recovery is on, turning it on if the user allowed it."""
+    dynamodb = _dynamodb(source)
+    table = f"table {source.table_name} in {source.region}"
+    try:
+        backups = dynamodb.describe_continuous_backups(TableName=source.table_name)["ContinuousBackupsDescription"]
+    except Exception as exc:  # noqa: BLE001 - shown to the user with what to change
+        _stop(source, aws.as_aws_error(exc), "dynamodb:DescribeContinuousBackups", table)
+        return False
+    if backups.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus") == "ENABLED":
+        return True
+    steps = PITR_STEPS.format(table=source.table_name)
+    if not source.may_enable_pitr:
+        notify.stop(source, f"Export needs point-in-time recovery (PITR) on {table}, and it is off. {steps}")
+        return False
+    try:
+        dynamodb.update_continuous_backups(
+            TableName=source.table_name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
+    except Exception as exc:  # noqa: BLE001 - shown to the user with what to change
+        error = aws.as_aws_error(exc)
+        notify.stop(
+            source,
+            f"Millrace couldn't turn on point-in-time recovery on {table} ({error.code}: {error.message}). "
+            f"Allow dynamodb:UpdateContinuousBackups in the policy of integration “{source.integration.name}”, "
+            f"or: {steps}",
+        )
+        return False
+    Source.objects.filter(pk=source.pk).update(pitr_enabled_by_millrace=True)
+    log.info("turned on PITR for %s", table)
+    return True
+
+
+def poll(source_id: int) -> None:
+    """Request the export if that hasn't happened (the ClientToken makes a repeat harmless), otherwise
+    follow it with DescribeExport; once COMPLETED, read its manifests and queue its files."""
+    source = Source.objects.select_related("integration__organisation", "collection").get(pk=source_id)
+    if source.state != Source.State.EXPORTING_TO_S3 or source.error or source.suspended_at:
+        return
+    Source.objects.filter(pk=source.pk).update(export_checked_at=timezone.now())
+    dynamodb = _dynamodb(source)
+    table = f"table {source.table_name} in {source.region}"
+    try:
+        if not source.export_arn:
+            description = _request(dynamodb, source)
+            Source.objects.filter(pk=source.pk).update(export_arn=description["ExportArn"])
+            source.export_arn = description["ExportArn"]
+        else:
+            description = dynamodb.describe_export(ExportArn=source.export_arn)["ExportDescription"]
+    except Exception as exc:  # noqa: BLE001 - throttling waits for the next tick; the rest is shown
+        error = aws.as_aws_error(exc)
+        if errors.should_retry(error):
+            log.info("export of %s: %s, trying again next tick", source, error.code)
+            return
+        action = "dynamodb:DescribeExport" if source.export_arn else "dynamodb:ExportTableToPointInTime"
+        _stop(source, error, action, table)
+        return
+    status = description["ExportStatus"]
+    if status == "FAILED":
+        _export_failed(source, description)
+    elif status == "COMPLETED":
+        _read_manifests(source, description)
+
+
+def _request(dynamodb: Any, source: Source) -> dict[str, Any]:
+    integration = source.integration
+    request: dict[str, Any] = {
+        "TableArn": source.table_arn,
+        "S3Bucket": integration.s3_bucket,
+        "ExportFormat": "DYNAMODB_JSON",
+        "ClientToken": source.export_client_token,
+    }
+    if integration.s3_prefix.strip("/"):
+        request["S3Prefix"] = integration.s3_prefix.strip("/")
+    description = dynamodb.export_table_to_point_in_time(**request)["ExportDescription"]
+    log.info("requested export %s of %s", description["ExportArn"], source)
+    return description
+
+
+EXPORT_ADVICE = {
+    "S3NoSuchBucket": "Create the bucket, or edit integration “{integration}” to name one that exists.",
+    "S3AccessDenied": "Allow DynamoDB to write there: the integration's policy needs s3:PutObject, "
+    "s3:AbortMultipartUpload and s3:PutObjectAcl on the bucket (see the integration page).",
+}
+
+
+def _export_failed(source: Source, description: dict[str, Any]) -> None:
+    """A failed export is final: the next try needs a new ClientToken, or AWS returns the same failure."""
+    code = description.get("FailureCode") or "UNKNOWN"
+    advice = EXPORT_ADVICE.get(code, "Fix the cause AWS gives, then press Retry to export again.")
+    Source.objects.filter(pk=source.pk).update(export_arn="", export_client_token=uuid.uuid4().hex)
+    notify.stop(
+        source,
+        f"DynamoDB's export of {source.table_name} to s3://{source.integration.s3_bucket} failed: "
+        f"{code}: {description.get('FailureMessage') or 'no message'}. "
+        + advice.format(integration=source.integration.name)
+        + " Then press Retry.",
+    )
+
+
+def _get(s3: Any, bucket: str, key: str) -> bytes:
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def _read_manifests(source: Source, description: dict[str, Any]) -> None:
+    from ingest import handover, tasks
+
+    bucket = description.get("S3Bucket") or source.integration.s3_bucket
+    s3 = _s3(source)
+    summary_key = description["ExportManifest"]
+    try:
+        summary = json.loads(_get(s3, bucket, summary_key))
+        files_key = summary["manifestFilesS3Key"]
+        lines = _get(s3, bucket, files_key).decode().splitlines()
+    except Exception as exc:  # noqa: BLE001 - shown to the user with what to change
+        _stop(source, aws.as_aws_error(exc), "s3:GetObject", f"the export's manifests in s3://{bucket}")
+        return
+    entries = [json.loads(line) for line in lines if line.strip()]
+    listed = sum(int(e["itemCount"]) for e in entries)
+    if listed != int(summary["itemCount"]):
+        notify.stop(
+            source,
+            f"The export's manifests disagree: manifest-summary.json says {summary['itemCount']} items, its "
+            f"files add up to {listed}. The export in s3://{bucket}/{summary_key.rsplit('/', 1)[0]} is damaged; "
+            "press Re-sync to export the table again.",
+        )
+        return
+    with transaction.atomic():
+        ExportFile.objects.bulk_create(
+            [
+                ExportFile(
+                    source=source,
+                    key=e["dataFileS3Key"],
+                    item_count=e["itemCount"],
+                    md5_checksum=e.get("md5Checksum", ""),
+                    dispatched_at=timezone.now(),
+                )  # fmt: skip
+                for e in entries
+            ],
+            ignore_conflicts=True,
+        )
+        source.set_state(
+            Source.State.DOWNLOADING_FROM_S3,
+            export_folder=summary_key.rsplit("/", 1)[0],
+            export_deleted_at=None,
+            items_expected=listed,
+            items_loaded=0,
+        )
+        pks = list(ExportFile.objects.filter(source=source, done=False).values_list("pk", flat=True))
+        if not pks:  # an empty table exports no data files
+            handover.initial_load_finished(source.pk)
+        transaction.on_commit(lambda: [tasks.load_export_file.delay(pk) for pk in pks])
+    log.info("export of %s: %d items in %d files", source, listed, len(entries))
+
+
+class _Md5Reader:
+    """Passes a stream through, hashing what goes by: the data file's md5 is checked without a copy."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw, self.md5 = raw, hashlib.md5(usedforsecurity=False)
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.md5.update(data)
+        return data
+
+    @property
+    def checksum(self) -> str:
+        return b64encode(self.md5.digest()).decode()
+
+
+def load_file(file_id: int, *, owner: str | None = None) -> str:
+    """Load one data file to its end. Returns done | more (try again) | held | lost | stopped | failed."""
+    owner = owner or leases.new_owner()
+    file = ExportFile.objects.select_related("source__integration__organisation", "source__collection").get(pk=file_id)
+    source = file.source
+    if file.done:
+        return "done"
+    if source.error or source.suspended_at:
+        return "stopped"
+    if not leases.claim(ExportFile, file_id, owner):
+        return "held"
+    try:
+        try:
+            body = _s3(source).get_object(Bucket=source.integration.s3_bucket, Key=file.key)["Body"]
+        except Exception as exc:  # noqa: BLE001 - shown to the user with what to change
+            error = aws.as_aws_error(exc)
+            if errors.should_retry(error):
+                return "more"
+            _stop(source, error, "s3:GetObject", f"s3://{source.integration.s3_bucket}/{file.key}")
+            return "failed"
+        return load_stream(file, body, owner)
+    finally:
+        leases.release(ExportFile, file_id, owner)
+
+
+def load_stream(file: ExportFile, body: IO[bytes], owner: str) -> str:
+    """Stream a gzipped JSON-lines file into the collection: memory holds one batch, whatever the file's
+    size. Lines before the checkpoint are read (for the checksum) but not applied again."""
+    source = file.source
+    key_names = source.key_names
+    hashed = _Md5Reader(body)
+    skip = file.lines_done
+    line_count = 0
+    batch: list[writer.Change] = []
+    now = timezone.now()
+    with gzip.GzipFile(fileobj=hashed) as lines:
+        for line in lines:
+            line_count += 1
+            if line_count <= skip or not line.strip():
+                continue
+            item = json.loads(line)["Item"]
+            batch.append(writer.Change(convert.document_id(item, key_names), convert.item_to_json(item), now))
+            if len(batch) >= BATCH_LINES:
+                outcome = _commit(file, owner, batch)
+                if outcome != "more":
+                    return outcome
+                batch, now = [], timezone.now()
+        while hashed.read(READ_BYTES):  # anything after the gzip stream still counts for the checksum
+            pass
+    problem = _mismatch(file, line_count, hashed.checksum)
+    if problem:
+        notify.stop(source, problem)
+        return "failed"
+    return _commit(file, owner, batch, finished=True)
+
+
+def _mismatch(file: ExportFile, lines: int, checksum: str) -> str:
+    where = f"The export's data file s3://{file.source.integration.s3_bucket}/{file.key}"
+    if lines != file.item_count:
+        return (
+            f"{where} holds {lines} items but manifest-files.json says {file.item_count}. The export is incomplete "
+            "or was changed in S3, so the collection would be wrong: press Re-sync to export the table again."
+        )
+    if file.md5_checksum and checksum != file.md5_checksum:
+        return (
+            f"{where} doesn't match its MD5 checksum in manifest-files.json (file {checksum}, manifest "
+            f"{file.md5_checksum}): it was damaged or changed in S3. Press Re-sync to export the table again."
+        )
+    return ""
+
+
+def _commit(file: ExportFile, owner: str, batch: list[writer.Change], *, finished: bool = False) -> str:
+    """A batch, its line checkpoint and the progress in one transaction; the last one hands over.
+    Returns more | done | lost (another worker has the file) | stopped (paused or in error)."""
+    from ingest import handover
+
+    with transaction.atomic():
+        if not leases.holds(ExportFile, file.pk, owner):
+            return "lost"
+        status = Source.objects.filter(pk=file.source_id).values("error", "suspended_at").get()
+        if status["error"] or status["suspended_at"]:
+            return "stopped"
+        writer.apply(file.source.collection_id, batch)
+        ExportFile.objects.filter(pk=file.pk).update(lines_done=F("lines_done") + len(batch), done=finished)
+        Source.objects.filter(pk=file.source_id).update(items_loaded=F("items_loaded") + len(batch))
+        leases.claim(ExportFile, file.pk, owner)
+        if finished and not ExportFile.objects.filter(source_id=file.source_id, done=False).exists():
+            handover.initial_load_finished(file.source_id)
+    file.lines_done += len(batch)
+    return "done" if finished else "more"
+
+
+def due_for_poll(now: datetime) -> Q:
+    """Sources whose export is due a DescribeExport (or a request that didn't get through): one cheap
+    call at every beat tick, and no worker waiting in between."""
+    checked_before = now - timedelta(seconds=settings.MILLRACE_TICK_SECONDS * 0.8)
+    return Q(state=Source.State.EXPORTING_TO_S3) & (
+        Q(export_checked_at__isnull=True) | Q(export_checked_at__lt=checked_before)
+    )
