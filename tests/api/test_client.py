@@ -10,6 +10,7 @@ from rockset.exceptions import BadRequestException, NotFoundException, Unauthori
 from rockset.models import AwsAccessKey, AwsRole, DynamodbIntegration, DynamodbSourceWrapper, SourceDynamoDbSettings
 
 from collections_app.models import Collection, Source
+from console.sandbox import moto_exports
 from ingest import initial_load
 from integrations.models import Integration
 from tests.api.conftest import rockset_client
@@ -213,24 +214,25 @@ def test_collection_requests_are_checked_like_the_wizard(rs, aws, queued_loads, 
     assert Collection.objects.count() == 1 and len(queued_loads) == 1
 
 
-def test_an_export_collection_is_created_and_says_export_is_not_available_yet(rs, aws, queued_loads):
-    """Until the Export-to-S3 load lands, an export collection stops at once with a message (see the e2e test
-    that waits for PROCESSING_STREAM, enabled when ingest/export.py exists)."""
-    aws.dynamodb.update_continuous_backups(
-        TableName="orders", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-    )
-    role_integration(rs, bucket="millrace-exports")
-    created = rs.Collections.create_dynamodb_collection(
-        name="orders", sources=[DynamodbSourceWrapper(integration_name="prod", table_name="orders",
-                                                      aws_region="us-east-1", use_scan_api=False)]
-    ).data  # fmt: skip
-    assert created.sources[0].dynamodb.use_scan_api is False and created.sources[0].dynamodb.get("rcu") is None
-    initial_load.start(queued_loads[0])  # what the worker would do
-    source = rs.Collections.get(collection="orders").data.sources[0]
-    if source.status["state"] == "ERROR":
-        assert "not available" in source.status["message"]
-    else:  # the export load exists on this branch
-        assert source.dynamodb.current_status["state"] in {"EXPORTING_TO_S3", "DOWNLOADING_FROM_S3"}
+def test_an_export_collection_is_created_and_starts_its_export(rs, aws, queued_loads):
+    """The load itself, to PROCESSING_STREAM, is driven by a real worker in tests/e2e/test_api_live.py."""
+    undo = moto_exports.install(items_per_file=7)
+    try:
+        aws.dynamodb.update_continuous_backups(
+            TableName="orders", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
+        role_integration(rs, bucket="millrace-exports")
+        source = DynamodbSourceWrapper(
+            integration_name="prod", table_name="orders", aws_region="us-east-1", use_scan_api=False
+        )
+        created = rs.Collections.create_dynamodb_collection(name="orders", sources=[source]).data
+        assert created.sources[0].dynamodb.use_scan_api is False and created.sources[0].dynamodb.get("rcu") is None
+        initial_load.start(queued_loads[0])  # what the worker does first
+        source = rs.Collections.get(collection="orders").data.sources[0]
+        assert source.dynamodb.current_status["state"] == "EXPORTING_TO_S3"
+        assert source.status["state"] == "PROCESSING" and source.status.get("message") is None
+    finally:
+        undo()
 
 
 def test_api_keys_are_listed_created_and_revoked(rs, live_server, people):
