@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import boto3
 import pytest
@@ -22,7 +21,6 @@ from tests.ingest.engine import item, make_table
 from tests.processes import celery_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-EXPORT_LOAD_EXISTS = (Path(__file__).resolve().parents[2] / "ingest" / "export.py").exists()
 
 
 def poll(rs, what: str, until: Callable, timeout: float = 120):
@@ -52,11 +50,10 @@ def api(people, live_server, settings, moto_server, broker, monkeypatch):
     # shared tasks through Celery's default app (made on first use), so patch that app's tasks too.
     producer = Celery("api-e2e-producer", broker=broker, set_as_current=False)
     celery_state._get_current_app()  # makes the default app now if no thread has yet
-    for app in {celery_state.default_app, *celery_state._get_active_apps()}:
-        for name in ("start_initial_load", "scan_segment", "read_shard"):
-            task = app.tasks.get(f"ingest.tasks.{name}")
-            if task is not None and app is not producer:
-                send = lambda *args, name=name: producer.send_task(f"ingest.tasks.{name}", args=args)  # noqa: E731
+    for app in {celery_state.default_app, *celery_state._get_active_apps()} - {producer}:
+        for name, task in list(app.tasks.items()):
+            if name.startswith("ingest.tasks."):
+                send = lambda *args, name=name: producer.send_task(name, args=args)  # noqa: E731
                 monkeypatch.setattr(task, "delay", send)
     _, key = api_key_create(user=people.alice, organisation=people.acme, name="scripts")
     return rockset_client(live_server.url, key)
@@ -97,9 +94,7 @@ def test_a_scan_collection_made_with_the_client_follows_the_stream(api, moto_ser
         assert api.Collections.list().data == []
 
 
-@pytest.mark.skipif(not EXPORT_LOAD_EXISTS, reason="the Export-to-S3 load (issue 6, ingest/export.py) is not merged")
 def test_an_export_collection_made_with_the_client_follows_the_stream(api, moto_server, broker, tmp_path):
-    """Enabled once main's Export-to-S3 load is merged into this branch."""
     make_table(moto_server.dynamodb, "events", 120)
     moto_server.dynamodb.update_continuous_backups(
         TableName="events", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
