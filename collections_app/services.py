@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -145,6 +145,33 @@ def source_resync(*, source: Source) -> None:
         notice_at=None,
     )
     transaction.on_commit(lambda: start_initial_load.delay(source.pk))
+
+
+@transaction.atomic
+def collection_delete(*, collection: Collection) -> Collection:
+    """Mark the collection DELETED and stop its work at once (as a pause does: the engine skips suspended
+    sources and leases go). Its rows stay until `collections_purge_deleted` removes them, so a worker
+    finishing a page never writes into a collection that vanished under it."""
+    for source in collection.sources.all():
+        if not source.suspended_at:
+            source.suspended_at = timezone.now()
+            source.save(update_fields=["suspended_at"])
+        _release_work(source)
+    collection.status = Collection.Status.DELETED
+    collection.save(update_fields=["status"])
+    return collection
+
+
+def collections_purge_deleted(*, collections: models.QuerySet[Collection]) -> int:
+    """Remove DELETED collections for good (documents, source, checkpoints), freeing their names and the
+    integrations and workspaces they reference. Work stopped when they were marked deleted."""
+    deleted = list(collections.filter(status=Collection.Status.DELETED))
+    with transaction.atomic():
+        for collection in deleted:
+            collection.documents.all().delete()
+            collection.sources.all().delete()  # cascades to segments, shards and the capacity ledger
+            collection.delete()
+    return len(deleted)
 
 
 class ExportDeleteError(Exception):

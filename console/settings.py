@@ -57,10 +57,12 @@ INSTALLED_APPS = [
     "integrations",
     "collections_app",
     "ingest",
+    "api",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "api.errors.ApiErrorMiddleware",  # JSON errors under /v1/, whatever fails below it
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

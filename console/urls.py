@@ -15,6 +15,8 @@ urlpatterns = [
     path("organisation/", views.organisation_detail, name="organisation"),
     path("api-keys/", views.api_keys, name="api_keys"),
     path("api-keys/<int:pk>/revoke/", views.api_key_revoke, name="api_key_revoke"),
+    path("api/", views.api_docs, name="api_docs"),
+    path("v1/", include("api.urls")),
     path("integrations/", include("integrations.urls")),
     path("collections/", include("collections_app.urls")),
     path("admin/", admin.site.urls),

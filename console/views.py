@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from django.conf import settings
@@ -93,6 +94,22 @@ def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     key.revoke()
     messages.success(request, f"Revoked API key “{key.name}”. It can't be used again.")
     return redirect("api_keys")
+
+
+@login_required
+def api_docs(request: HttpRequest) -> HttpResponse:
+    """The REST API's page: a curl example for this server and the OpenAPI document it serves."""
+    from api.openapi import openapi_document
+
+    base_url = request.build_absolute_uri("/").rstrip("/")
+    document = openapi_document(base_url)
+    operations = [
+        (method.upper(), path, spec["summary"])
+        for path, item in document["paths"].items()
+        for method, spec in item.items()
+    ]
+    context = {"base_url": base_url, "operations": operations, "document": json.dumps(document, indent=2)}
+    return render(request, "console/api_docs.html", context)
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

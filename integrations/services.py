@@ -39,7 +39,12 @@ def integration_revalidate(*, integration: Integration) -> Integration:
 
 
 def integration_delete(*, integration: Integration) -> None:
+    from collections_app.models import Collection
+    from collections_app.services import collections_purge_deleted
+
     with transaction.atomic():
+        # Deleted collections still hold their source rows (which protect the integration) until purged.
+        collections_purge_deleted(collections=Collection.objects.filter(sources__integration=integration))
         users = integration.collections_in_use()
         if users:
             names = ", ".join(str(c) for c in users)

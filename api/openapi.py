@@ -1,0 +1,192 @@
+"""The OpenAPI 3 document of what Millrace serves: Rockset's paths and shapes, the DynamoDB subset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+STR = {"type": "string"}
+INT = {"type": "integer"}
+BOOL = {"type": "boolean"}
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def data_of(schema: dict[str, Any]) -> dict[str, Any]:
+    return obj({"data": schema})
+
+
+SCHEMAS: dict[str, Any] = {
+    "ErrorModel": obj({
+        "message": STR,
+        "type": {"type": "string", "enum": ["INVALIDINPUT", "AUTHEXCEPTION", "NOTFOUND", "ALREADYEXISTS",
+                                            "DEPENDENTRESOURCES", "METHODNOTALLOWED", "INTERNALERROR"]},
+        "trace_id": STR,
+        "error_id": STR,
+        "line": {"type": "integer", "nullable": True},
+        "column": {"type": "integer", "nullable": True},
+    }),
+    "Organization": obj({"id": STR, "display_name": STR, "created_at": STR, "external_id": STR}),
+    "Workspace": obj({"name": STR, "description": STR, "created_at": STR, "created_by": STR,
+                      "collection_count": INT}),
+    "CreateWorkspaceRequest": obj({"name": {**STR, "pattern": "^[A-Za-z0-9_-]{1,100}$"},
+                                   "description": {**STR, "maxLength": 500}}, ["name"]),
+    "AwsRole": obj({"aws_role_arn": STR, "aws_external_id": {
+        **STR, "description": "Your organisation's External ID (GET /v1/orgs/self); optional on create."}},
+        ["aws_role_arn"]),
+    "AwsAccessKey": obj({"aws_access_key_id": STR, "aws_secret_access_key": {
+        **STR, "description": "Write-only: responses carry an empty string."}},
+        ["aws_access_key_id", "aws_secret_access_key"]),
+    "DynamodbIntegration": obj({"aws_role": ref("AwsRole"), "aws_access_key": ref("AwsAccessKey"),
+                                "s3_export_bucket_name": STR}),
+    "CreateIntegrationRequest": obj({"name": {**STR, "pattern": "^[A-Za-z0-9_-]{1,100}$"},
+                                     "description": {**STR, "maxLength": 500},
+                                     "dynamodb": ref("DynamodbIntegration")}, ["name", "dynamodb"]),
+    "Integration": obj({"name": STR, "description": STR, "created_at": STR, "created_by": STR, "owner_email": STR,
+                        "dynamodb": ref("DynamodbIntegration"),
+                        "collections": {"type": "array", "items": ref("Collection")}}, ["name", "created_by"]),
+    "SourceDynamoDbSettings": obj({"dynamodb_stream_poll_frequency": {
+        **STR, "description": "ISO-8601 duration from PT0.25S to PT5M; default PT1S."}}),
+    "StatusDynamoDbV2": obj({
+        "state": {"type": "string", "enum": ["INITIALIZING", "SCANNING", "EXPORTING_TO_S3", "DOWNLOADING_FROM_S3",
+                                             "PROCESSING_STREAM"]},
+        "initial_dump_completion_percentage": {"type": "number"},
+        "stream_last_processed_at": STR,
+    }),
+    "SourceDynamoDb": obj({
+        "table_name": STR,
+        "aws_region": {**STR, "description": "Default: the integration's region, else us-west-2 (as Rockset)."},
+        "rcu": {**INT, "description": "Read capacity the Table Scan may use; default half the table's."},
+        "use_scan_api": {**BOOL, "description": "true: Table Scan; false: Export to S3; default: recommended."},
+        "settings": ref("SourceDynamoDbSettings"),
+        "current_status": {**ref("StatusDynamoDbV2"), "readOnly": True},
+        "status": {"type": "object", "readOnly": True},
+    }, ["table_name"]),
+    "Source": obj({
+        "id": STR,
+        "integration_name": STR,
+        "dynamodb": ref("SourceDynamoDb"),
+        "status": obj({"state": {"type": "string", "enum": ["INITIALIZING", "PROCESSING", "ERROR", "SUSPENDED"]},
+                       "message": STR, "last_processed_at": STR, "total_processed_items": INT}),
+        "suspended_at": STR,
+    }),
+    "CollectionStats": obj({"doc_count": INT, "total_size": INT, "last_updated_ms": INT,
+                            "fill_progress": {"type": "number"}}),
+    "Collection": obj({
+        "name": STR, "workspace": STR, "description": STR, "created_at": STR, "created_by": STR,
+        "status": {"type": "string", "enum": ["CREATED", "READY", "PAUSED", "DELETED"]},
+        "sources": {"type": "array", "items": ref("Source")},
+        "stats": ref("CollectionStats"),
+    }),
+    "CreateCollectionRequest": obj({
+        "name": {**STR, "pattern": "^[A-Za-z0-9_-]{1,100}$"},
+        "description": {**STR, "maxLength": 500},
+        "sources": {"type": "array", "minItems": 1, "maxItems": 1,
+                    "items": obj({"integration_name": STR, "dynamodb": ref("SourceDynamoDb")},
+                                 ["integration_name", "dynamodb"])},
+    }, ["name", "sources"]),
+    "ApiKey": obj({"name": STR, "key": {**STR, "description": "The whole key only in the create response."},
+                   "created_at": STR, "created_by": STR, "last_access_time": STR,
+                   "state": {"type": "string", "enum": ["ACTIVE", "SUSPENDED"]}}, ["name", "key"]),
+    "CreateApiKeyRequest": obj({"name": {**STR, "pattern": "^[A-Za-z0-9_-]{1,64}$"}}, ["name"]),
+}  # fmt: skip
+
+ERRORS = {
+    code: {"description": text, "content": {"application/json": {"schema": ref("ErrorModel")}}}
+    for code, text in {
+        "400": "INVALIDINPUT (the message names the field) or DEPENDENTRESOURCES",
+        "401": "AUTHEXCEPTION",
+        "404": "NOTFOUND",
+        "409": "ALREADYEXISTS",
+    }.items()
+}
+
+
+def op(summary: str, response: dict[str, Any], body: str | None = None, params: list[str] = ()) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "parameters": [{"name": p, "in": "path", "required": True, "schema": STR} for p in params],
+        "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": data_of(response)}}},
+                      **ERRORS},
+    }  # fmt: skip
+    if body:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(body)}}}
+    return operation
+
+
+def many(name: str) -> dict[str, Any]:
+    return {"type": "array", "items": ref(name)}
+
+
+WS = ["workspace"]
+COL = ["workspace", "collection"]
+SRC = ["workspace", "collection", "source"]
+PATHS: dict[str, Any] = {
+    "/v1/orgs/self": {"get": op("Your organisation (its External ID for role trust policies)", ref("Organization"))},
+    "/v1/orgs/self/ws": {"get": op("List workspaces", many("Workspace")),
+                         "post": op("Create a workspace", ref("Workspace"), "CreateWorkspaceRequest")},
+    "/v1/orgs/self/ws/{workspace}": {"get": op("Get a workspace", ref("Workspace"), params=WS),
+                                     "delete": op("Delete an empty workspace", ref("Workspace"), params=WS)},
+    "/v1/orgs/self/integrations": {
+        "get": op("List integrations", many("Integration")),
+        "post": op("Create a DynamoDB integration (its access is checked with AWS first)", ref("Integration"),
+                   "CreateIntegrationRequest"),
+    },
+    "/v1/orgs/self/integrations/{integration}": {
+        "get": op("Get an integration", ref("Integration"), params=["integration"]),
+        "delete": op("Delete an integration no collection uses", ref("Integration"), params=["integration"]),
+    },
+    "/v1/orgs/self/collections": {"get": op("List collections in every workspace", many("Collection"))},
+    "/v1/orgs/self/ws/{workspace}/collections": {
+        "get": op("List a workspace's collections", many("Collection"), params=WS),
+        "post": op("Create a DynamoDB collection", ref("Collection"), "CreateCollectionRequest", WS),
+    },
+    "/v1/orgs/self/ws/{workspace}/collections/{collection}": {
+        "get": op("Get a collection, its source's state and its stats", ref("Collection"), params=COL),
+        "delete": op("Delete a collection (its sync stops at once)", ref("Collection"), params=COL),
+    },
+    "/v1/orgs/self/ws/{workspace}/collections/{collection}/sources": {
+        "get": op("List a collection's sources", many("Source"), params=COL)},
+    "/v1/orgs/self/ws/{workspace}/collections/{collection}/sources/{source}": {
+        "get": op("Get a source", ref("Source"), params=SRC)},
+    "/v1/orgs/self/ws/{workspace}/collections/{collection}/sources/{source}/suspend": {
+        "post": op("Suspend a source (until resumed; it keeps its stream position)", ref("Source"), params=SRC)},
+    "/v1/orgs/self/ws/{workspace}/collections/{collection}/sources/{source}/resume": {
+        "post": op("Resume a source from where it stopped", ref("Source"), params=SRC)},
+    "/v1/orgs/self/users/self/apikeys": {
+        "get": op("List your API keys", many("ApiKey")),
+        "post": op("Create an API key (the response holds the key, once)", ref("ApiKey"), "CreateApiKeyRequest"),
+    },
+    "/v1/orgs/self/users/{user}/apikeys/{name}": {
+        "get": op("Get one of your API keys (`self` or your email)", ref("ApiKey"), params=["user", "name"]),
+        "delete": op("Revoke one of your API keys", ref("ApiKey"), params=["user", "name"]),
+    },
+}  # fmt: skip
+
+
+def openapi_document(server_url: str) -> dict[str, Any]:
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Millrace REST API (Rockset-compatible)",
+            "version": "1",
+            "description": "Rockset's v1 API for DynamoDB integrations and collections. Authenticate with "
+            "`Authorization: ApiKey <key>`; every object belongs to the key's organisation. Errors carry "
+            "Rockset's body: `message`, `type`, `trace_id`, `error_id`.",
+        },
+        "servers": [{"url": server_url}],
+        "security": [{"ApiKey": []}],
+        "components": {
+            "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "Authorization"}},
+            "schemas": SCHEMAS,
+        },
+        "paths": PATHS,
+    }

@@ -1,0 +1,170 @@
+"""Millrace's rows in the shapes of the official client's models (`rockset/model/*.py`).
+
+The client checks every field's type and enum on the way in, so dates are ISO-8601 strings, ids are
+strings, and statuses are only the values its enums list.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from collections_app.models import Collection, Source, Workspace
+from console.models import ApiKey, Organisation
+from integrations.models import Integration
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def epoch_ms(moment: datetime | None) -> int | None:
+    return int(moment.timestamp() * 1000) if moment else None
+
+
+def email_of(user: Any) -> str:
+    if user is None:
+        return ""
+    return user.email or user.get_username()
+
+
+def organisation(org: Organisation) -> dict[str, Any]:
+    return {
+        "id": str(org.pk),
+        "display_name": org.name,
+        "created_at": iso(org.created_at),
+        "external_id": org.external_id,
+    }
+
+
+def workspace(ws: Workspace, collection_count: int) -> dict[str, Any]:
+    return {
+        "name": ws.name,
+        "description": ws.description,
+        "created_at": iso(ws.created_at),
+        "created_by": email_of(ws.created_by),
+        "collection_count": collection_count,
+    }
+
+
+def integration(row: Integration, collections: list[Collection] | None = None) -> dict[str, Any]:
+    dynamodb: dict[str, Any] = {}
+    if row.auth_method == Integration.AuthMethod.ROLE:
+        dynamodb["aws_role"] = {"aws_role_arn": row.role_arn, "aws_external_id": row.organisation.external_id}
+    else:
+        # The client's model requires the field; the secret itself is never sent back.
+        dynamodb["aws_access_key"] = {"aws_access_key_id": row.access_key_id, "aws_secret_access_key": ""}
+    if row.s3_bucket:
+        dynamodb["s3_export_bucket_name"] = row.s3_bucket
+    body: dict[str, Any] = {
+        "name": row.name,
+        "description": row.description,
+        "created_at": iso(row.created_at),
+        "created_by": email_of(row.created_by),
+        "owner_email": email_of(row.created_by),
+        "dynamodb": dynamodb,
+    }
+    if collections is not None:
+        body["collections"] = [collection(c) for c in collections]
+    return body
+
+
+def poll_frequency(milliseconds: int) -> str:
+    """ISO-8601 duration, as Rockset's dynamodb_stream_poll_frequency (PT1S, PT0.25S, PT5M)."""
+    seconds = Decimal(milliseconds) / 1000
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"PT{int(seconds // 60)}M"
+    text = f"{seconds.normalize():f}"
+    return f"PT{text}S"
+
+
+def _source_status(src: Source) -> dict[str, Any]:
+    """Rockset's generic source Status: SUSPENDED, ERROR, INITIALIZING or PROCESSING, with the error message."""
+    if src.suspended_at:
+        state = "SUSPENDED"
+    elif src.error:
+        state = "ERROR"
+    elif src.state == Source.State.INITIALIZING:
+        state = "INITIALIZING"
+    else:
+        state = "PROCESSING"
+    status: dict[str, Any] = {
+        "state": state,
+        "last_processed_at": iso(src.stream_last_processed_at),
+        "total_processed_items": src.items_loaded + src.stream_records_applied,
+    }
+    if src.error:
+        status["message"] = src.error
+    return status
+
+
+# Rockset's older StatusDynamoDb only knows three states; its current_status (V2) has all five.
+V1_STATE = {
+    Source.State.INITIALIZING: "INITIALIZING",
+    Source.State.PROCESSING_STREAM: "PROCESSING_STREAM",
+}
+
+
+def source(src: Source) -> dict[str, Any]:
+    dynamodb: dict[str, Any] = {
+        "table_name": src.table_name,
+        "aws_region": src.region,
+        "use_scan_api": src.load_method == Source.LoadMethod.SCAN,
+        "settings": {"dynamodb_stream_poll_frequency": poll_frequency(src.poll_frequency_ms)},
+        "status": {
+            "state": V1_STATE.get(src.state, "SCANNING_TABLE"),
+            "scan_start_time": iso(src.load_started_at),
+            "scan_end_time": iso(src.load_finished_at),
+            "scan_records_processed": src.items_loaded,
+            "scan_total_records": src.items_expected,
+            "stream_last_processed_at": iso(src.stream_last_processed_at),
+        },
+        "current_status": {
+            "state": src.state,
+            "initial_dump_completion_percentage": round(src.completion_percentage, 2),
+            "stream_last_processed_at": iso(src.stream_last_processed_at),
+        },
+    }
+    if src.rcu is not None:
+        dynamodb["rcu"] = src.rcu
+    return {
+        "id": str(src.public_id),
+        "integration_name": src.integration.name,
+        "dynamodb": dynamodb,
+        "status": _source_status(src),
+        "suspended_at": iso(src.suspended_at),
+    }
+
+
+def collection(row: Collection) -> dict[str, Any]:
+    sources = list(row.sources.all())
+    return {
+        "name": row.name,
+        "workspace": row.workspace.name,
+        "description": row.description,
+        "status": row.status,
+        "created_at": iso(row.created_at),
+        "created_by": email_of(row.created_by),
+        "read_only": False,
+        "insert_only": False,
+        "sources": [source(s) for s in sources],
+        "stats": {
+            "doc_count": row.doc_count,
+            "total_size": row.total_size_bytes,
+            "last_updated_ms": epoch_ms(row.last_updated_at),
+            "fill_progress": round(sources[0].completion_percentage / 100, 4) if sources else None,
+        },
+    }
+
+
+def api_key(row: ApiKey, *, key: str | None = None) -> dict[str, Any]:
+    """The key itself only when just created; otherwise an identifier, as Rockset did."""
+    return {
+        "name": row.name,
+        "key": key or f"{ApiKey.KEY_PREFIX}…{row.last_four}",
+        "created_at": iso(row.created_at),
+        "created_by": email_of(row.user),
+        "last_access_time": iso(row.last_used_at),
+        "state": "ACTIVE" if row.is_active else "SUSPENDED",
+    }

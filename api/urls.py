@@ -1,0 +1,38 @@
+"""Rockset's v1 paths, under /v1/ (the console's urls include this module there)."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from api import views as v
+
+WS = "orgs/self/ws/<str:workspace>"
+COLLECTION = f"{WS}/collections/<str:collection>"
+SOURCE = f"{COLLECTION}/sources/<str:source>"
+
+urlpatterns = [
+    path("openapi.json", v.openapi, name="api_openapi"),
+    path("orgs/self", v.endpoint(GET=v.org_get), name="api_org"),
+    path("orgs/self/ws", v.endpoint(GET=v.workspace_list, POST=v.workspace_create), name="api_workspaces"),
+    path(WS, v.endpoint(GET=v.workspace_get, DELETE=v.workspace_delete), name="api_workspace"),
+    path("orgs/self/integrations", v.endpoint(GET=v.integration_list, POST=v.integration_create)),
+    path(
+        "orgs/self/integrations/<str:integration>",
+        v.endpoint(GET=v.integration_get, DELETE=v.integration_delete),
+        name="api_integration",
+    ),
+    path("orgs/self/collections", v.endpoint(GET=v.collection_list_all), name="api_collections"),
+    path(f"{WS}/collections", v.endpoint(GET=v.collection_list, POST=v.collection_create)),
+    path(COLLECTION, v.endpoint(GET=v.collection_get, DELETE=v.collection_delete), name="api_collection"),
+    path(f"{COLLECTION}/sources", v.endpoint(GET=v.source_list)),
+    path(SOURCE, v.endpoint(GET=v.source_get)),
+    path(f"{SOURCE}/suspend", v.endpoint(POST=v.source_suspend)),
+    path(f"{SOURCE}/resume", v.endpoint(POST=v.source_resume_view)),
+    path("orgs/self/users/self/apikeys", v.endpoint(GET=v.api_key_list, POST=v.api_key_create)),
+    path("orgs/self/users/<str:user>/apikeys", v.endpoint(GET=v.api_key_list)),
+    path(
+        "orgs/self/users/<str:user>/apikeys/<str:name>",
+        v.endpoint(GET=v.api_key_get, DELETE=v.api_key_delete),
+        name="api_key",
+    ),
+]
