@@ -51,7 +51,9 @@ def broker(monkeypatch) -> str:
     import redis
 
     redis.Redis.from_url(url).flushdb()
-    producer = Celery("e2e-producer", broker=url)
+    # Not the current app: the tasks patched below must be the console app's, which every thread (the live
+    # server's too) resolves `shared_task`s through.
+    producer = Celery("e2e-producer", broker=url, set_as_current=False)
     for name in ("start_initial_load", "scan_segment", "read_shard", "poll_export", "load_export_file"):
         monkeypatch.setattr(
             f"ingest.tasks.{name}.delay", lambda *args, name=name: producer.send_task(f"ingest.tasks.{name}", args=args)
