@@ -5,8 +5,11 @@ PY := $(VENV)/bin/python
 # PostgreSQL for the second test run; CI and the dev machines have it on 127.0.0.1:5432 (trust auth).
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/millrace
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+# The browser tests drive Debian's chromium package through Playwright (never a browser download of its own).
+MILLRACE_CHROMIUM ?= /usr/bin/chromium
+export MILLRACE_CHROMIUM
 
-.PHONY: setup run test lint bench
+.PHONY: setup run test lint bench browser
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +29,22 @@ lint: setup
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 
-test: lint
+# Install chromium when it is missing and this machine can (root with apt-get, as on CI); else say so loudly.
+browser:
+	@if [ ! -x "$(MILLRACE_CHROMIUM)" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "== installing Debian's chromium for the browser tests =="; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "!! apt-get could not install chromium"; \
+	fi; \
+	if [ -x "$(MILLRACE_CHROMIUM)" ]; then :; \
+	elif [ -n "$$MILLRACE_REQUIRE_BROWSER" ]; then \
+	  echo "Chromium is required (MILLRACE_REQUIRE_BROWSER is set) but $(MILLRACE_CHROMIUM) is missing"; exit 1; \
+	else \
+	  echo "!! The browser tests will be SKIPPED: no Chromium at $(MILLRACE_CHROMIUM). Install Debian's chromium"; \
+	  echo "!! (apt-get install chromium, as root) or set MILLRACE_CHROMIUM to a Chromium binary."; \
+	fi
+
+test: lint browser
 	@echo "== tests on SQLite (the default; the engine's end-to-end tests run on PostgreSQL below) =="
 	MILLRACE_TEST_REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest --ignore=tests/e2e
 	@if $(PY) tests/services_up.py postgres "$(TEST_POSTGRES_URL)"; then \

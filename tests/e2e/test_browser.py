@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
+from playwright.sync_api import expect
 
 from console.sandbox.seed import EXPORT_BUCKET, SANDBOX_ROLE, order_item, seed
 from tests.e2e.browser import Browser, chromium_browser, chromium_path
@@ -169,6 +170,7 @@ def watch_it_reach_live_sync(browser: Browser, load_method: str) -> None:
     status.get_by_text("PROCESSING_STREAM").wait_for(timeout=LOAD_TIMEOUT)
     status.get_by_text("caught up").wait_for(timeout=LOAD_TIMEOUT)
     assert status.locator("[role=progressbar]").get_attribute("aria-valuenow") == "100"
+    expect(page.locator("h1 .badge")).to_have_text("ready")  # the heading's badge follows the polled status
     assert status.get_by_text(f"{ORDERS} of about").is_visible() or status.get_by_text("100.0 %").is_visible()
     browser.shot(f"{name}-streaming")
     browser.assert_no_problems()
