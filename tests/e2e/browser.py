@@ -63,6 +63,12 @@ class Browser:
         self.page.goto(self.base_url + path)
         self.check()
 
+    def follow(self, locator: object) -> None:
+        """Click a link or submit button and wait for the page it leads to, then check that page."""
+        with self.page.expect_navigation():
+            locator.click()
+        self.check()
+
     def check(self) -> None:
         """The page now shown: it has a title, nothing went wrong so far, and its links are noted for later."""
         self.page.wait_for_load_state()

@@ -58,8 +58,7 @@ def test_a_new_user_syncs_a_sandbox_table_in_the_browser(browser: Browser, sandb
     watch_it_reach_live_sync(browser, "Export using S3")
     see_a_change_in_the_documents_browser(browser, sandbox, "orders-export", "ord-900003", status="after-export")
     api_keys(browser)
-    page.get_by_role("link", name="Overview").click()
-    browser.check()
+    browser.follow(page.get_by_role("link", name="Overview"))
     assert page.locator(".stat").nth(1).inner_text() == "2"  # two collections
     browser.check_links()
     browser.assert_no_problems()
@@ -76,8 +75,7 @@ def first_run(browser: Browser) -> None:
     page.get_by_label("Organisation").fill("Analytical Engines")
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_label("Password confirmation").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    browser.check()
+    browser.follow(page.get_by_role("button", name="Create account"))
     assert page.get_by_text("Welcome to Millrace").is_visible()
     assert page.get_by_text("ada · Analytical Engines").is_visible()
     assert page.get_by_text("Sandbox.").is_visible(), "the sandbox banner says no real AWS is touched"
@@ -86,8 +84,7 @@ def first_run(browser: Browser) -> None:
 
 def create_integration(browser: Browser) -> None:
     page = browser.page
-    page.get_by_role("link", name="Create an integration").click()
-    browser.check()
+    browser.follow(page.get_by_role("link", name="Create an integration"))
     assert page.title().startswith("New integration · step 1 of 4")
     page.get_by_label("Name", exact=True).fill("sandbox")
     page.get_by_label("All tables").check()
@@ -106,25 +103,21 @@ def create_integration(browser: Browser) -> None:
     continue_to(browser, "Check access", "step 4 of 4")
     assert page.get_by_text("Every essential check passed.").is_visible()
     browser.shot("integration-4-validate")
-    page.get_by_role("button", name="Save integration").click()
-    browser.check()
+    browser.follow(page.get_by_role("button", name="Save integration"))
     assert page.get_by_role("heading", name=re.compile("sandbox")).is_visible()
     browser.shot("integration-saved")
 
 
 def continue_to(browser: Browser, button: str, title_part: str) -> None:
-    browser.page.get_by_role("button", name=button, exact=True).click()
-    browser.check()
+    browser.follow(browser.page.get_by_role("button", name=button, exact=True))
     errors = browser.page.locator(".errorlist").all_inner_texts()
     assert title_part in browser.page.title(), f"stayed on {browser.page.title()!r}: {errors}"
 
 
 def create_collection(browser: Browser, *, name: str, method: str) -> None:
     page = browser.page
-    page.get_by_role("link", name="Collections", exact=True).click()
-    browser.check()
-    page.get_by_role("link", name=re.compile("Create( a)? collection")).first.click()
-    browser.check()
+    browser.follow(page.get_by_role("link", name="Collections", exact=True))
+    browser.follow(page.get_by_role("link", name=re.compile("Create( a)? collection")).first)
     assert page.title().startswith("New collection · step 1 of 6")
     page.get_by_label("Integration").select_option(label="sandbox")
     page.get_by_text(re.compile(r"\d+ tables? in us-east-1")).wait_for()  # htmx fetched the table list
@@ -155,8 +148,7 @@ def create_collection(browser: Browser, *, name: str, method: str) -> None:
     continue_to(browser, "Continue", "step 6 of 6")
     assert page.get_by_role("heading", name=f"commons.{name}").is_visible()
     browser.shot(f"{name}-6-review")
-    page.get_by_role("button", name="Create collection").click()
-    browser.check()
+    browser.follow(page.get_by_role("button", name="Create collection"))
     assert page.get_by_text(f"Collection commons.{name} is created").is_visible()
 
 
@@ -191,8 +183,7 @@ def see_a_change_in_the_documents_browser(browser: Browser, sandbox, name: str, 
 def find_in_documents(browser: Browser, name: str, order_id: str, status: str) -> None:
     """Look the order up in the collection's documents browser until it shows `status`."""
     page = browser.page
-    page.get_by_role("link", name="Browse documents").click()
-    browser.check()
+    browser.follow(page.get_by_role("link", name="Browse documents"))
     assert page.get_by_role("heading", name="Documents").is_visible()
     look_up(browser, order_id)
     for _ in range(30):  # the change arrives within a second or two; look again like a person would
@@ -202,27 +193,23 @@ def find_in_documents(browser: Browser, name: str, order_id: str, status: str) -
         look_up(browser, order_id)
     assert page.get_by_text(f'"status": "{status}"').is_visible(), f"{order_id} never reached {name}"
     browser.shot(f"{name}-documents")
-    page.get_by_role("link", name=re.compile(f"← commons.{name}")).click()
-    browser.check()
+    browser.follow(page.get_by_role("link", name=re.compile(f"← commons.{name}")))
 
 
 def look_up(browser: Browser, order_id: str) -> None:
     browser.page.get_by_label("order_id").fill(order_id)
-    browser.page.get_by_role("button", name="Look up").click()
-    browser.check()
+    browser.follow(browser.page.get_by_role("button", name="Look up"))
 
 
 def pause_and_resume(browser: Browser, sandbox, name: str, order_id: str) -> None:
     page = browser.page
-    page.get_by_role("button", name="Pause").click()
-    browser.check()
+    browser.follow(page.get_by_role("button", name="Pause"))
     assert page.get_by_text("Paused. Millrace keeps its place in the stream").is_visible()
     assert page.locator("h1 .badge").inner_text() == "paused"
     assert page.locator("#status").get_by_text("paused", exact=True).is_visible()
     browser.shot(f"{name}-paused")
     put_order(sandbox, order_id, "written-while-paused")
-    page.get_by_role("button", name="Resume").click()
-    browser.check()
+    browser.follow(page.get_by_role("button", name="Resume"))
     assert page.get_by_text("Resumed from where it stopped.").is_visible()
     page.locator("#status").get_by_text("caught up").wait_for(timeout=LOAD_TIMEOUT)
     browser.shot(f"{name}-resumed")
@@ -231,12 +218,10 @@ def pause_and_resume(browser: Browser, sandbox, name: str, order_id: str) -> Non
 
 def api_keys(browser: Browser) -> None:
     page = browser.page
-    page.get_by_role("link", name="API keys").click()
-    browser.check()
+    browser.follow(page.get_by_role("link", name="API keys"))
     assert page.get_by_text("No keys yet.").is_visible()
     page.get_by_label("Name").fill("ci-loader")
-    page.get_by_role("button", name="Create key").click()
-    browser.check()
+    browser.follow(page.get_by_role("button", name="Create key"))
     assert page.get_by_text("Copy your new key now. It won't be shown again.").is_visible()
     key = page.locator("#new-key").inner_text()
     assert key.startswith("mr_")
@@ -246,7 +231,6 @@ def api_keys(browser: Browser) -> None:
     page.goto(page.url)
     browser.check()
     assert not page.get_by_text(key).count(), "the key is shown once only"
-    row.get_by_role("button", name="Revoke").click()
-    browser.check()
+    browser.follow(row.get_by_role("button", name="Revoke"))
     assert page.get_by_role("row", name=re.compile("ci-loader")).get_by_text("revoked").is_visible()
     browser.shot("api-key-revoked")
