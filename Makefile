@@ -56,5 +56,11 @@ test: lint browser
 	  echo "!! SKIPPED the PostgreSQL run: nothing answers at $(TEST_POSTGRES_URL). Set TEST_POSTGRES_URL to run it."; \
 	fi
 
+# The benchmarks run on PostgreSQL when it is there (export vs COPY needs it), in a database of their own.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/millrace_bench
 bench: setup
-	$(PY) bench/run.py
+	@if $(PY) tests/services_up.py postgres "$(BENCH_DATABASE_URL)"; then \
+	  DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/run.py; \
+	else \
+	  echo "!! no PostgreSQL at $(BENCH_DATABASE_URL): benchmarks on SQLite, export vs COPY skipped"; $(PY) bench/run.py; \
+	fi

@@ -21,9 +21,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def create_postgres_database(url: str) -> None:
+    """A fresh bench database, so figures never depend on what an earlier run left."""
+    if not url.startswith("postgres"):
+        return
+    import psycopg
+
+    base, name = url.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+
+
 def main() -> None:
     var = ROOT / "var" / "bench"
     shutil.rmtree(var, ignore_errors=True)
+    create_postgres_database(os.environ.get("DATABASE_URL", ""))
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     os.environ.update(
@@ -56,19 +69,26 @@ def main() -> None:
 
 
 def run_all(endpoint: str) -> None:
-    from bench import conversion, latency, scan
+    """Every benchmark, or those named on the command line (`bench/run.py export`)."""
+    from bench import conversion, export, latency, scan
 
+    def sync_latency() -> None:
+        latency.sync_latency(endpoint, rate=50)
+        result = latency.sync_latency(endpoint, rate=200)
+        latency.idle_calls_per_hour(result["source_id"])
+
+    benchmarks = {
+        "conversion": conversion.main,
+        "scan": lambda: (scan.pipeline_vs_bare(endpoint), print(), scan.rcu_adherence(endpoint)),
+        "latency": sync_latency,
+        "export": lambda: export.main(Path(os.environ["MILLRACE_VAR_DIR"]) / "export"),
+    }
+    chosen = sys.argv[1:] or list(benchmarks)
     database = os.environ.get("DATABASE_URL", "SQLite under var/bench")
     print(f"Millrace benchmarks; database {database}; AWS: moto server at {endpoint}; {os.cpu_count()} CPUs\n")
-    conversion.main()
-    print()
-    scan.pipeline_vs_bare(endpoint)
-    print()
-    scan.rcu_adherence(endpoint)
-    print()
-    latency.sync_latency(endpoint, rate=50)
-    result = latency.sync_latency(endpoint, rate=200)
-    latency.idle_calls_per_hour(result["source_id"])
+    for name in chosen:
+        benchmarks[name]()
+        print()
 
 
 if __name__ == "__main__":

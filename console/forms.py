@@ -8,8 +8,9 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 
-from console.models import ApiKey
+from console.models import ApiKey, Organisation
 
 KEY_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -41,3 +42,20 @@ class ApiKeyForm(forms.Form):
         if ApiKey.objects.filter(user=self.user, name=name).exists():
             raise ValidationError(f"You already have a key named “{name}”.")
         return name
+
+
+class NotificationEmailsForm(forms.ModelForm):
+    class Meta:
+        model = Organisation
+        fields = ["notification_emails"]
+        widgets = {"notification_emails": forms.Textarea(attrs={"rows": 3, "placeholder": "data-team@example.com"})}
+        labels = {"notification_emails": "Notification addresses"}
+
+    def clean_notification_emails(self) -> str:
+        addresses = Organisation(notification_emails=self.cleaned_data["notification_emails"]).notification_addresses
+        for address in addresses:
+            try:
+                validate_email(address)
+            except ValidationError:
+                raise ValidationError(f"“{address}” is not an email address.") from None
+        return "\n".join(addresses)

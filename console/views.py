@@ -14,8 +14,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from collections_app.models import Collection
-from console.forms import ApiKeyForm, FirstAdminForm
-from console.models import ApiKey, Heartbeat
+from console.forms import ApiKeyForm, FirstAdminForm, NotificationEmailsForm
+from console.models import ApiKey, Heartbeat, Membership
 from console.services import api_key_create, first_admin_create, request_organisation
 from integrations.models import Integration
 
@@ -59,8 +59,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @login_required
 def organisation_detail(request: HttpRequest) -> HttpResponse:
     organisation = request_organisation(request)
+    is_admin = organisation.memberships.filter(user=request.user, role=Membership.Role.ADMIN).exists()
+    form = NotificationEmailsForm(request.POST or None, instance=organisation)
+    if request.method == "POST" and is_admin and form.is_valid():
+        form.save()
+        messages.success(request, "Saved the notification addresses.")
+        return redirect("organisation")
     memberships = organisation.memberships.select_related("user").order_by("user__username")
-    return render(request, "console/organisation.html", {"organisation": organisation, "memberships": memberships})
+    context = {"organisation": organisation, "memberships": memberships, "form": form, "is_admin": is_admin}
+    return render(request, "console/organisation.html", context)
 
 
 @login_required

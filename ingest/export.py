@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 # The export holds what was committed up to about a minute either side of its time, and stream times
 # are rounded to the second: replay from five minutes before the request, as data-prepper does.
 REPLAY_MARGIN = timedelta(minutes=5)
-POLL_EVERY = timedelta(seconds=10)  # DescribeExport from beat; an export takes five minutes or more
-BATCH_LINES = 2000
+POLL_EVERY = timedelta(seconds=4)  # DescribeExport at every beat tick (5 s): one cheap call, no worker waiting
+BATCH_LINES = 5000  # per transaction: ~10 MB of documents at most; fewer commits load faster
 READ_BYTES = 1024 * 1024
 
 PITR_STEPS = (
@@ -276,19 +276,19 @@ def load_stream(file: ExportFile, body: IO[bytes], owner: str) -> str:
     skip = file.lines_done
     line_count = 0
     batch: list[writer.Change] = []
+    now = timezone.now()
     with gzip.GzipFile(fileobj=hashed) as lines:
         for line in lines:
             line_count += 1
             if line_count <= skip or not line.strip():
                 continue
             item = json.loads(line)["Item"]
-            now = timezone.now()
             batch.append(writer.Change(convert.document_id(item, key_names), convert.item_to_json(item), now))
             if len(batch) >= BATCH_LINES:
                 outcome = _commit(file, owner, batch)
                 if outcome != "more":
                     return outcome
-                batch = []
+                batch, now = [], timezone.now()
         while hashed.read(READ_BYTES):  # anything after the gzip stream still counts for the checksum
             pass
     problem = _mismatch(file, line_count, hashed.checksum)

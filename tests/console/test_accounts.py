@@ -134,3 +134,20 @@ def test_a_user_without_an_organisation_gets_a_clear_404(db, client):
     client.login(username="loner", password=PASSWORD)
     response = client.get(reverse("integration_list"))
     assert response.status_code == 404
+
+
+def test_an_admin_sets_the_organisations_notification_addresses_a_member_only_sees_them(people):
+    admin = client_for(people.alice)
+    response = admin.post(reverse("organisation"), {"notification_emails": "ops@acme.test, not-an-address"})
+    assert "“not-an-address” is not an email address." in response.content.decode()
+    response = admin.post(
+        reverse("organisation"), {"notification_emails": "ops@acme.test,\ndata@acme.test"}, follow=True
+    )
+    assert "Saved the notification addresses." in response.content.decode()
+    assert Organisation.objects.get(pk=people.acme.pk).notification_addresses == ["ops@acme.test", "data@acme.test"]
+
+    member = client_for(people.bob)
+    member.post(reverse("organisation"), {"notification_emails": ""})
+    page = member.get(reverse("organisation")).content.decode()
+    assert "<code>ops@acme.test</code>" in page and "An admin of the organisation can change them." in page
+    assert Organisation.objects.get(pk=people.acme.pk).notification_addresses == ["ops@acme.test", "data@acme.test"]

@@ -25,18 +25,24 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def moto_server() -> Iterator[SimpleNamespace]:
+def moto_server(request) -> Iterator[SimpleNamespace]:
     """A moto server in this process (streams roll over every 40 records, exports are written in AWS's
-    layout, 100 items a file, after a second), reset after the test."""
-    undo_shards = moto_shards.install(records_per_shard=40)
-    undo_exports = moto_exports.install(items_per_file=100, seconds=1)
+    layout, 100 items a file, after a second; a `moto` mark changes these), reset after the test."""
+    marker = request.node.get_closest_marker("moto")
+    options = {"records_per_shard": 40, "items_per_file": 100, **(marker.kwargs if marker else {})}
+    undo_shards = moto_shards.install(records_per_shard=options["records_per_shard"])
+    undo_exports = moto_exports.install(items_per_file=options["items_per_file"], seconds=1)
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
     session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
     try:
-        yield SimpleNamespace(endpoint=endpoint, dynamodb=session.client("dynamodb", endpoint_url=endpoint))
+        yield SimpleNamespace(
+            endpoint=endpoint,
+            dynamodb=session.client("dynamodb", endpoint_url=endpoint),
+            s3=session.client("s3", endpoint_url=endpoint),
+        )
     finally:
         urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
         server.stop()

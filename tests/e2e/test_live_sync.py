@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from collections_app.models import Collection, Source
-from ingest.models import Shard
+from ingest.models import ExportFile, Shard
 from tests.ingest.engine import assert_equal_to_table, create_source, item, make_table
 from tests.processes import celery_worker, kill_worker
 
@@ -82,3 +82,50 @@ def test_a_worker_killed_mid_scan_and_mid_stream_loses_nothing(people, e2e_integ
         kill_worker(worker)
     with celery_worker(broker, beat=True, log=log, **env):
         wait_for(lambda: equal_to_table(source, moto_server.dynamodb), timeout=120, what="the stream to catch up")
+
+
+@pytest.mark.moto(records_per_shard=1000, items_per_file=400)
+def test_export_killed_mid_download_then_streams_with_nothing_lost_or_doubled(
+    people, e2e_integration, moto_server, broker, tmp_path
+):
+    """Export in AWS's layout (400 items a file), a worker SIGKILLed while it downloads, a new one
+    finishes: every document once, the item count exact, then live changes and one email."""
+    moto_server.s3.create_bucket(Bucket="millrace-exports")
+    e2e_integration.s3_bucket = "millrace-exports"
+    e2e_integration.save()
+    make_table(moto_server.dynamodb, "t", 2000)
+    source = create_source(people.acme, people.alice, e2e_integration, "t", method="export", may_enable_pitr=True)
+    env = worker_env(moto_server, tmp_path)
+    log = tmp_path / "worker.log"
+    states = set()
+
+    def downloading_under_way() -> bool:
+        current = Source.objects.get(pk=source.pk)
+        states.add(current.state)
+        return current.state == Source.State.DOWNLOADING_FROM_S3 and current.items_loaded >= 400
+
+    with celery_worker(broker, beat=True, log=log, **env) as worker:
+        wait_for(downloading_under_way, timeout=60, what="the download to be under way")
+        kill_worker(worker)
+    loaded_at_kill = Source.objects.get(pk=source.pk).items_loaded
+    assert 0 < loaded_at_kill < 2000, loaded_at_kill
+    assert Source.State.EXPORTING_TO_S3 in states
+    with celery_worker(broker, beat=True, log=log, **env):
+        wait_for(
+            lambda: Collection.objects.get(pk=source.collection_id).status == Collection.Status.READY,
+            timeout=120,
+            what="the resumed download to finish and the stream to catch up",
+        )
+        source.refresh_from_db()
+        assert source.items_loaded == source.items_expected == 2000  # no file counted twice
+        assert ExportFile.objects.filter(source=source, done=True).count() == 5
+        assert equal_to_table(source, moto_server.dynamodb)
+        rng = random.Random(6)
+        for n in range(5000, 5050):
+            moto_server.dynamodb.put_item(TableName="t", Item=item(n, rng))
+        moto_server.dynamodb.delete_item(TableName="t", Key={"pk": {"S": "item-00011"}})
+        wait_for(lambda: equal_to_table(source, moto_server.dynamodb), what="the changes to arrive")
+    mails = list((tmp_path / "mail").glob("*.log"))
+    assert len(mails) == 1
+    text = mails[0].read_text()
+    assert "the initial load of commons.c is done" in text and "Delete export files" in text

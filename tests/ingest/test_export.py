@@ -128,9 +128,7 @@ def test_pitr_update_refused_by_aws_says_which_permission(people, integration, a
     assert "Allow dynamodb:UpdateContinuousBackups in the policy of integration “prod”" in source.error
 
 
-def test_a_missing_bucket_fails_the_export_with_awss_words_and_retry_starts_a_new_one(
-    people, integration, aws, faults
-):
+def test_a_missing_bucket_fails_the_export_with_awss_words_and_retry_starts_a_new_one(people, integration, aws, faults):
     requests = faults.spy("dynamodb", "ExportTableToPointInTime")
     integration.s3_bucket = "no-such-bucket"
     integration.save()

@@ -5,8 +5,9 @@ from datetime import timedelta
 from django.utils import timezone
 
 from collections_app.models import Source
+from collections_app.services import source_pause
 from ingest import initial_load, supervisor
-from ingest.models import ScanSegment, Shard
+from ingest.models import ExportFile, ScanSegment, Shard
 from tests.ingest.engine import create_source, follow, load, make_table
 
 
@@ -59,11 +60,27 @@ def test_paused_or_failed_sources_get_no_work(people, integration, aws, no_queue
     assert no_queue == []
 
 
-def test_an_export_collection_stops_with_a_clear_message(people, integration, aws):
+def test_the_tick_follows_exports_and_hands_out_export_files_no_one_holds(people, integration, aws, no_queue):
     make_table(aws.dynamodb, "t", 5)
-    source = create_source(people.acme, people.alice, integration, "t", rcu=10)
-    Source.objects.filter(pk=source.pk).update(load_method="export")
-    initial_load.start(source.pk)
-    source.refresh_from_db()
-    assert "Export using S3 is not available in this version" in source.error
-    assert source.state == Source.State.INITIALIZING
+    source = create_source(people.acme, people.alice, integration, "t", method="export")
+    Source.objects.filter(pk=source.pk).update(state=Source.State.EXPORTING_TO_S3, load_started_at=timezone.now())
+    no_queue.clear()
+    supervisor.tick()
+    assert no_queue == [("poll_export", source.pk)]
+    supervisor.tick()  # checked a moment ago: not again until the next tick after POLL_EVERY
+    assert no_queue == [("poll_export", source.pk)]
+
+    Source.objects.filter(pk=source.pk).update(state=Source.State.DOWNLOADING_FROM_S3)
+    held = ExportFile.objects.create(source=source, key="a", item_count=1, md5_checksum="", leased_by="w",
+                                     lease_expires_at=timezone.now() + timedelta(seconds=10))  # fmt: skip
+    lapsed = ExportFile.objects.create(source=source, key="b", item_count=1, md5_checksum="", leased_by="w",
+                                       lease_expires_at=timezone.now() - timedelta(seconds=1))  # fmt: skip
+    no_queue.clear()
+    supervisor.tick()
+    assert no_queue == [("load_export_file", lapsed.pk)]
+    assert held.pk not in [pk for _, pk in no_queue]
+    source_pause(source=source)
+    ExportFile.objects.update(dispatched_at=None)
+    no_queue.clear()
+    supervisor.tick()
+    assert no_queue == []

@@ -1,0 +1,160 @@
+"""Export files → the database vs PostgreSQL COPY of the same documents, and peak memory on a big file.
+
+The data file is written here in DynamoDB's export format (gzipped JSON lines of {"Item": …}) and read
+from local disk by the production reader (ingest.export.load_stream), which takes any byte stream: the
+S3 download is the same stream, so the figures are the reader's, the converter's and the database's.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from django.db import connection
+from django.utils import timezone
+
+from bench.setup import bench_source, moto_client
+from collections_app.models import Source
+from ingest import convert
+from ingest.models import ExportFile
+from tests.ingest.engine import item, make_table
+
+ROOT = Path(__file__).resolve().parent.parent
+THROUGHPUT_ITEMS = 40_000
+BIG_FILE_MB = int(os.environ.get("MILLRACE_BENCH_EXPORT_MB", 1024))
+
+
+def _low_level(value: dict) -> dict:
+    """boto3's bytes → the base64 text an export file carries."""
+    return json.loads(json.dumps(value, default=lambda b: convert.binary(b)))
+
+
+def write_export_file(path: Path, items: int, *, padding: int = 0, seed: int = 1) -> int:
+    """A gzipped data file of `items` lines; returns its uncompressed size."""
+    rng = random.Random(seed)
+    size = 0
+    with gzip.open(path, "wt", compresslevel=1) as out:
+        for n in range(items):
+            value = _low_level(item(n, rng))
+            if padding:
+                value["text"] = {"S": rng.randbytes(padding // 2).hex()}
+            line = json.dumps({"Item": value}) + "\n"
+            size += len(line)
+            out.write(line)
+    return size
+
+
+def _export_source(name: str) -> Source:
+    dynamodb = moto_client(os.environ["MILLRACE_AWS_ENDPOINT_URL"], "dynamodb")
+    if name not in dynamodb.list_tables()["TableNames"]:
+        make_table(dynamodb, name, 1)
+    source = bench_source(name, rcu=1, name=name)
+    Source.objects.filter(pk=source.pk).update(state=Source.State.DOWNLOADING_FROM_S3, load_started_at=timezone.now())
+    return Source.objects.select_related("collection", "integration").get(pk=source.pk)
+
+
+def load_file(source: Source, path: Path, items: int) -> float:
+    """Seconds the production reader takes to load the file into the collection."""
+    from ingest import export
+
+    file = ExportFile.objects.create(source=source, key=path.name, item_count=items, md5_checksum="")
+    file = ExportFile.objects.select_related("source__collection", "source__integration").get(pk=file.pk)
+    owner = "bench"
+    ExportFile.objects.filter(pk=file.pk).update(leased_by=owner, lease_expires_at=timezone.now() + timedelta(hours=1))
+    start = time.perf_counter()
+    with path.open("rb") as body:
+        outcome = export.load_stream(file, body, owner)
+    took = time.perf_counter() - start
+    assert outcome == "done", outcome
+    return took
+
+
+def copy_baseline(path: Path) -> tuple[float, int]:
+    """The same documents, already converted, written by COPY into a table shaped like the documents'."""
+    rows = []
+    with gzip.open(path, "rb") as lines:
+        for line in lines:
+            value = json.loads(line)["Item"]
+            body = convert.item_to_json(value)
+            rows.append((convert.document_id(value, ["pk"]), body, len(body.encode())))
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_copy")
+        cursor.execute("CREATE TABLE bench_copy (LIKE collections_app_document INCLUDING ALL)")
+        start = time.perf_counter()
+        with cursor.cursor.copy(
+            "COPY bench_copy (collection_id, doc_id, body, size_bytes, event_time) FROM STDIN"
+        ) as copy:
+            for doc_id, body, size in rows:
+                copy.write_row((0, doc_id, body, size, now))
+        took = time.perf_counter() - start
+        cursor.execute("DROP TABLE bench_copy")
+    return took, len(rows)
+
+
+def throughput(tmp: Path) -> None:
+    if connection.vendor != "postgresql":
+        print("export → database: skipped, it compares with PostgreSQL COPY: set DATABASE_URL to a PostgreSQL")
+        return
+    path = tmp / "throughput.json.gz"
+    write_export_file(path, THROUGHPUT_ITEMS)
+    source = _export_source("bench_export")
+    ours = load_file(source, path, THROUGHPUT_ITEMS)
+    assert source.collection.documents.count() == THROUGHPUT_ITEMS
+    copy_seconds, rows = copy_baseline(path)
+    ours_rate, copy_rate = THROUGHPUT_ITEMS / ours, rows / copy_seconds
+    print(f"export → PostgreSQL: {THROUGHPUT_ITEMS:,} documents in {ours:.2f} s ({ours_rate:,.0f}/s), read, "
+          f"converted and upserted; COPY of the same documents already converted {copy_seconds:.2f} s "
+          f"({copy_rate:,.0f}/s)")  # fmt: skip
+    print(f"export → PostgreSQL: ratio {ours_rate / copy_rate:.2f}x of COPY (goal >= 0.5x)")
+
+
+def peak_memory(tmp: Path) -> None:
+    """In a fresh process: its memory after set-up (the baseline), then its peak loading a big file."""
+    path = tmp / "big.json.gz"
+    padding = 1600
+    items = BIG_FILE_MB * 1024 * 1024 // (padding + 1400)
+    start = time.perf_counter()
+    size = write_export_file(path, items, padding=padding)
+    print(f"export memory: wrote a {size / 1024**2:,.0f} MB data file ({path.stat().st_size / 1024**2:,.0f} MB "
+          f"gzipped, {items:,} items) in {time.perf_counter() - start:.0f} s")  # fmt: skip
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), str(items)], cwd=ROOT, capture_output=True, text=True, env=os.environ
+    )
+    if child.returncode:
+        print(f"export memory: the loading process failed:\n{child.stderr[-2000:]}")
+        return
+    before, peak, seconds = (float(x) for x in child.stdout.split())
+    print(
+        f"export memory: loading it took {seconds:.0f} s ({items / seconds:,.0f} items/s); peak RSS "
+        f"{peak:,.0f} MB, {peak - before:,.0f} MB above the process's {before:,.0f} MB after set-up (goal < 300 MB)"
+    )
+    path.unlink()
+
+
+def _max_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+CHILD = "import sys, django; django.setup(); from bench import export; export.child(sys.argv[1], int(sys.argv[2]))"
+
+
+def child(path: str, items: int) -> None:
+    source = _export_source("bench_export_big")
+    before = _max_rss_mb()
+    seconds = load_file(source, Path(path), items)
+    print(before, _max_rss_mb(), seconds)
+
+
+def main(tmp: Path) -> None:
+    tmp.mkdir(parents=True, exist_ok=True)
+    throughput(tmp)
+    peak_memory(tmp)
