@@ -163,6 +163,8 @@ def watch_it_reach_live_sync(browser: Browser, load_method: str) -> None:
     status.get_by_text("caught up").wait_for(timeout=LOAD_TIMEOUT)
     assert status.locator("[role=progressbar]").get_attribute("aria-valuenow") == "100"
     expect(page.locator("h1 .badge")).to_have_text("ready")  # the heading's badge follows the polled status
+    if load_method == "Export using S3":
+        assert status.get_by_text(re.compile(r"from \d+ export files")).is_visible()
     assert status.get_by_text(f"{ORDERS} of about").is_visible() or status.get_by_text("100.0 %").is_visible()
     browser.shot(f"{name}-streaming")
     browser.assert_no_problems()
