@@ -60,6 +60,7 @@ def test_a_new_user_syncs_a_sandbox_table_in_the_browser(browser: Browser, sandb
     api_keys(browser)
     browser.follow(page.get_by_role("link", name="Overview"))
     assert page.locator(".stat").nth(1).inner_text() == "2"  # two collections
+    assert page.locator(".stat").nth(2).inner_text() == "running"  # the worker and beat report in
     browser.check_links()
     browser.assert_no_problems()
 
