@@ -122,10 +122,7 @@ def chromium_browser(base_url: str, shots_name: str) -> Iterator[Browser]:
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             context.set_default_timeout(15_000)
             session = Browser(context.new_page(), base_url, shots)
-            try:
-                yield session
-            except BaseException:
-                session.shot("failed")  # what the page showed when the test gave up
-                raise
+            yield session
+            session.shot("last")  # after a failure, what the page showed when the test gave up
         finally:
             browser.close()
