@@ -166,6 +166,9 @@ def watch_it_reach_live_sync(browser: Browser, load_method: str) -> None:
     expect(page.locator("h1 .badge")).to_have_text("ready")  # the heading's badge follows the polled status
     if load_method == "Export using S3":
         assert status.get_by_text(re.compile(r"from \d+ export files")).is_visible()
+        # the Source card follows too: the export's folder, and a button to delete it now it is loaded
+        expect(page.locator("#export-folder")).to_contain_text(f"s3://{EXPORT_BUCKET}/")
+        assert page.locator("#export-folder").get_by_role("button", name="Delete export files").is_visible()
     assert status.get_by_text(f"{ORDERS} of about").is_visible() or status.get_by_text("100.0 %").is_visible()
     browser.shot(f"{name}-streaming")
     browser.assert_no_problems()
