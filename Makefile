@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 # PostgreSQL for the second test run; CI and the dev machines have it on 127.0.0.1:5432 (trust auth).
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/millrace
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+TEST_REDIS_URL_SQLITE ?= redis://127.0.0.1:6379/14
 # The browser tests drive Debian's chromium package through Playwright (never a browser download of its own).
 MILLRACE_CHROMIUM ?= /usr/bin/chromium
 export MILLRACE_CHROMIUM
@@ -44,17 +45,28 @@ browser:
 	  echo "!! (apt-get install chromium, as root) or set MILLRACE_CHROMIUM to a Chromium binary."; \
 	fi
 
+# The SQLite pass runs in the background while the PostgreSQL pass (with the end-to-end tests, which
+# mostly wait on real processes) runs in front: each has its own var/ folder and Redis database.
 test: lint browser
-	@echo "== tests on SQLite (the default; the engine's end-to-end tests run on PostgreSQL below) =="
-	MILLRACE_TEST_REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest --ignore=tests/e2e
+	@rm -f var/test-sqlite.log var/test-*.status; mkdir -p var
+	@echo "== tests on SQLite (the default), in the background: var/test-sqlite.log =="
+	@(MILLRACE_TEST_VAR_DIR=var/test-sqlite MILLRACE_TEST_REDIS_URL=$(TEST_REDIS_URL_SQLITE) \
+	  $(PY) -m pytest --ignore=tests/e2e > var/test-sqlite.log 2>&1; echo $$? > var/test-sqlite.status) &
 	@if $(PY) tests/services_up.py postgres "$(TEST_POSTGRES_URL)"; then \
-	  echo "== tests on PostgreSQL ($(TEST_POSTGRES_URL)) =="; \
-	  DATABASE_URL=$(TEST_POSTGRES_URL) MILLRACE_TEST_REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest; \
+	  echo "== tests on PostgreSQL ($(TEST_POSTGRES_URL)), with the end-to-end tests =="; \
+	  MILLRACE_TEST_VAR_DIR=var/test-pg DATABASE_URL=$(TEST_POSTGRES_URL) MILLRACE_TEST_REDIS_URL=$(TEST_REDIS_URL) \
+	    $(PY) -m pytest; echo $$? > var/test-pg.status; \
 	elif [ -n "$$MILLRACE_REQUIRE_POSTGRES" ]; then \
-	  echo "PostgreSQL is required (MILLRACE_REQUIRE_POSTGRES is set) but not reachable at $(TEST_POSTGRES_URL)"; exit 1; \
+	  echo "PostgreSQL is required (MILLRACE_REQUIRE_POSTGRES is set) but not reachable at $(TEST_POSTGRES_URL)"; \
+	  echo 1 > var/test-pg.status; \
 	else \
 	  echo "!! SKIPPED the PostgreSQL run: nothing answers at $(TEST_POSTGRES_URL). Set TEST_POSTGRES_URL to run it."; \
+	  echo 0 > var/test-pg.status; \
 	fi
+	@while [ ! -s var/test-sqlite.status ]; do sleep 1; done
+	@echo "== tests on SQLite: the end of var/test-sqlite.log =="; tail -n 15 var/test-sqlite.log
+	@status=$$(cat var/test-sqlite.status)$$(cat var/test-pg.status); rm -f var/test-*.status; \
+	  if [ "$$status" != "00" ]; then echo "!! FAILED (SQLite, PostgreSQL exit codes: $$status)"; exit 1; fi
 
 # The benchmarks run on PostgreSQL when it is there (export vs COPY needs it), in a database of their own.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/millrace_bench

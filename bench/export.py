@@ -11,7 +11,6 @@ import gzip
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import time
@@ -37,19 +36,24 @@ def _low_level(value: dict) -> dict:
     return json.loads(json.dumps(value, default=lambda b: convert.binary(b)))
 
 
-def write_export_file(path: Path, items: int, *, padding: int = 0, seed: int = 1) -> int:
-    """A gzipped data file of `items` lines; returns its uncompressed size."""
+def write_export_file(
+    path: Path, items: int, *, padding: int = 0, seed: int = 1, first: int = 0, until_bytes: int = 0
+) -> tuple[int, int]:
+    """A gzipped data file of `items` lines (or as many as make `until_bytes`), keys from `first` on;
+    returns (items, uncompressed bytes)."""
     rng = random.Random(seed)
     size = 0
+    n = first
     with gzip.open(path, "wt", compresslevel=1) as out:
-        for n in range(items):
+        while (size < until_bytes) if until_bytes else (n < first + items):
             value = _low_level(item(n, rng))
             if padding:
                 value["text"] = {"S": rng.randbytes(padding // 2).hex()}
             line = json.dumps({"Item": value}) + "\n"
             size += len(line)
             out.write(line)
-    return size
+            n += 1
+    return n - first, size
 
 
 def _export_source(name: str) -> Source:
@@ -114,44 +118,73 @@ def throughput(tmp: Path) -> None:
     print(f"export → PostgreSQL: {THROUGHPUT_ITEMS:,} documents in {ours:.2f} s ({ours_rate:,.0f}/s), read, "
           f"converted and upserted; COPY of the same documents already converted {copy_seconds:.2f} s "
           f"({copy_rate:,.0f}/s)")  # fmt: skip
-    print(f"export → PostgreSQL: ratio {ours_rate / copy_rate:.2f}x of COPY (goal >= 0.5x)")
+    print(f"export → PostgreSQL: one file at a time, ratio {ours_rate / copy_rate:.2f}x of COPY (goal >= 0.5x)")
+
+    # As workers do: the export's files loaded at once, one process each (here as many as CPUs).
+    processes = os.cpu_count() or 2
+    per = THROUGHPUT_ITEMS // processes
+    source = _export_source("bench_export_parallel")
+    parts = []
+    for i in range(processes):
+        part = tmp / f"part{i}.json.gz"
+        write_export_file(part, per, first=i * per, seed=10 + i)
+        parts.append(part)
+    runs = [_in_child(source, part, per) for part in parts]
+    reports = [run.communicate()[0].split() for run in runs]
+    started, ended = min(float(r[2]) for r in reports), max(float(r[3]) for r in reports)
+    rate = per * processes / (ended - started)
+    assert source.collection.documents.count() == per * processes
+    print(f"export → PostgreSQL: {processes} files at once, {per * processes:,} documents in {ended - started:.2f} s "
+          f"({rate:,.0f}/s), ratio {rate / copy_rate:.2f}x of COPY")  # fmt: skip
+
+
+CHILD = (
+    "import sys, django; django.setup(); from bench import export; "
+    "export.child(int(sys.argv[1]), sys.argv[2], int(sys.argv[3]))"
+)
+
+
+def _in_child(source: Source, path: Path, items: int) -> subprocess.Popen:
+    command = [sys.executable, "-c", CHILD, str(source.pk), str(path), str(items)]
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, env=os.environ)
+
+
+def child(source_id: int, path: str, items: int) -> None:
+    """In its own process: memory after set-up, peak memory, and when the load started and ended."""
+    source = Source.objects.select_related("collection", "integration").get(pk=source_id)
+    before = _max_rss_mb()
+    started = time.time()
+    load_file(source, Path(path), items)
+    print(before, _max_rss_mb(), started, time.time())
 
 
 def peak_memory(tmp: Path) -> None:
     """In a fresh process: its memory after set-up (the baseline), then its peak loading a big file."""
     path = tmp / "big.json.gz"
-    padding = 1600
-    items = BIG_FILE_MB * 1024 * 1024 // (padding + 1400)
     start = time.perf_counter()
-    size = write_export_file(path, items, padding=padding)
+    items, size = write_export_file(path, 0, padding=1600, until_bytes=BIG_FILE_MB * 1024 * 1024)
     print(f"export memory: wrote a {size / 1024**2:,.0f} MB data file ({path.stat().st_size / 1024**2:,.0f} MB "
           f"gzipped, {items:,} items) in {time.perf_counter() - start:.0f} s")  # fmt: skip
-    child = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path), str(items)], cwd=ROOT, capture_output=True, text=True, env=os.environ
-    )
-    if child.returncode:
-        print(f"export memory: the loading process failed:\n{child.stderr[-2000:]}")
+    run = _in_child(_export_source("bench_export_big"), path, items)
+    output = run.communicate()[0]
+    if run.returncode:
+        print("export memory: the loading process failed (its error is above)")
         return
-    before, peak, seconds = (float(x) for x in child.stdout.split())
-    print(
-        f"export memory: loading it took {seconds:.0f} s ({items / seconds:,.0f} items/s); peak RSS "
-        f"{peak:,.0f} MB, {peak - before:,.0f} MB above the process's {before:,.0f} MB after set-up (goal < 300 MB)"
-    )
+    before, peak, started, ended = (float(x) for x in output.split())
+    seconds = ended - started
+    print(f"export memory: loading it took {seconds:.0f} s ({items / seconds:,.0f} items/s); peak RSS "
+          f"{peak:,.0f} MB, {peak - before:,.0f} MB above the process's {before:,.0f} MB after set-up, "
+          f"{peak / before:.2f}x (goal < 300 MB)")  # fmt: skip
     path.unlink()
 
 
 def _max_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-CHILD = "import sys, django; django.setup(); from bench import export; export.child(sys.argv[1], int(sys.argv[2]))"
-
-
-def child(path: str, items: int) -> None:
-    source = _export_source("bench_export_big")
-    before = _max_rss_mb()
-    seconds = load_file(source, Path(path), items)
-    print(before, _max_rss_mb(), seconds)
+    """This process's peak resident memory (VmHWM). Not getrusage's ru_maxrss: on Linux that carries
+    over the parent's peak through fork and exec, so a child started by a big parent reports its size."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def main(tmp: Path) -> None:

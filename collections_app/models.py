@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -107,6 +108,7 @@ class Source(models.Model):
     state_changed_at = models.DateTimeField(auto_now_add=True)
     error = models.TextField(blank=True, help_text="What stopped the source, in words a person can act on.")
     error_at = models.DateTimeField(null=True, blank=True)
+    auto_retries = models.PositiveIntegerField(default=0, help_text="Automatic retries since the last clean run.")
     suspended_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -196,6 +198,14 @@ class Source(models.Model):
         if self.collection.status == Collection.Status.READY and not behind:
             return 0.0
         return max(0.0, (timezone.now() - self.stream_last_record_at).total_seconds())
+
+    @property
+    def next_retry_at(self) -> datetime | None:
+        """When the supervisor retries a stopped source by itself: after 1, 2, 4 … minutes, then hourly, so
+        a permission granted or a bucket created is picked up without anyone pressing Retry."""
+        if not self.error or not self.error_at:
+            return None
+        return self.error_at + min(timedelta(hours=1), timedelta(minutes=2**self.auto_retries))
 
     def fail(self, message: str) -> None:
         """Stop with a message a person can act on; the engine retries once the cause is fixed."""

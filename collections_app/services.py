@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from collections_app.models import Collection, Source, Workspace
@@ -93,9 +94,13 @@ def source_resume(*, source: Source) -> bool:
     return within_retention
 
 
-def source_retry(*, source: Source) -> None:
-    """Clear the error; the supervisor hands the work out again from the last checkpoints."""
-    Source.objects.filter(pk=source.pk).update(error="", error_at=None)
+def source_retry(*, source: Source, automatic: bool = False) -> None:
+    """Clear the error; the supervisor hands the work out again from the last checkpoints. An automatic
+    retry keeps the error's time (its backoff grows from it) and counts itself; a person's starts afresh."""
+    if automatic:
+        Source.objects.filter(pk=source.pk).update(error="", auto_retries=F("auto_retries") + 1)
+    else:
+        Source.objects.filter(pk=source.pk).update(error="", error_at=None, auto_retries=0)
     _release_work(source)
 
 

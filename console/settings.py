@@ -170,8 +170,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"  # e.g. the console email backend's output is not a warning
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# The supervisor tick hands out work whose lease lapsed: a killed worker's segment, file or shard is
+# taken over within a lease and a tick. Shorter values recover faster and cost more database queries.
+MILLRACE_TICK_SECONDS = env.float("MILLRACE_TICK_SECONDS", default=5.0)
+MILLRACE_LEASE_SECONDS = env.int("MILLRACE_LEASE_SECONDS", default=15)
 CELERY_BEAT_SCHEDULE = {
-    "supervisor-tick": {"task": "console.tasks.supervisor_tick", "schedule": 5.0},
+    "supervisor-tick": {"task": "console.tasks.supervisor_tick", "schedule": MILLRACE_TICK_SECONDS},
 }
 
 # AWS: the sandbox (a local moto server) when MILLRACE_AWS_ENDPOINT_URL is set, real AWS otherwise.

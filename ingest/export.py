@@ -15,6 +15,7 @@ from base64 import b64encode
 from datetime import datetime, timedelta
 from typing import IO, Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -29,7 +30,6 @@ log = logging.getLogger(__name__)
 # The export holds what was committed up to about a minute either side of its time, and stream times
 # are rounded to the second: replay from five minutes before the request, as data-prepper does.
 REPLAY_MARGIN = timedelta(minutes=5)
-POLL_EVERY = timedelta(seconds=4)  # DescribeExport at every beat tick (5 s): one cheap call, no worker waiting
 BATCH_LINES = 5000  # per transaction: ~10 MB of documents at most; fewer commits load faster
 READ_BYTES = 1024 * 1024
 
@@ -199,6 +199,11 @@ def _read_manifests(source: Source, description: dict[str, Any]) -> None:
         )
         return
     with transaction.atomic():
+        # Two polls can both find the export COMPLETED (the start task's and a beat tick's): only the
+        # first moves on, or the second would reset the progress the file tasks have begun to count.
+        source = Source.objects.select_for_update().get(pk=source.pk)
+        if source.state != Source.State.EXPORTING_TO_S3:
+            return
         ExportFile.objects.bulk_create(
             [
                 ExportFile(
@@ -335,7 +340,9 @@ def _commit(file: ExportFile, owner: str, batch: list[writer.Change], *, finishe
 
 
 def due_for_poll(now: datetime) -> Q:
-    """Sources whose export is due a DescribeExport (or a request that didn't get through)."""
+    """Sources whose export is due a DescribeExport (or a request that didn't get through): one cheap
+    call at every beat tick, and no worker waiting in between."""
+    checked_before = now - timedelta(seconds=settings.MILLRACE_TICK_SECONDS * 0.8)
     return Q(state=Source.State.EXPORTING_TO_S3) & (
-        Q(export_checked_at__isnull=True) | Q(export_checked_at__lt=now - POLL_EVERY)
+        Q(export_checked_at__isnull=True) | Q(export_checked_at__lt=checked_before)
     )

@@ -64,9 +64,12 @@ def stop(source: Source, message: str) -> None:
 
 
 def source_failed(source_id: int) -> None:
-    """One email per error: a new error (error_at later than the last email) sends again."""
+    """One email per error: a new error (error_at later than the last email) sends again, but the same
+    trouble met again by an automatic retry doesn't."""
     source = Source.objects.select_related(*RELATED).get(pk=source_id)
     if not source.error or (source.error_notified_at and source.error_notified_at >= source.error_at):
+        return
+    if source.auto_retries:
         return
     if not Source.objects.filter(pk=source_id, error_notified_at=source.error_notified_at).update(
         error_notified_at=timezone.now()

@@ -42,17 +42,20 @@ def _streams_client(source: Source) -> Any:
 
 
 def discover(source: Source) -> int:
-    """Record shards we don't know yet (DescribeStream, 100 a page, ≤ 10 calls a second)."""
+    """Record shards we don't know yet (DescribeStream, 100 a page, ≤ 10 calls a second). A shard we
+    hadn't read to its end that the stream no longer lists was trimmed: changes were missed."""
     client = _streams_client(source)
-    known = set(Shard.objects.filter(source=source).values_list("shard_id", flat=True))
+    known = dict(Shard.objects.filter(source=source).values_list("shard_id", "done"))
+    listed: set[str] = set()
     new: list[Shard] = []
     start: str | None = None
     while True:
         request: dict[str, Any] = {"StreamArn": source.stream_arn, "Limit": 100}
         if start:
             request["ExclusiveStartShardId"] = start
-        description = client.describe_stream(**request)["StreamDescription"]
+        description = _describe_stream(client, request)
         for shard in description["Shards"]:
+            listed.add(shard["ShardId"])
             ending = shard.get("SequenceNumberRange", {}).get("EndingSequenceNumber", "")
             if shard["ShardId"] in known:
                 if ending:
@@ -60,7 +63,7 @@ def discover(source: Source) -> int:
                         ending_sequence_number=ending
                     )
                 continue
-            known.add(shard["ShardId"])
+            known[shard["ShardId"]] = False
             new.append(
                 Shard(
                     source=source,
@@ -75,9 +78,48 @@ def discover(source: Source) -> int:
         if not start:
             break
         time.sleep(0.1)
+    gone = sorted(shard_id for shard_id, done in known.items() if not done and shard_id not in listed)
+    if gone:
+        resync.changes_missed(
+            source.pk,
+            f"Stream shard {gone[0]} was trimmed before Millrace had read it to its end (DynamoDB keeps stream "
+            "records 24 hours), so some changes were missed. Millrace started a fresh initial load, and follows "
+            "the stream from there.",
+        )
+        return 0
     Shard.objects.bulk_create(new, ignore_conflicts=True)
     Source.objects.filter(pk=source.pk).update(shards_discovered_at=timezone.now())
     return len(new)
+
+
+def _describe_stream(client: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """DescribeStream, backing off while throttled (its limit is 10 calls a second per account)."""
+    attempt = 0
+    while True:
+        try:
+            return client.describe_stream(**request)["StreamDescription"]
+        except Exception as exc:
+            attempt += 1
+            if not errors.should_retry(aws.as_aws_error(exc)) or attempt > 6:
+                raise
+            time.sleep(min(5.0, 0.2 * 2**attempt) * random.uniform(0.5, 1.5))
+
+
+def stream_replaced(source: Source) -> str:
+    """Why the stream we follow is no longer the table's (turned off and on, or the table re-created),
+    or "" when it still is. Records written in between are in neither stream."""
+    table = aws.integration_client(source.integration, "dynamodb", source.region).describe_table(
+        TableName=source.table_name
+    )["Table"]
+    latest = table.get("LatestStreamArn", "")
+    enabled = (table.get("StreamSpecification") or {}).get("StreamEnabled", False)
+    if enabled and latest == source.stream_arn:
+        return ""
+    what = "was turned off" if not enabled else "was turned off and on again, or the table re-created"
+    return (
+        f"The stream of table {source.table_name} {what}: it now has stream {latest or 'none'} instead of the one "
+        "Millrace followed, and changes made in between were in neither. Millrace started a fresh initial load."
+    )
 
 
 def readable_shards(source: Source) -> Q:
@@ -235,7 +277,7 @@ def _mark_ready_if_caught_up(source: Source) -> None:
 
 
 def _fail(source: Source, shard: Shard, error: aws.AwsError) -> None:
-    if error.code == "TrimmedDataAccessException":
+    if error.code in {"TrimmedDataAccessException", "ResourceNotFoundException"}:
         resync.changes_missed(
             source.pk,
             f"The stream no longer held the changes after shard {shard.shard_id}'s checkpoint (DynamoDB keeps "

@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from collections_app.models import Source
-from ingest import export, leases, stream
+from ingest import export, leases, resync, stream
 from ingest.models import ExportFile, ScanSegment, Shard
 from integrations import aws
 
@@ -46,10 +46,16 @@ def tick() -> None:
     ):
         if stream.should_discover(source):
             try:
+                replaced = stream.stream_replaced(source)
+                if replaced:
+                    resync.changes_missed(source.pk, replaced)
+                    continue
                 stream.discover(source)
             except Exception as exc:  # noqa: BLE001 - a failed discovery is retried next tick
                 log.warning("shard discovery for %s failed: %s", source, aws.as_aws_error(exc))
         dispatch_shards(source)
+
+    retry_failed_sources()
 
 
 def dispatch_segment(pk: int) -> None:
@@ -73,3 +79,18 @@ def dispatch_shards(source: Source) -> None:
     for pk in list(ready.values_list("pk", flat=True)):
         Shard.objects.filter(pk=pk).update(dispatched_at=timezone.now())
         tasks.read_shard.delay(pk)
+
+
+def retry_failed_sources() -> None:
+    """Retry a stopped source after a backoff, from its checkpoints; after ten clean minutes the count of
+    automatic retries starts again (so the next new error is emailed)."""
+    from collections_app.services import source_retry
+
+    now = timezone.now()
+    for source in Source.objects.exclude(error="").filter(suspended_at__isnull=True):
+        if source.next_retry_at and now >= source.next_retry_at:
+            log.info("retrying %s automatically (%d): %s", source, source.auto_retries + 1, source.error)
+            source_retry(source=source, automatic=True)
+    Source.objects.filter(error="", auto_retries__gt=0, error_at__lt=now - timedelta(minutes=10)).update(
+        auto_retries=0, error_at=None
+    )

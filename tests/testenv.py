@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-os.environ["MILLRACE_VAR_DIR"] = str(ROOT / "var" / "test")
+# `make test` runs its SQLite and PostgreSQL passes side by side, each in a folder of its own.
+os.environ["MILLRACE_VAR_DIR"] = str(ROOT / os.environ.get("MILLRACE_TEST_VAR_DIR", "var/test"))
 os.environ.pop("MILLRACE_AWS_ENDPOINT_URL", None)
 os.environ.pop("DEBUG", None)
 os.environ["MILLRACE_HTTPS"] = "off"  # the test client speaks plain HTTP; the secure default has its own test

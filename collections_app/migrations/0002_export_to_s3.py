@@ -11,6 +11,11 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.AddField(
+            model_name="source",
+            name="auto_retries",
+            field=models.PositiveIntegerField(default=0, help_text="Automatic retries since the last clean run."),
+        ),
+        migrations.AddField(
             model_name='source',
             name='export_arn',
             field=models.CharField(blank=True, max_length=2048),

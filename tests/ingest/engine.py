@@ -86,6 +86,15 @@ def create_source(
     return collection.source
 
 
+def loaded(people: Any, integration: Integration, aws: Any, items: int = 50) -> Source:
+    """A table `t` of `items` items, loaded by Scan and followed until caught up."""
+    make_table(aws.dynamodb, "t", items)
+    source = create_source(people.acme, people.alice, integration, "t", rcu=10)
+    load(source)
+    follow(source)
+    return source
+
+
 def load(source: Source, *, slice_seconds: float = 5) -> None:
     """The initial load, run here instead of by workers: start, then every segment to its end."""
     initial_load.start(source.pk)

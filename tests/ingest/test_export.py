@@ -306,3 +306,20 @@ def test_the_organisations_notification_addresses_get_the_email_too(
         load_by_export(exported(people, integration, aws, may_enable_pitr=True))
     [mail] = mailoutbox
     assert mail.to == ["alice@acme.test", "ops@acme.test", "data@acme.test"]
+
+
+def test_a_second_poll_that_finds_the_export_completed_late_changes_nothing(people, integration, aws):
+    """Found by the crash drills: the start task's poll and a beat tick's both saw COMPLETED; the later
+    one reset the progress that file tasks had begun to count."""
+    source = exported(people, integration, aws, may_enable_pitr=True)
+    initial_load.start(source.pk)
+    stale = Source.objects.select_related("integration", "collection").get(pk=source.pk)
+    while Source.objects.get(pk=source.pk).state == Source.State.EXPORTING_TO_S3:
+        export.poll(source.pk)
+    export.load_file(ExportFile.objects.filter(source=source).first().pk)
+    description = aws.dynamodb.describe_export(ExportArn=Source.objects.get(pk=source.pk).export_arn)
+    export._read_manifests(stale, description["ExportDescription"])
+    assert Source.objects.get(pk=source.pk).items_loaded == 7
+    load_by_export(source)
+    source.refresh_from_db()
+    assert source.items_loaded == source.items_expected == 50

@@ -4,6 +4,7 @@ import html
 import random
 from datetime import timedelta
 
+import pytest
 from django.urls import reverse
 from django.utils import timezone
 
@@ -12,15 +13,7 @@ from collections_app.services import source_pause, source_resume
 from ingest import leases, stream
 from ingest.models import Shard
 from tests.conftest import client_for
-from tests.ingest.engine import assert_equal_to_table, create_source, follow, item, load, make_table
-
-
-def loaded(people, integration, aws, items=50):
-    make_table(aws.dynamodb, "t", items)
-    source = create_source(people.acme, people.alice, integration, "t", rcu=10)
-    load(source)
-    follow(source)
-    return source
+from tests.ingest.engine import assert_equal_to_table, create_source, follow, item, load, loaded, make_table
 
 
 def test_inserts_updates_and_deletes_reach_the_collection(people, integration, aws):
@@ -214,9 +207,15 @@ def test_an_idle_shard_backs_off_to_a_ceiling_and_keeps_its_pace(people, integra
     shard = Shard.objects.get(source=source)
     Shard.objects.filter(pk=shard.pk).update(idle_polls=6, last_read_at=timezone.now())
     slept = []
-    monkeypatch.setattr("ingest.stream.time.sleep", slept.append)
-    stream.read_shard(shard.pk, slice_seconds=0.5)
-    assert slept and 0.4 <= slept[0] <= 0.5  # a new slice doesn't poll early: it waits out the idle pace
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        raise InterruptedError  # stop the slice at its first wait: that wait is what this test is about
+
+    monkeypatch.setattr("ingest.stream.time.sleep", sleep)
+    with pytest.raises(InterruptedError):
+        stream.read_shard(shard.pk, slice_seconds=30)
+    assert 4.0 <= slept[0] <= 5.0  # a new slice doesn't poll early: it waits out the idle pace
 
 
 def test_network_errors_are_retried_and_lose_nothing(people, integration, aws, faults, monkeypatch):

@@ -67,7 +67,7 @@ def test_the_tick_follows_exports_and_hands_out_export_files_no_one_holds(people
     no_queue.clear()
     supervisor.tick()
     assert no_queue == [("poll_export", source.pk)]
-    supervisor.tick()  # checked a moment ago: not again until the next tick after POLL_EVERY
+    supervisor.tick()  # checked a moment ago: not again before the next tick
     assert no_queue == [("poll_export", source.pk)]
 
     Source.objects.filter(pk=source.pk).update(state=Source.State.DOWNLOADING_FROM_S3)
