@@ -6,8 +6,11 @@ PY := $(VENV)/bin/python
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/millrace
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 TEST_REDIS_URL_SQLITE ?= redis://127.0.0.1:6379/14
+# The browser tests drive Debian's chromium package through Playwright (never a browser download of its own).
+MILLRACE_CHROMIUM ?= /usr/bin/chromium
+export MILLRACE_CHROMIUM
 
-.PHONY: setup run test lint bench
+.PHONY: setup run test lint bench browser
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,9 +30,24 @@ lint: setup
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 
+# Install chromium when it is missing and this machine can (root with apt-get, as on CI); else say so loudly.
+browser:
+	@if [ ! -x "$(MILLRACE_CHROMIUM)" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "== installing Debian's chromium for the browser tests =="; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "!! apt-get could not install chromium"; \
+	fi; \
+	if [ -x "$(MILLRACE_CHROMIUM)" ]; then :; \
+	elif [ -n "$$MILLRACE_REQUIRE_BROWSER" ]; then \
+	  echo "Chromium is required (MILLRACE_REQUIRE_BROWSER is set) but $(MILLRACE_CHROMIUM) is missing"; exit 1; \
+	else \
+	  echo "!! The browser tests will be SKIPPED: no Chromium at $(MILLRACE_CHROMIUM). Install Debian's chromium"; \
+	  echo "!! (apt-get install chromium, as root) or set MILLRACE_CHROMIUM to a Chromium binary."; \
+	fi
+
 # The SQLite pass runs in the background while the PostgreSQL pass (with the end-to-end tests, which
 # mostly wait on real processes) runs in front: each has its own var/ folder and Redis database.
-test: lint
+test: lint browser
 	@rm -f var/test-sqlite.log var/test-*.status; mkdir -p var
 	@echo "== tests on SQLite (the default), in the background: var/test-sqlite.log =="
 	@(MILLRACE_TEST_VAR_DIR=var/test-sqlite MILLRACE_TEST_REDIS_URL=$(TEST_REDIS_URL_SQLITE) \

@@ -12,6 +12,7 @@ import pytest
 from celery import Celery
 from moto.server import ThreadedMotoServer
 
+from console.celery import app as celery_app
 from console.sandbox import moto_exports, moto_shards
 from integrations.models import Integration
 from tests.conftest import ROLE_ARN
@@ -57,7 +58,11 @@ def broker(monkeypatch) -> str:
     import redis
 
     redis.Redis.from_url(url).flushdb()
-    producer = Celery("e2e-producer", broker=url)
+    # The tasks patched below must be the console app's: other threads (the live server's) resolve a
+    # `shared_task` through the default app, which is the console's, and this thread through its current
+    # app, which a producer made by an earlier test may have become.
+    celery_app.set_current()
+    producer = Celery("e2e-producer", broker=url, set_as_current=False)
     for name in ("start_initial_load", "scan_segment", "read_shard", "poll_export", "load_export_file"):
         monkeypatch.setattr(
             f"ingest.tasks.{name}.delay", lambda *args, name=name: producer.send_task(f"ingest.tasks.{name}", args=args)
