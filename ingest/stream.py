@@ -44,6 +44,8 @@ def _streams_client(source: Source) -> Any:
 def discover(source: Source) -> int:
     """Record shards we don't know yet (DescribeStream, 100 a page, ≤ 10 calls a second). A shard we
     hadn't read to its end that the stream no longer lists was trimmed: changes were missed."""
+    if not Source.objects.filter(pk=source.pk, state=Source.State.PROCESSING_STREAM).exists():
+        return 0  # re-synced since the caller looked: the new load's hand-over discovers afresh
     client = _streams_client(source)
     known = dict(Shard.objects.filter(source=source).values_list("shard_id", "done"))
     listed: set[str] = set()
@@ -200,9 +202,9 @@ def _read(shard: Shard, owner: str, deadline: float) -> str:
         pause = idle_wait(source, shard.idle_polls) - (timezone.now() - shard.last_read_at).total_seconds()
         time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
     while time.monotonic() < deadline:
-        status = Source.objects.filter(pk=source.pk).values("suspended_at", "error").get()
-        if status["suspended_at"] or status["error"]:
-            return "stopped"
+        status = Source.objects.filter(pk=source.pk).values("suspended_at", "error", "state").get()
+        if status["suspended_at"] or status["error"] or status["state"] != Source.State.PROCESSING_STREAM:
+            return "stopped"  # paused, failed, or re-syncing (a re-sync reads the stream after its load)
         try:
             if iterator is None:
                 iterator = _iterator(client, shard)
@@ -268,12 +270,16 @@ def _commit(shard: Shard, owner: str, records: list[dict[str, Any]], *, finished
 
 
 def _mark_ready_if_caught_up(source: Source) -> None:
-    """The collection is READY once the load is done and every unfinished shard has reached the tip."""
+    """The collection is READY once the load is done and every unfinished shard has reached the tip.
+    The load is checked here, not assumed: a tick that began before a re-sync may still hand out shards."""
     if Shard.objects.filter(source=source, done=False, caught_up=False).exists():
         return
-    Collection.objects.filter(pk=source.collection_id, status=Collection.Status.CREATED).update(
-        status=Collection.Status.READY
-    )
+    Collection.objects.filter(
+        pk=source.collection_id,
+        status=Collection.Status.CREATED,
+        sources__state=Source.State.PROCESSING_STREAM,
+        sources__load_finished_at__isnull=False,
+    ).update(status=Collection.Status.READY)
 
 
 def _fail(source: Source, shard: Shard, error: aws.AwsError) -> None:

@@ -8,7 +8,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from collections_app.models import Source
+from collections_app.models import Collection, Source
+from collections_app.services import source_resync
 from ingest import stream, supervisor
 from ingest.models import Shard
 from tests.ingest.engine import assert_equal_to_table, follow, item, load, loaded, make_table
@@ -120,3 +121,26 @@ def test_access_denied_mid_flight_stops_emails_once_and_retries_by_itself_with_b
     Source.objects.filter(pk=source.pk).update(error_at=timezone.now() - timedelta(minutes=11))
     supervisor.tick()
     assert Source.objects.get(pk=source.pk).auto_retries == 0  # ten clean minutes: the next error is news
+
+
+def test_a_tick_that_began_before_a_resync_puts_nothing_into_the_new_load(people, integration, aws):
+    """Found by the crash drills: a supervisor tick that loaded the source before a re-sync discovered
+    and read shards during the new scan, and marked the collection READY before the scan had finished."""
+    source = loaded(people, integration, aws)
+    as_the_tick_saw_it = Source.objects.select_related("integration__organisation").get(pk=source.pk)
+    source_resync(source=Source.objects.get(pk=source.pk))
+    assert stream.discover(as_the_tick_saw_it) == 0 and not Shard.objects.filter(source=source).exists()
+    shard = Shard.objects.create(source=source, stream_arn=as_the_tick_saw_it.stream_arn,
+                                 shard_id=moto_shards_first_shard(aws, as_the_tick_saw_it.stream_arn))  # fmt: skip
+    assert stream.read_shard(shard.pk, slice_seconds=2) == "stopped"
+    collection = Collection.objects.get(pk=source.collection_id)
+    assert collection.status == Collection.Status.CREATED and collection.doc_count == 0
+    load(source)
+    follow(source)
+    assert Collection.objects.get(pk=source.collection_id).status == Collection.Status.READY
+    assert_equal_to_table(source, aws.dynamodb)
+
+
+def moto_shards_first_shard(aws, stream_arn: str) -> str:
+    streams = aws.session.client("dynamodbstreams")
+    return streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
