@@ -110,7 +110,6 @@ def poll(source_id: int) -> None:
     source = Source.objects.select_related("integration__organisation", "collection").get(pk=source_id)
     if source.state != Source.State.EXPORTING_TO_S3 or source.error or source.suspended_at:
         return
-    Source.objects.filter(pk=source.pk).update(export_checked_at=timezone.now())
     dynamodb = _dynamodb(source)
     table = f"table {source.table_name} in {source.region}"
     try:

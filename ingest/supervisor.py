@@ -31,10 +31,10 @@ def tick() -> None:
         if timezone.now() - source.created_at > START_GRACE:  # its start task was lost
             tasks.start_initial_load.delay(source.pk)
 
-    for model, dispatch in ((ScanSegment, dispatch_segment), (ExportFile, dispatch_export_file)):
+    for model in (ScanSegment, ExportFile):
         work = model.objects.filter(leases.needing_dispatch(model), source__error="", source__suspended_at__isnull=True)
         for pk in list(work.values_list("pk", flat=True)):
-            dispatch(pk)
+            dispatch(model, pk)
 
     now = timezone.now()
     for pk in list(Source.objects.filter(ACTIVE, export.due_for_poll(now)).values_list("pk", flat=True)):
@@ -58,27 +58,19 @@ def tick() -> None:
     retry_failed_sources()
 
 
-def dispatch_segment(pk: int) -> None:
+def dispatch(model: type[ScanSegment | ExportFile | Shard], pk: int) -> None:
+    """Queue the task for one unit of work and note when, so the tick doesn't queue another meanwhile."""
     from ingest import tasks
 
-    ScanSegment.objects.filter(pk=pk).update(dispatched_at=timezone.now())
-    tasks.scan_segment.delay(pk)
-
-
-def dispatch_export_file(pk: int) -> None:
-    from ingest import tasks
-
-    ExportFile.objects.filter(pk=pk).update(dispatched_at=timezone.now())
-    tasks.load_export_file.delay(pk)
+    task = {ScanSegment: tasks.scan_segment, ExportFile: tasks.load_export_file, Shard: tasks.read_shard}[model]
+    model.objects.filter(pk=pk).update(dispatched_at=timezone.now())
+    task.delay(pk)
 
 
 def dispatch_shards(source: Source) -> None:
-    from ingest import tasks
-
     ready = Shard.objects.filter(stream.readable_shards(source), leases.needing_dispatch(Shard))
     for pk in list(ready.values_list("pk", flat=True)):
-        Shard.objects.filter(pk=pk).update(dispatched_at=timezone.now())
-        tasks.read_shard.delay(pk)
+        dispatch(Shard, pk)
 
 
 def retry_failed_sources() -> None:

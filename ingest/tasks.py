@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from collections_app.models import Source
 from ingest import export, initial_load, scan, stream, supervisor
-from ingest.models import ExportFile, Shard
+from ingest.models import ExportFile, ScanSegment, Shard
 
 
 @shared_task
@@ -18,7 +18,7 @@ def start_initial_load(source_id: int) -> None:
 @shared_task
 def scan_segment(segment_id: int) -> None:
     if scan.run_segment(segment_id) == "more":
-        supervisor.dispatch_segment(segment_id)
+        supervisor.dispatch(ScanSegment, segment_id)
 
 
 @shared_task
@@ -36,8 +36,7 @@ def load_export_file(file_id: int) -> None:
 def read_shard(shard_pk: int) -> None:
     outcome = stream.read_shard(shard_pk)
     if outcome == "more":
-        Shard.objects.filter(pk=shard_pk).update(dispatched_at=timezone.now())
-        read_shard.delay(shard_pk)
+        supervisor.dispatch(Shard, shard_pk)
     elif outcome == "finished":  # its children may be readable now: don't wait for the next tick
         source = Source.objects.select_related("integration__organisation").get(shards__pk=shard_pk)
         stream.discover(source)
