@@ -60,6 +60,9 @@ SCHEMAS: dict[str, Any] = {
                                              "PROCESSING_STREAM"]},
         "initial_dump_completion_percentage": {"type": "number"},
         "stream_last_processed_at": STR,
+        "stalled": {**STR, "description": "Millrace: why no progress is being made (null when moving)."},
+        "stalled_since": STR,
+        "stream_lag_ms": {**INT, "description": "Millrace: how far behind the table, from what was really read."},
     }),
     "SourceDynamoDb": obj({
         "table_name": STR,

@@ -94,8 +94,8 @@ def _source_status(src: Source) -> dict[str, Any]:
         "last_processed_at": iso(src.stream_last_processed_at),
         "total_processed_items": src.items_loaded + src.stream_records_applied,
     }
-    if src.error:
-        status["message"] = src.error
+    if src.error or src.stalled:
+        status["message"] = src.error or f"Stalled: {src.stalled}"
     return status
 
 
@@ -107,6 +107,7 @@ V1_STATE = {
 
 
 def source(src: Source) -> dict[str, Any]:
+    lag = src.stream_lag_seconds
     dynamodb: dict[str, Any] = {
         "table_name": src.table_name,
         "aws_region": src.region,
@@ -124,6 +125,10 @@ def source(src: Source) -> dict[str, Any]:
             "state": src.state,
             "initial_dump_completion_percentage": round(src.completion_percentage, 2),
             "stream_last_processed_at": iso(src.stream_last_processed_at),
+            # Millrace's additions (the client accepts extra fields): the truth behind PROCESSING_STREAM.
+            "stalled": src.stalled or None,
+            "stalled_since": iso(src.stalled_since),
+            "stream_lag_ms": None if lag is None else int(lag * 1000),
         },
     }
     if src.rcu is not None:

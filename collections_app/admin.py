@@ -69,4 +69,9 @@ class CollectionAdmin(admin.ModelAdmin):
 
     @admin.display(description="source state")
     def state(self, obj: Collection) -> str:
-        return obj.source.get_state_display()
+        source = obj.source
+        if source.error:
+            return f"{source.get_state_display()} · error: {source.error[:120]}"
+        if source.stalled:
+            return f"{source.get_state_display()} · stalled: {source.stalled[:120]}"
+        return source.get_state_display()

@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from console.models import Organisation
+from ingest import timing
 from ingest.convert import ExactJSONDecoder, ExactJSONEncoder
 from integrations.models import Integration
 
@@ -141,6 +142,14 @@ class Source(models.Model):
     export_folder = models.CharField(max_length=1024, blank=True, help_text="S3 folder of the export's manifests.")
     export_deleted_at = models.DateTimeField(null=True, blank=True)
 
+    # Liveness (invariant 8): what keeps the source from moving, as the supervisor last found it.
+    stalled = models.TextField(blank=True, help_text="Why no progress is being made, in words; empty when moving.")
+    stalled_since = models.DateTimeField(null=True, blank=True)
+    poll_error = models.TextField(
+        blank=True, help_text="Why the supervisor's last DescribeStream/DescribeExport failed."
+    )
+    poll_failing_since = models.DateTimeField(null=True, blank=True)
+
     # Something the user should know that is not an error: e.g. changes were missed and a re-sync started.
     notice = models.TextField(blank=True)
     notice_at = models.DateTimeField(null=True, blank=True)
@@ -191,13 +200,35 @@ class Source(models.Model):
 
     @property
     def stream_lag_seconds(self) -> float | None:
-        """Now minus the creation time of the last applied record; 0 once every shard is caught up."""
-        if self.state != self.State.PROCESSING_STREAM or not self.stream_last_record_at:
+        """How far behind the table the collection is, from what was really read (invariant 8): 0 when the
+        last GetRecords of every open shard found nothing more and answered within the stall bound;
+        otherwise now minus the newest applied record's creation time (or the oldest successful read,
+        when no record was applied yet). None before the stream's shards are known."""
+        if self.state != self.State.PROCESSING_STREAM:
             return None
-        behind = self.shards.filter(done=False, caught_up=False).exists()
-        if self.collection.status == Collection.Status.READY and not behind:
+        shards = list(self.shards.filter(done=False).values_list("caught_up", "last_read_at"))
+        if not shards:
+            return None
+        now = timezone.now()
+        reads = [read for _, read in shards if read]
+        oldest_read = min(reads) if len(reads) == len(shards) else None
+        fresh = oldest_read is not None and (now - oldest_read).total_seconds() <= timing.STALL_SECONDS
+        if fresh and not self.stalled and all(caught_up for caught_up, _ in shards):
             return 0.0
-        return max(0.0, (timezone.now() - self.stream_last_record_at).total_seconds())
+        since = self.stream_last_record_at or (min(reads) if reads else None)
+        return None if since is None else max(0.0, (now - since).total_seconds())
+
+    @property
+    def stream_lag_display(self) -> str:
+        """The lag for people: 'caught up', '4.2 s behind', '3 min 5 s behind'."""
+        lag = self.stream_lag_seconds
+        if lag is None:
+            return ""
+        if lag == 0:
+            return "caught up"
+        if lag < 60:
+            return f"{lag:.1f} s behind"
+        return f"{timing.duration(lag)} behind"
 
     @property
     def next_retry_at(self) -> datetime | None:

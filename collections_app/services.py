@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import models, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from collections_app.models import Collection, Source, Workspace
 from collections_app.tables import TableSummary
 from console.models import Organisation
+from ingest import lifecycle
 from integrations.models import Integration
-
-STREAM_RETENTION = timedelta(hours=24)
 
 
 @transaction.atomic
@@ -61,104 +57,26 @@ def collection_create(
     return collection
 
 
-def _release_work(source: Source) -> None:
-    from ingest.models import ScanSegment, Shard
-
-    for model in (ScanSegment, Shard):
-        model.objects.filter(source=source).update(leased_by="", lease_expires_at=None, dispatched_at=None)
-
-
-@transaction.atomic
 def source_pause(*, source: Source) -> None:
-    """Stop reading; checkpoints stay, leases go, so resume continues where this left off."""
-    if source.suspended_at:
-        return
-    source.suspended_at = timezone.now()
-    source.save(update_fields=["suspended_at"])
-    Collection.objects.filter(pk=source.collection_id).update(status=Collection.Status.PAUSED)
-    _release_work(source)
+    lifecycle.pause(source.pk)
 
 
-@transaction.atomic
 def source_resume(*, source: Source) -> bool:
-    """Continue from the checkpoints. Returns False when the pause outlasted the stream's 24 hours,
-    so some changes may be gone (the reader then reports it and the collection must be re-synced)."""
-    if not source.suspended_at:
-        return True
-    within_retention = timezone.now() - source.suspended_at < STREAM_RETENTION
-    source.suspended_at = None
-    source.save(update_fields=["suspended_at"])
-    status = Collection.Status.READY if source.initial_load_done else Collection.Status.CREATED
-    Collection.objects.filter(pk=source.collection_id).update(status=status)
-    _release_work(source)
-    return within_retention
+    """False when the pause outlasted the stream's 24 hours (some changes may be gone)."""
+    return lifecycle.resume(source.pk)
 
 
-def source_retry(*, source: Source, automatic: bool = False) -> None:
-    """Clear the error; the supervisor hands the work out again from the last checkpoints. An automatic
-    retry keeps the error's time (its backoff grows from it) and counts itself; a person's starts afresh."""
-    if automatic:
-        Source.objects.filter(pk=source.pk).update(error="", auto_retries=F("auto_retries") + 1)
-    else:
-        Source.objects.filter(pk=source.pk).update(error="", error_at=None, auto_retries=0)
-    _release_work(source)
+def source_retry(*, source: Source) -> None:
+    lifecycle.retry(source.pk)
 
 
-@transaction.atomic
 def source_resync(*, source: Source) -> None:
-    """Start again: forget documents, checkpoints and progress, then a fresh initial load and the stream
-    from a new start position. Used when changes were missed, or by an operator."""
-    from ingest.tasks import start_initial_load
-
-    source.collection.documents.all().delete()
-    Collection.objects.filter(pk=source.collection_id).update(
-        doc_count=0, total_size_bytes=0, last_updated_at=None, status=Collection.Status.CREATED
-    )
-    source.scan_segments.all().delete()
-    source.shards.all().delete()
-    source.capacity_spends.all().delete()
-    source.export_files.all().delete()
-    Source.objects.filter(pk=source.pk).update(
-        state=Source.State.INITIALIZING,
-        state_changed_at=timezone.now(),
-        error="",
-        error_at=None,
-        suspended_at=None,
-        load_started_at=None,
-        load_finished_at=None,
-        items_expected=0,
-        items_loaded=0,
-        rcu_consumed=0,
-        load_done_notified_at=None,
-        stream_arn="",
-        stream_start_at=None,
-        stream_last_processed_at=None,
-        stream_last_record_at=None,
-        shards_discovered_at=None,
-        stream_records_applied=0,
-        user_deletes=0,
-        ttl_deletes=0,
-        export_client_token="",
-        export_arn="",
-        export_checked_at=None,
-        notice="",
-        notice_at=None,
-    )
-    transaction.on_commit(lambda: start_initial_load.delay(source.pk))
+    lifecycle.resync(source.pk)
 
 
-@transaction.atomic
 def collection_delete(*, collection: Collection) -> Collection:
-    """Mark the collection DELETED and stop its work at once (as a pause does: the engine skips suspended
-    sources and leases go). Its rows stay until `collections_purge_deleted` removes them, so a worker
-    finishing a page never writes into a collection that vanished under it."""
-    for source in collection.sources.all():
-        if not source.suspended_at:
-            source.suspended_at = timezone.now()
-            source.save(update_fields=["suspended_at"])
-        _release_work(source)
-    collection.status = Collection.Status.DELETED
-    collection.save(update_fields=["status"])
+    lifecycle.delete(collection.pk)
+    collection.refresh_from_db()
     return collection
 
 

@@ -175,7 +175,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The supervisor tick hands out work whose lease lapsed: a killed worker's segment, file or shard is
 # taken over within a lease and a tick. Shorter values recover faster and cost more database queries.
 MILLRACE_TICK_SECONDS = env.float("MILLRACE_TICK_SECONDS", default=5.0)
-MILLRACE_LEASE_SECONDS = env.int("MILLRACE_LEASE_SECONDS", default=15)
+MILLRACE_LEASE_SECONDS = env.int("MILLRACE_LEASE_SECONDS", default=30)
 CELERY_BEAT_SCHEDULE = {
     "supervisor-tick": {"task": "console.tasks.supervisor_tick", "schedule": MILLRACE_TICK_SECONDS},
 }

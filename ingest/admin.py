@@ -31,6 +31,10 @@ class ShardAdmin(ReadOnlyAdmin):
         "leased_by",
         "lease_expires_at",
         "last_read_at",
+        "not_before",
+        "waiting_on",
+        "waiting_since",
+        "problem",
     ]
     list_filter = ["done", "caught_up", "source__collection__workspace__organisation"]
     search_fields = ["shard_id", "source__table_name", "source__collection__name", "leased_by"]
@@ -48,7 +52,10 @@ class ScanSegmentAdmin(ReadOnlyAdmin):
         "rcu_consumed",
         "leased_by",
         "lease_expires_at",
-        "updated_at",
+        "progress_at",
+        "waiting_on",
+        "waiting_since",
+        "problem",
     ]
     list_filter = ["done", "source__collection__workspace__organisation"]
     search_fields = ["source__table_name", "source__collection__name", "leased_by"]

@@ -18,10 +18,9 @@ from typing import IO, Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
-from django.utils import timezone
 
 from collections_app.models import Source
-from ingest import convert, errors, leases, notify, writer
+from ingest import clock, convert, errors, leases, lifecycle, notify, writer
 from ingest.models import ExportFile
 from integrations import aws
 
@@ -30,7 +29,8 @@ log = logging.getLogger(__name__)
 # The export holds what was committed up to about a minute either side of its time, and stream times
 # are rounded to the second: replay from five minutes before the request, as data-prepper does.
 REPLAY_MARGIN = timedelta(minutes=5)
-BATCH_LINES = 5000  # per transaction: ~10 MB of documents at most; fewer commits load faster
+BATCH_LINES = 5000  # per transaction: fewer commits load faster…
+BATCH_BYTES = 8 * 1024**2  # …but never more than this much JSON at once: items reach 400 KB each
 READ_BYTES = 1024 * 1024
 
 PITR_STEPS = (
@@ -40,12 +40,13 @@ PITR_STEPS = (
 )
 
 
-def _dynamodb(source: Source) -> Any:
-    return aws.integration_client(source.integration, "dynamodb", source.region)
-
-
-def _s3(source: Source) -> Any:
-    return aws.integration_client(source.integration, "s3", source.region)
+def _client(source: Source, service: str) -> Any:
+    """The source's client; raises the AwsError that kept it from being built (AssumeRole, decryption),
+    inside the callers' error handling."""
+    client = errors.engine_client(source, service)
+    if isinstance(client, aws.AwsError):
+        raise client
+    return client
 
 
 def _stop(source: Source, error: aws.AwsError, action: str, resource: str) -> None:
@@ -58,7 +59,7 @@ def start(source: Source, table: dict[str, Any]) -> None:
     """PITR on, the stream position recorded, then the export requested (its first poll included)."""
     if not ensure_pitr(source):
         return
-    now = timezone.now()
+    now = clock.now()
     source.set_state(
         Source.State.EXPORTING_TO_S3,
         stream_arn=table["LatestStreamArn"],
@@ -73,12 +74,12 @@ def start(source: Source, table: dict[str, Any]) -> None:
 
 def ensure_pitr(source: Source) -> bool:
     """True when point-in-time recovery is on, turning it on if the user allowed it."""
-    dynamodb = _dynamodb(source)
     table = f"table {source.table_name} in {source.region}"
     try:
+        dynamodb = _client(source, "dynamodb")
         backups = dynamodb.describe_continuous_backups(TableName=source.table_name)["ContinuousBackupsDescription"]
     except Exception as exc:  # noqa: BLE001 - shown to the user with what to change
-        _stop(source, aws.as_aws_error(exc), "dynamodb:DescribeContinuousBackups", table)
+        _stop(source, errors.as_error(exc, table), "dynamodb:DescribeContinuousBackups", table)
         return False
     if backups.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus") == "ENABLED":
         return True
@@ -91,7 +92,7 @@ def ensure_pitr(source: Source) -> bool:
             TableName=source.table_name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
         )
     except Exception as exc:  # noqa: BLE001 - shown to the user with what to change
-        error = aws.as_aws_error(exc)
+        error = errors.as_error(exc, table)
         notify.stop(
             source,
             f"Millrace couldn't turn on point-in-time recovery on {table} ({error.code}: {error.message}). "
@@ -110,9 +111,9 @@ def poll(source_id: int) -> None:
     source = Source.objects.select_related("integration__organisation", "collection").get(pk=source_id)
     if source.state != Source.State.EXPORTING_TO_S3 or source.error or source.suspended_at:
         return
-    dynamodb = _dynamodb(source)
     table = f"table {source.table_name} in {source.region}"
     try:
+        dynamodb = _client(source, "dynamodb")
         if not source.export_arn:
             description = _request(dynamodb, source)
             Source.objects.filter(pk=source.pk).update(export_arn=description["ExportArn"])
@@ -120,13 +121,18 @@ def poll(source_id: int) -> None:
         else:
             description = dynamodb.describe_export(ExportArn=source.export_arn)["ExportDescription"]
     except Exception as exc:  # noqa: BLE001 - throttling waits for the next tick; the rest is shown
-        error = aws.as_aws_error(exc)
-        if errors.should_retry(error):
+        error = errors.as_error(exc, table)
+        if errors.should_retry(error):  # shown as a stall if it lasts, then stopped (ingest.liveness)
             log.info("export of %s: %s, trying again next tick", source, error.code)
+            action = "dynamodb:DescribeExport" if source.export_arn else "dynamodb:ExportTableToPointInTime"
+            Source.objects.filter(pk=source.pk).update(poll_error=f"{action} failed: {error.code}: {error.message}")
+            Source.objects.filter(pk=source.pk, poll_failing_since__isnull=True).update(poll_failing_since=clock.now())
             return
         action = "dynamodb:DescribeExport" if source.export_arn else "dynamodb:ExportTableToPointInTime"
         _stop(source, error, action, table)
         return
+    if source.poll_error:
+        Source.objects.filter(pk=source.pk).update(poll_error="", poll_failing_since=None)
     status = description["ExportStatus"]
     if status == "FAILED":
         _export_failed(source, description)
@@ -175,19 +181,23 @@ def _get(s3: Any, bucket: str, key: str) -> bytes:
 
 
 def _read_manifests(source: Source, description: dict[str, Any]) -> None:
-    from ingest import handover, tasks
+    from ingest import tasks
 
     bucket = description.get("S3Bucket") or source.integration.s3_bucket
-    s3 = _s3(source)
     summary_key = description["ExportManifest"]
     try:
+        s3 = _client(source, "s3")
         summary = json.loads(_get(s3, bucket, summary_key))
         files_key = summary["manifestFilesS3Key"]
         lines = _get(s3, bucket, files_key).decode().splitlines()
     except Exception as exc:  # noqa: BLE001 - shown to the user with what to change
-        _stop(source, aws.as_aws_error(exc), "s3:GetObject", f"the export's manifests in s3://{bucket}")
+        _stop(source, errors.as_error(exc, bucket), "s3:GetObject", f"the export's manifests in s3://{bucket}")
         return
-    entries = [json.loads(line) for line in lines if line.strip()]
+    try:
+        entries = [json.loads(line) for line in lines if line.strip()]
+    except ValueError as exc:
+        notify.stop(source, f"The export's manifest-files.json in s3://{bucket} is damaged ({exc}). Press Re-sync.")
+        return
     listed = sum(int(e["itemCount"]) for e in entries)
     if listed != int(summary["itemCount"]):
         notify.stop(
@@ -210,7 +220,7 @@ def _read_manifests(source: Source, description: dict[str, Any]) -> None:
                     key=e["dataFileS3Key"],
                     item_count=e["itemCount"],
                     md5_checksum=e.get("md5Checksum", ""),
-                    dispatched_at=timezone.now(),
+                    dispatched_at=clock.now(),
                 )  # fmt: skip
                 for e in entries
             ],
@@ -225,7 +235,7 @@ def _read_manifests(source: Source, description: dict[str, Any]) -> None:
         )
         pks = list(ExportFile.objects.filter(source=source, done=False).values_list("pk", flat=True))
         if not pks:  # an empty table exports no data files
-            handover.initial_load_finished(source.pk)
+            lifecycle.load_finished(source.pk)
         transaction.on_commit(lambda: [tasks.load_export_file.delay(pk) for pk in pks])
     log.info("export of %s: %d items in %d files", source, listed, len(entries))
 
@@ -247,52 +257,78 @@ class _Md5Reader:
 
 
 def load_file(file_id: int, *, owner: str | None = None) -> str:
-    """Load one data file to its end. Returns done | more (try again) | held | lost | stopped | failed."""
+    """Load one data file to its end. Returns done | backoff (try again at the file's `not_before`) | held
+    | lost | stopped | failed."""
     owner = owner or leases.new_owner()
-    file = ExportFile.objects.select_related("source__integration__organisation", "source__collection").get(pk=file_id)
+    file = ExportFile.objects.select_related("source__integration__organisation", "source__collection").filter(
+        pk=file_id
+    )
+    file = file.first()
+    if file is None:
+        return "lost"  # re-synced meanwhile
     source = file.source
     if file.done:
         return "done"
     if source.error or source.suspended_at:
         return "stopped"
-    if not leases.claim(ExportFile, file_id, owner):
-        return "held"
-    try:
-        try:
-            body = _s3(source).get_object(Bucket=source.integration.s3_bucket, Key=file.key)["Body"]
-        except Exception as exc:  # noqa: BLE001 - shown to the user with what to change
-            error = aws.as_aws_error(exc)
-            if errors.should_retry(error):
-                return "more"
-            _stop(source, error, "s3:GetObject", f"s3://{source.integration.s3_bucket}/{file.key}")
+    where = f"s3://{source.integration.s3_bucket}/{file.key}"
+    with leases.held(ExportFile, file_id, owner) as hold:
+        if hold is None:
+            return "held"
+        with hold.waiting("sts:AssumeRole"):
+            s3 = errors.engine_client(source, "s3")
+        if isinstance(s3, aws.AwsError):
+            _stop(source, s3, "sts:AssumeRole", where)
             return "failed"
-        return load_stream(file, body, owner)
-    finally:
-        leases.release(ExportFile, file_id, owner)
+        try:
+            with hold.waiting("s3:GetObject"):
+                body = s3.get_object(Bucket=source.integration.s3_bucket, Key=file.key)["Body"]
+                return load_stream(file, body, owner)
+        except errors.BadData as problem:
+            notify.stop(
+                source, f"The export's data file {where} can't be loaded: {problem} Press Re-sync to export again."
+            )
+            return "failed"
+        except Exception as exc:  # noqa: BLE001 - shown to the user with what to change
+            error = errors.as_error(exc, where)
+            if errors.should_retry(error):
+                leases.back_off(ExportFile, file_id, file.retries, error, "s3:GetObject")
+                return "backoff"
+            _stop(source, error, "s3:GetObject", where)
+            return "failed"
 
 
 def load_stream(file: ExportFile, body: IO[bytes], owner: str) -> str:
-    """Stream a gzipped JSON-lines file into the collection: memory holds one batch, whatever the file's
-    size. Lines before the checkpoint are read (for the checksum) but not applied again."""
+    """Stream a gzipped JSON-lines file into the collection: memory holds one batch (at most BATCH_LINES
+    lines and BATCH_BYTES of documents, whatever the items' size). Lines before the checkpoint are read
+    (for the checksum) but not applied again."""
     source = file.source
     key_names = source.key_names
     hashed = _Md5Reader(body)
     skip = file.lines_done
     line_count = 0
     batch: list[writer.Change] = []
-    now = timezone.now()
+    batch_bytes = 0
+    now = clock.now()
     with gzip.GzipFile(fileobj=hashed) as lines:
         for line in lines:
             line_count += 1
             if line_count <= skip or not line.strip():
                 continue
-            item = json.loads(line)["Item"]
-            batch.append(writer.Change(convert.document_id(item, key_names), convert.item_to_json(item), now))
-            if len(batch) >= BATCH_LINES:
+            try:
+                item = json.loads(line)["Item"]
+                change = writer.Change(convert.document_id(item, key_names), convert.item_to_json(item), now)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise errors.BadData(
+                    f"line {line_count} is not a DynamoDB JSON item ({type(exc).__name__}: {exc})."
+                ) from exc
+            batch.append(change)
+            batch_bytes += len(change.body or "")
+            if len(batch) >= BATCH_LINES or batch_bytes >= BATCH_BYTES:
                 outcome = _commit(file, owner, batch)
                 if outcome != "more":
                     return outcome
-                batch, now = [], timezone.now()
+                batch, batch_bytes, now = [], 0, clock.now()
         while hashed.read(READ_BYTES):  # anything after the gzip stream still counts for the checksum
             pass
     problem = _mismatch(file, line_count, hashed.checksum)
@@ -319,21 +355,22 @@ def _mismatch(file: ExportFile, lines: int, checksum: str) -> str:
 
 def _commit(file: ExportFile, owner: str, batch: list[writer.Change], *, finished: bool = False) -> str:
     """A batch, its line checkpoint and the progress in one transaction; the last one hands over.
-    Returns more | done | lost (another worker has the file) | stopped (paused or in error)."""
-    from ingest import handover
-
+    Returns more | done | lost (another worker has the file, or a re-sync began) | stopped."""
     with transaction.atomic():
+        if not lifecycle.lock_source(file.source_id, Source.State.DOWNLOADING_FROM_S3):
+            return "stopped"  # paused, in error, or re-synced
         if not leases.holds(ExportFile, file.pk, owner):
             return "lost"
-        status = Source.objects.filter(pk=file.source_id).values("error", "suspended_at").get()
-        if status["error"] or status["suspended_at"]:
-            return "stopped"
+        if not ExportFile.objects.filter(pk=file.pk, lines_done=file.lines_done).exists():
+            return "lost"  # another worker moved the checkpoint on while our lease had lapsed
         writer.apply(file.source.collection_id, batch)
-        ExportFile.objects.filter(pk=file.pk).update(lines_done=F("lines_done") + len(batch), done=finished)
+        ExportFile.objects.filter(pk=file.pk).update(
+            lines_done=F("lines_done") + len(batch), done=finished, progress_at=clock.now(), retries=0, problem=""
+        )
         Source.objects.filter(pk=file.source_id).update(items_loaded=F("items_loaded") + len(batch))
-        leases.claim(ExportFile, file.pk, owner)
+        leases.renew(ExportFile, file.pk, owner)
         if finished and not ExportFile.objects.filter(source_id=file.source_id, done=False).exists():
-            handover.initial_load_finished(file.source_id)
+            lifecycle.load_finished(file.source_id)
     file.lines_done += len(batch)
     return "done" if finished else "more"
 

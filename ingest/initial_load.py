@@ -26,12 +26,14 @@ def start(source_id: int) -> None:
     source = Source.objects.select_related("integration__organisation", "collection").get(pk=source_id)
     if source.state != Source.State.INITIALIZING or source.load_started_at or source.suspended_at:
         return
-    dynamodb = aws.integration_client(source.integration, "dynamodb", source.region)
+    resource = f"table {source.table_name} in {source.region}"
     try:
+        dynamodb = errors.engine_client(source, "dynamodb")
+        if isinstance(dynamodb, aws.AwsError):
+            raise dynamodb
         table = dynamodb.describe_table(TableName=source.table_name)["Table"]
     except Exception as exc:  # noqa: BLE001 - shown to the user with what to change
-        error = aws.as_aws_error(exc)
-        resource = f"table {source.table_name} in {source.region}"
+        error = errors.as_error(exc, resource)
         notify.stop(source, errors.explain(error, action="dynamodb:DescribeTable", resource=resource,
                                            integration_name=source.integration.name))  # fmt: skip
         return

@@ -1,21 +1,27 @@
-"""Leases: one worker at a time per unit of work (scan segment, stream shard), across all machines."""
+"""Leases: one worker at a time per unit of work (scan segment, export file, stream shard), across all
+machines. A held lease is renewed by a heartbeat (`held`), also while its worker waits on a slow AWS
+call, a backoff or the read-capacity budget, so it lapses only when its worker died, was stopped, or has
+held it past `timing.hold_limit()`; then the supervisor hands the unit to another worker.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import socket
 import uuid
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
 
-from django.conf import settings
 from django.db.models import Model, Q
-from django.utils import timezone
+
+from ingest import clock, timing
 
 
-def lease_seconds() -> int:
-    """How long a claim holds without renewal (MILLRACE_LEASE_SECONDS): a worker renews it with every
-    commit, so only a dead or stuck worker's lease runs out."""
-    return settings.MILLRACE_LEASE_SECONDS
+def lease_seconds() -> float:
+    return timing.lease()
 
 
 def new_owner() -> str:
@@ -23,31 +29,103 @@ def new_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def _expiry() -> datetime:
+    return clock.now() + timedelta(seconds=timing.lease())
+
+
 def claim(model: type[Model], pk: int, owner: str) -> bool:
-    """Take (or renew) the lease when it is free, lapsed or already ours; True when we hold it."""
-    now = timezone.now()
+    """Take the lease when it is free, lapsed or already ours; True when we hold it."""
+    now = clock.now()
     free = Q(leased_by="") | Q(lease_expires_at__lt=now) | Q(leased_by=owner)
     taken = model.objects.filter(free, pk=pk, done=False).update(
-        leased_by=owner, lease_expires_at=now + timedelta(seconds=lease_seconds())
+        leased_by=owner, lease_expires_at=_expiry(), waiting_on="", waiting_since=None
     )
     return taken == 1
+
+
+def renew(model: type[Model], pk: int, owner: str, **fields: Any) -> bool:
+    """Extend a lease we still hold (never one that lapsed: another worker may have it, or have had it
+    and moved the checkpoint on, so what we hold in memory is stale)."""
+    now = clock.now()
+    return bool(
+        model.objects.filter(pk=pk, leased_by=owner, lease_expires_at__gte=now).update(
+            lease_expires_at=_expiry(), **fields
+        )
+    )
 
 
 def holds(model: type[Model], pk: int, owner: str) -> bool:
     """Checked under the row lock right before committing work, so a lapsed lease never writes."""
     row = model.objects.select_for_update().filter(pk=pk).values("leased_by", "lease_expires_at").first()
-    return bool(row and row["leased_by"] == owner and row["lease_expires_at"] > timezone.now())
+    return bool(row and row["leased_by"] == owner and row["lease_expires_at"] > clock.now())
 
 
 def release(model: type[Model], pk: int, owner: str) -> None:
-    model.objects.filter(pk=pk, leased_by=owner).update(leased_by="", lease_expires_at=None)
+    model.objects.filter(pk=pk, leased_by=owner).update(
+        leased_by="", lease_expires_at=None, waiting_on="", waiting_since=None
+    )
+
+
+class Hold:
+    """A unit of work this task holds. `waiting(...)` names what it waits on, so that a call AWS takes
+    minutes to answer shows on the page as that, not as silence."""
+
+    def __init__(self, model: type[Model], pk: int, owner: str) -> None:
+        self.model, self.pk, self.owner = model, pk, owner
+        self.started = clock.monotonic()
+        self.activity, self.activity_since = "", None
+
+    @contextlib.contextmanager
+    def waiting(self, what: str) -> Iterator[None]:
+        self.activity, self.activity_since = what, clock.now()
+        try:
+            yield
+        finally:
+            self.activity, self.activity_since = "", None
+
+    def beat(self) -> None:
+        """The heartbeat: renew, and record what we are waiting on. Past the hold limit it stops renewing,
+        so a worker wedged in a call that never returns can't keep its unit forever."""
+        if clock.monotonic() - self.started > timing.hold_limit():
+            return
+        renew(self.model, self.pk, self.owner, waiting_on=self.activity, waiting_since=self.activity_since)
+
+
+@contextlib.contextmanager
+def held(model: type[Model], pk: int, owner: str) -> Iterator[Hold | None]:
+    """Claim the unit (None when someone else holds it), renew it by heartbeat while the block runs, and
+    release it after."""
+    if not claim(model, pk, owner):
+        yield None
+        return
+    hold = Hold(model, pk, owner)
+    try:
+        with clock.every(timing.heartbeat(), hold.beat):
+            yield hold
+    finally:
+        release(model, pk, owner)
 
 
 def needing_dispatch(model: type[Model]) -> Q:
-    """Work no one holds, and no task was queued for recently (a third of a lease more than the lease
-    itself: a queued task may wait its turn): the supervisor queues a task for it."""
-    now = timezone.now()
-    redispatch_after = lease_seconds() + max(1, lease_seconds() // 3)
+    """Work no one holds, not waiting for a later poll, and no task queued for it recently (a lease plus a
+    third: a queued task may wait its turn): the supervisor queues a task for it."""
+    now = clock.now()
+    redispatch_after = timing.lease() + max(1.0, timing.lease() / 3)
     unheld = Q(leased_by="") | Q(lease_expires_at__lt=now)
     not_queued = Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=now - timedelta(seconds=redispatch_after))
-    return Q(done=False) & unheld & not_queued
+    due = Q(not_before__isnull=True) | Q(not_before__lte=now)
+    return Q(done=False) & unheld & not_queued & due
+
+
+def back_off(model: type[Model], pk: int, retries: int, error: Any, action: str) -> float:
+    """AWS asked us to slow down (or hiccuped): note it on the unit and set when to try again, doubling
+    with each failure in a row up to `timing.BACKOFF_CAP`. The caller returns; nothing sleeps."""
+    delay = min(timing.BACKOFF_CAP, 0.2 * 2 ** (retries + 1)) * random.uniform(0.5, 1.5)
+    now = clock.now()
+    model.objects.filter(pk=pk).update(
+        retries=retries + 1,
+        not_before=now + timedelta(seconds=delay),
+        problem=f"{action}: {error.code} ({error.message})"[:500],
+        problem_at=now,
+    )
+    return delay

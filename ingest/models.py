@@ -13,8 +13,21 @@ class LeasedWork(models.Model):
 
     leased_by = models.CharField(max_length=200, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
-    dispatched_at = models.DateTimeField(null=True, blank=True, help_text="When a task was last queued for it.")
+    dispatched_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the task last queued for it is due to start."
+    )
+    not_before = models.DateTimeField(
+        null=True, blank=True, help_text="Not to be run before then: a quiet shard's next poll, or a backoff."
+    )
     done = models.BooleanField(default=False)
+    # What the holder is waiting on (an AWS call, a backoff, the budget) and since when: its heartbeat
+    # writes it, so a call that doesn't answer shows as such rather than as silence.
+    waiting_on = models.CharField(max_length=100, blank=True)
+    waiting_since = models.DateTimeField(null=True, blank=True)
+    progress_at = models.DateTimeField(null=True, blank=True, help_text="When work on it was last committed.")
+    problem = models.CharField(max_length=500, blank=True, help_text="The last trouble met, e.g. throttling.")
+    problem_at = models.DateTimeField(null=True, blank=True)
+    retries = models.PositiveIntegerField(default=0, help_text="Backoffs in a row since the last success.")
 
     class Meta:
         abstract = True
@@ -49,6 +62,9 @@ class CapacitySpend(models.Model):
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="capacity_spends")
     at = models.DateTimeField(db_index=True)
     units = models.FloatField()
+    in_flight = models.BooleanField(
+        default=False, help_text="Reserved by a Scan call not yet answered: it counts until it is settled."
+    )
 
     def __str__(self) -> str:
         return f"{self.units} RCU at {self.at:%H:%M:%S.%f}"
@@ -65,10 +81,10 @@ class Shard(LeasedWork):
     starting_sequence_number = models.CharField(max_length=64, blank=True)
     ending_sequence_number = models.CharField(max_length=64, blank=True, help_text="Set once the shard closed.")
     checkpoint = models.CharField(max_length=64, blank=True, help_text="Sequence number of the last applied record.")
-    caught_up = models.BooleanField(default=False, help_text="Has read to the stream's tip at least once.")
+    caught_up = models.BooleanField(default=False, help_text="The last GetRecords found nothing more to read.")
     records_applied = models.BigIntegerField(default=0)
     idle_polls = models.PositiveIntegerField(default=0)
-    last_read_at = models.DateTimeField(null=True, blank=True)
+    last_read_at = models.DateTimeField(null=True, blank=True, help_text="The last GetRecords that answered.")
     discovered_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import logging
 import math
-import random
-import time
 from typing import Any
 
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
 
 from collections_app.models import Source
-from ingest import budget, convert, errors, leases, writer
+from ingest import budget, clock, convert, errors, leases, lifecycle, notify, timing, writer
 from ingest.keys import key_from_json, key_to_json
 from ingest.models import ScanSegment
 from ingest.sizes import item_size
@@ -26,7 +23,6 @@ from integrations import aws
 
 log = logging.getLogger(__name__)
 
-SLICE_SECONDS = 30
 BYTES_PER_RCU = 4096
 FULL_PAGE_RCU = 256  # a 1 MB page read strongly consistent costs at most 1 MB ÷ 4 KB
 SAFETY = 1.25  # reserve a quarter more than the item sizes seen so far suggest
@@ -44,7 +40,7 @@ def segment_count(source: Source, size_bytes: int) -> int:
 
 def create_segments(source: Source, size_bytes: int) -> list[int]:
     total = segment_count(source, size_bytes)
-    now = timezone.now()  # their tasks are queued on commit: the supervisor leaves them alone meanwhile
+    now = clock.now()  # their tasks are queued on commit: the supervisor leaves them alone meanwhile
     ScanSegment.objects.bulk_create(
         [ScanSegment(source=source, segment=n, total_segments=total, dispatched_at=now) for n in range(total)]
     )
@@ -61,34 +57,41 @@ def page_plan(rcu_budget: float, total_segments: int, item_bytes: float) -> tupl
     return limit, min(rcu_budget, max(1.0, math.ceil(limit * item_bytes * SAFETY / BYTES_PER_RCU)))
 
 
-def run_segment(segment_id: int, *, owner: str | None = None, slice_seconds: float = SLICE_SECONDS) -> str:
-    """Scan one segment for a time slice. Returns done | more | held | lost | stopped | failed."""
+def run_segment(segment_id: int, *, owner: str | None = None, slice_seconds: float = timing.SCAN_SLICE) -> str:
+    """Scan one segment for a time slice. Returns done | more | backoff (try again at the segment's
+    `not_before`) | held | lost | stopped | failed."""
     owner = owner or leases.new_owner()
-    segment = ScanSegment.objects.select_related("source__integration__organisation", "source__collection").get(
+    segment = ScanSegment.objects.select_related("source__integration__organisation", "source__collection").filter(
         pk=segment_id
     )
+    segment = segment.first()
+    if segment is None:
+        return "lost"  # re-synced meanwhile
     source = segment.source
     if segment.done:
         return "done"
     if source.error or source.suspended_at:
         return "stopped"
-    if not leases.claim(ScanSegment, segment_id, owner):
-        return "held"
-    try:
-        return _scan_pages(segment, source, owner, time.monotonic() + slice_seconds)
-    finally:
-        leases.release(ScanSegment, segment_id, owner)
+    with leases.held(ScanSegment, segment_id, owner) as hold:
+        if hold is None:
+            return "held"
+        return _scan_pages(segment, source, hold, clock.monotonic() + slice_seconds)
 
 
-def _scan_pages(segment: ScanSegment, source: Source, owner: str, deadline: float) -> str:
-    dynamodb = aws.integration_client(source.integration, "dynamodb", source.region)
+def _scan_pages(segment: ScanSegment, source: Source, hold: leases.Hold, deadline: float) -> str:
+    table = f"table {source.table_name} in {source.region}"
+    with hold.waiting("sts:AssumeRole"):
+        dynamodb = errors.engine_client(source, "dynamodb")
+    if isinstance(dynamodb, aws.AwsError):
+        _fail(source, dynamodb, "sts:AssumeRole")
+        return "failed"
     key_names = source.key_names
     item_bytes = 4096.0  # until the first page shows the real sizes
     start_key = key_from_json(segment.last_evaluated_key)
-    throttles = 0
-    while time.monotonic() < deadline:
+    while clock.monotonic() < deadline:
         limit, reserve_units = page_plan(source.rcu or 1, segment.total_segments, item_bytes)
-        spend_id = budget.reserve(source.pk, source.rcu or 1, reserve_units, deadline=deadline)
+        with hold.waiting("read capacity (the RCU budget)"):
+            spend_id = budget.reserve(source.pk, source.rcu or 1, reserve_units, deadline=deadline)
         if spend_id is None:
             return "more"
         request: dict[str, Any] = {
@@ -103,28 +106,35 @@ def _scan_pages(segment: ScanSegment, source: Source, owner: str, deadline: floa
         if start_key:
             request["ExclusiveStartKey"] = start_key
         try:
-            page = dynamodb.scan(**request)
+            with hold.waiting("dynamodb:Scan"):
+                page = dynamodb.scan(**request)
         except Exception as exc:  # noqa: BLE001 - sorted into throttling (retry) and real failures below
             budget.settle(spend_id, 0)
-            error = aws.as_aws_error(exc)
-            if errors.should_retry(error):
-                throttles += 1  # throttling is DynamoDB asking us to slow down, never a failure
-                time.sleep(min(20.0, 0.2 * 2**throttles) * random.uniform(0.5, 1.5))
-                continue
-            _fail(source, error)
+            error = errors.as_error(exc, table)
+            if errors.should_retry(error):  # throttling is DynamoDB asking us to slow down, never a failure
+                leases.back_off(ScanSegment, segment.pk, segment.retries, error, "dynamodb:Scan")
+                return "backoff"
+            _fail(source, error, "dynamodb:Scan")
             return "failed"
-        throttles = 0
         consumed = float(page.get("ConsumedCapacity", {}).get("CapacityUnits", reserve_units))
         budget.settle(spend_id, consumed)
         items = page["Items"]
         next_key = page.get("LastEvaluatedKey")
-        now = timezone.now()
-        changes = [
-            writer.Change(convert.document_id(item, key_names), convert.item_to_json(item), now) for item in items
-        ]
+        now = clock.now()
+        try:
+            changes = [
+                writer.Change(convert.document_id(item, key_names), convert.item_to_json(item), now) for item in items
+            ]
+        except (KeyError, TypeError, ValueError) as exc:
+            notify.stop(source, f"A Scan page of {table} could not be converted: {type(exc).__name__}: {exc}")
+            return "failed"
         with transaction.atomic():
-            if not leases.holds(ScanSegment, segment.pk, owner):
+            if not lifecycle.lock_source(source.pk, Source.State.SCANNING):
+                return "lost"  # paused, failed or re-synced since the page was read
+            if not leases.holds(ScanSegment, segment.pk, hold.owner):
                 return "lost"  # another worker took the segment over; its pages win, ours are dropped
+            if not ScanSegment.objects.filter(pk=segment.pk, pages=segment.pages).exists():
+                return "lost"  # ... and moved its checkpoint on while our lease had lapsed
             writer.apply(source.collection_id, changes)
             ScanSegment.objects.filter(pk=segment.pk).update(
                 last_evaluated_key=key_to_json(next_key),
@@ -132,11 +142,16 @@ def _scan_pages(segment: ScanSegment, source: Source, owner: str, deadline: floa
                 items_loaded=F("items_loaded") + len(items),
                 pages=F("pages") + 1,
                 rcu_consumed=F("rcu_consumed") + consumed,
+                progress_at=now,
+                retries=0,
+                problem="",
             )
+            segment.pages += 1
+            segment.retries = 0
             Source.objects.filter(pk=source.pk).update(
                 items_loaded=F("items_loaded") + len(items), rcu_consumed=F("rcu_consumed") + consumed
             )
-            leases.claim(ScanSegment, segment.pk, owner)  # renew while we make progress
+            leases.renew(ScanSegment, segment.pk, hold.owner)
             if next_key is None:
                 _finish_if_last(source.pk)
                 return "done"
@@ -150,16 +165,12 @@ def _scan_pages(segment: ScanSegment, source: Source, owner: str, deadline: floa
 
 def _finish_if_last(source_id: int) -> None:
     """Called in the transaction that finished a segment: the last one ends the initial load."""
-    from ingest import handover
-
     if not ScanSegment.objects.filter(source_id=source_id, done=False).exists():
-        handover.initial_load_finished(source_id)
+        lifecycle.load_finished(source_id)
 
 
-def _fail(source: Source, error: aws.AwsError) -> None:
-    from ingest import notify
-
+def _fail(source: Source, error: aws.AwsError, action: str) -> None:
     table = f"table {source.table_name} in {source.region}"
-    message = errors.explain(error, action="dynamodb:Scan", resource=table, integration_name=source.integration.name)
+    message = errors.explain(error, action=action, resource=table, integration_name=source.integration.name)
     log.warning("scan of %s failed: %s", source, message)
     notify.stop(source, message)

@@ -9,61 +9,53 @@ been read to its end.
 from __future__ import annotations
 
 import logging
-import random
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Q
-from django.utils import timezone
 
 from collections_app.models import Collection, Source
-from ingest import convert, errors, leases, notify, resync, writer
+from ingest import clock, convert, errors, leases, lifecycle, notify, timing, writer
 from ingest.models import Shard
 from integrations import aws
 
 log = logging.getLogger(__name__)
 
-SLICE_SECONDS = 20
 IDLE_CEILING_SECONDS = 5.0  # an idle shard is polled at most every 5 s: ≤ 720 GetRecords an hour
-DISCOVERY_SECONDS = 10  # DescribeStream often enough that a new child shard waits seconds, not a minute
+DESCRIBE_STREAM_PER_SECOND = 5.0  # half of DynamoDB Streams' 10 DescribeStream calls a second per account
 GET_RECORDS_LIMIT = 1000
 DYNAMODB_SERVICE = "dynamodb.amazonaws.com"
 
 
-def begin(source: Source) -> None:
-    """The initial load is done: follow the stream from the position recorded before the load."""
-    source.set_state(Source.State.PROCESSING_STREAM)
-
-
-def _streams_client(source: Source) -> Any:
-    return aws.integration_client(source.integration, "dynamodbstreams", source.region)
-
-
 def discover(source: Source) -> int:
-    """Record shards we don't know yet (DescribeStream, 100 a page, ≤ 10 calls a second). A shard we
-    hadn't read to its end that the stream no longer lists was trimmed: changes were missed."""
+    """Record shards we don't know yet (DescribeStream, 100 a page). A shard we hadn't read to its end that
+    the stream no longer lists was trimmed: changes were missed. Raises AwsError when AWS refuses or
+    throttles: the supervisor records that on the source (shown, and stopped if it lasts)."""
     if not Source.objects.filter(pk=source.pk, state=Source.State.PROCESSING_STREAM).exists():
         return 0  # re-synced since the caller looked: the new load's hand-over discovers afresh
-    client = _streams_client(source)
+    client = errors.engine_client(source, "dynamodbstreams")
+    if isinstance(client, aws.AwsError):
+        raise client
     known = dict(Shard.objects.filter(source=source).values_list("shard_id", "done"))
     listed: set[str] = set()
     new: list[Shard] = []
+    endings: dict[str, str] = {}
     start: str | None = None
     while True:
         request: dict[str, Any] = {"StreamArn": source.stream_arn, "Limit": 100}
         if start:
             request["ExclusiveStartShardId"] = start
-        description = _describe_stream(client, request)
+        try:
+            description = client.describe_stream(**request)["StreamDescription"]
+        except Exception as exc:  # noqa: BLE001 - becomes an AwsError the supervisor shows
+            raise errors.as_error(exc, f"the stream of table {source.table_name}") from exc
         for shard in description["Shards"]:
             listed.add(shard["ShardId"])
             ending = shard.get("SequenceNumberRange", {}).get("EndingSequenceNumber", "")
             if shard["ShardId"] in known:
                 if ending:
-                    Shard.objects.filter(source=source, shard_id=shard["ShardId"], ending_sequence_number="").update(
-                        ending_sequence_number=ending
-                    )
+                    endings[shard["ShardId"]] = ending
                 continue
             known[shard["ShardId"]] = False
             new.append(
@@ -79,40 +71,39 @@ def discover(source: Source) -> int:
         start = description.get("LastEvaluatedShardId")
         if not start:
             break
-        time.sleep(0.1)
     gone = sorted(shard_id for shard_id, done in known.items() if not done and shard_id not in listed)
     if gone:
-        resync.changes_missed(
+        lifecycle.changes_missed(
             source.pk,
             f"Stream shard {gone[0]} was trimmed before Millrace had read it to its end (DynamoDB keeps stream "
             "records 24 hours), so some changes were missed. Millrace started a fresh initial load, and follows "
             "the stream from there.",
         )
         return 0
-    Shard.objects.bulk_create(new, ignore_conflicts=True)
-    Source.objects.filter(pk=source.pk).update(shards_discovered_at=timezone.now())
+    with transaction.atomic():
+        if not lifecycle.lock_source(source.pk, Source.State.PROCESSING_STREAM):
+            return 0  # re-synced while we listed: these shards belong to the old stream
+        for shard_id, ending in endings.items():
+            Shard.objects.filter(source=source, shard_id=shard_id, ending_sequence_number="").update(
+                ending_sequence_number=ending
+            )
+        Shard.objects.bulk_create(new, ignore_conflicts=True)
+        Source.objects.filter(pk=source.pk).update(
+            shards_discovered_at=clock.now(), poll_error="", poll_failing_since=None
+        )
     return len(new)
-
-
-def _describe_stream(client: Any, request: dict[str, Any]) -> dict[str, Any]:
-    """DescribeStream, backing off while throttled (its limit is 10 calls a second per account)."""
-    attempt = 0
-    while True:
-        try:
-            return client.describe_stream(**request)["StreamDescription"]
-        except Exception as exc:
-            attempt += 1
-            if not errors.should_retry(aws.as_aws_error(exc)) or attempt > 6:
-                raise
-            time.sleep(min(5.0, 0.2 * 2**attempt) * random.uniform(0.5, 1.5))
 
 
 def stream_replaced(source: Source) -> str:
     """Why the stream we follow is no longer the table's (turned off and on, or the table re-created),
     or "" when it still is. Records written in between are in neither stream."""
-    table = aws.integration_client(source.integration, "dynamodb", source.region).describe_table(
-        TableName=source.table_name
-    )["Table"]
+    client = errors.engine_client(source, "dynamodb")
+    if isinstance(client, aws.AwsError):
+        raise client
+    try:
+        table = client.describe_table(TableName=source.table_name)["Table"]
+    except Exception as exc:  # noqa: BLE001 - becomes an AwsError the supervisor shows
+        raise errors.as_error(exc, f"table {source.table_name}") from exc
     latest = table.get("LatestStreamArn", "")
     enabled = (table.get("StreamSpecification") or {}).get("StreamEnabled", False)
     if enabled and latest == source.stream_arn:
@@ -134,7 +125,7 @@ def _record_time(record: dict[str, Any]) -> datetime:
     created = record["dynamodb"].get("ApproximateCreationDateTime")
     if isinstance(created, datetime):
         return created if created.tzinfo else created.replace(tzinfo=UTC)
-    return datetime.fromtimestamp(float(created), tz=UTC) if created else timezone.now()
+    return datetime.fromtimestamp(float(created), tz=UTC) if created else clock.now()
 
 
 def to_changes(source: Source, records: list[dict[str, Any]]) -> tuple[list[writer.Change], int, int]:
@@ -161,18 +152,22 @@ def to_changes(source: Source, records: list[dict[str, Any]]) -> tuple[list[writ
     return changes, user_deletes, ttl_deletes
 
 
-def read_shard(shard_pk: int, *, owner: str | None = None, slice_seconds: float = SLICE_SECONDS) -> str:
-    """Read one shard for a time slice. Returns finished | more | held | lost | stopped | failed."""
+def read_shard(shard_pk: int, *, owner: str | None = None, slice_seconds: float = timing.STREAM_SLICE) -> str:
+    """Read one shard while records keep coming, for at most a time slice. Returns finished | more (read
+    again now) | idle (nothing new: poll again at the shard's `not_before`) | backoff (AWS asked us to
+    slow down: try again at `not_before`) | held | lost | stopped | failed. Never sleeps waiting for AWS:
+    the caller schedules the next poll."""
     owner = owner or leases.new_owner()
-    shard = Shard.objects.select_related("source__integration__organisation", "source__collection").get(pk=shard_pk)
+    shard = Shard.objects.select_related("source__integration__organisation", "source__collection").filter(pk=shard_pk)
+    shard = shard.first()
+    if shard is None:
+        return "lost"  # re-synced meanwhile: the new load has shards of its own
     if shard.done:
         return "finished"
-    if not leases.claim(Shard, shard_pk, owner):
-        return "held"
-    try:
-        return _read(shard, owner, time.monotonic() + slice_seconds)
-    finally:
-        leases.release(Shard, shard_pk, owner)
+    with leases.held(Shard, shard_pk, owner) as hold:
+        if hold is None:
+            return "held"
+        return _read(shard, hold, clock.monotonic() + slice_seconds)
 
 
 def _iterator(client: Any, shard: Shard) -> str:
@@ -193,68 +188,98 @@ def idle_wait(source: Source, idle_polls: int) -> float:
     return max(base, min(IDLE_CEILING_SECONDS, base * 2 ** min(idle_polls - 1, 6)))
 
 
-def _read(shard: Shard, owner: str, deadline: float) -> str:
+def _following(source: Source) -> bool:
+    status = Source.objects.filter(pk=source.pk).values("suspended_at", "error", "state").first()
+    return bool(
+        status
+        and not status["suspended_at"]
+        and not status["error"]
+        and status["state"] == Source.State.PROCESSING_STREAM
+    )
+
+
+def _read(shard: Shard, hold: leases.Hold, deadline: float) -> str:
     source = shard.source
-    client = _streams_client(source)
+    where = f"the stream of table {source.table_name} in {source.region}"
+    with hold.waiting("sts:AssumeRole"):
+        client = errors.engine_client(source, "dynamodbstreams")
+    if isinstance(client, aws.AwsError):
+        _fail(source, shard, client, action="sts:AssumeRole")
+        return "failed"
     iterator: str | None = None
-    throttles = 0
-    if shard.idle_polls and shard.last_read_at:  # a quiet shard keeps its pace across time slices
-        pause = idle_wait(source, shard.idle_polls) - (timezone.now() - shard.last_read_at).total_seconds()
-        time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
-    while time.monotonic() < deadline:
-        status = Source.objects.filter(pk=source.pk).values("suspended_at", "error", "state").get()
-        if status["suspended_at"] or status["error"] or status["state"] != Source.State.PROCESSING_STREAM:
+    while clock.monotonic() < deadline:
+        if not _following(source):
             return "stopped"  # paused, failed, or re-syncing (a re-sync reads the stream after its load)
+        action = "dynamodb:GetShardIterator"
         try:
             if iterator is None:
-                iterator = _iterator(client, shard)
-            response = client.get_records(ShardIterator=iterator, Limit=GET_RECORDS_LIMIT)
+                with hold.waiting(action):
+                    iterator = _iterator(client, shard)
+            action = "dynamodb:GetRecords"
+            with hold.waiting(action):
+                response = client.get_records(ShardIterator=iterator, Limit=GET_RECORDS_LIMIT)
         except Exception as exc:  # noqa: BLE001 - sorted below: renew, back off, or stop with a message
-            error = aws.as_aws_error(exc)
+            error = errors.as_error(exc, where)
             if error.code == "ExpiredIteratorException":
                 iterator = None  # renewed from the checkpoint on the next turn
-                time.sleep(0.1)
                 continue
             if errors.should_retry(error):
-                throttles += 1
-                time.sleep(min(20.0, 0.2 * 2**throttles) * random.uniform(0.5, 1.5))
-                continue
-            _fail(source, shard, error)
+                leases.back_off(Shard, shard.pk, shard.retries, error, action)
+                return "backoff"
+            _fail(source, shard, error, action=action)
             return "failed"
-        throttles = 0
         records = response.get("Records", [])
         iterator = response.get("NextShardIterator")
-        if not _commit(shard, owner, records, finished=iterator is None):
+        try:
+            committed = _commit(shard, hold.owner, records, finished=iterator is None)
+        except errors.BadData as problem:
+            notify.stop(source, f"A record of shard {shard.shard_id} of {where} could not be applied: {problem}")
+            return "failed"
+        if not committed:
             return "lost"
         if iterator is None:
             return "finished"
-        if records:
-            shard.idle_polls = 0
-            continue  # more may be waiting: read again at once
-        # Caught up: poll at the collection's frequency, backing off while the shard stays quiet.
-        shard.idle_polls += 1
-        time.sleep(min(idle_wait(source, shard.idle_polls), max(0.0, deadline - time.monotonic())))
+        if not records:
+            return "idle"  # caught up: the next poll is scheduled at the shard's not_before
     return "more"
 
 
 def _commit(shard: Shard, owner: str, records: list[dict[str, Any]], *, finished: bool) -> bool:
+    """The records, the checkpoint and the source's figures in one transaction. Locks in the engine's one
+    order: the source, then the unit of work, then the collection (writer.apply)."""
     source = shard.source
-    changes, user_deletes, ttl_deletes = to_changes(source, records)
-    now = timezone.now()
+    try:
+        changes, user_deletes, ttl_deletes = to_changes(source, records)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise errors.BadData(f"{type(exc).__name__}: {exc}") from exc
+    now = clock.now()
     with transaction.atomic():
+        if not lifecycle.lock_source(source.pk, Source.State.PROCESSING_STREAM):
+            return False  # paused, failed or re-synced since the read began
         if not leases.holds(Shard, shard.pk, owner):
             return False
+        if not Shard.objects.filter(pk=shard.pk, checkpoint=shard.checkpoint).exists():
+            return False  # another worker moved the checkpoint on while our lease had lapsed
         writer.apply(source.collection_id, changes)
-        update: dict[str, Any] = {"last_read_at": now, "idle_polls": 0 if records else shard.idle_polls + 1}
+        idle_polls = 0 if records else shard.idle_polls + 1
+        caught_up = not records and not finished
+        update: dict[str, Any] = {
+            "last_read_at": now,
+            "progress_at": now,
+            "idle_polls": idle_polls,
+            "caught_up": caught_up,
+            "retries": 0,
+            "problem": "",
+            "not_before": now + timedelta(seconds=idle_wait(source, idle_polls)) if caught_up else None,
+        }
         if records:
             shard.checkpoint = records[-1]["dynamodb"]["SequenceNumber"]
             update.update(checkpoint=shard.checkpoint, records_applied=F("records_applied") + len(records))
         if finished:
             update["done"] = True
-        elif not records:
-            update["caught_up"] = True
         Shard.objects.filter(pk=shard.pk).update(**update)
-        leases.claim(Shard, shard.pk, owner)
+        shard.idle_polls = idle_polls
+        leases.renew(Shard, shard.pk, owner)
         source_update: dict[str, Any] = {"stream_last_processed_at": now}
         if changes:
             source_update.update(
@@ -264,7 +289,7 @@ def _commit(shard: Shard, owner: str, records: list[dict[str, Any]], *, finished
                 ttl_deletes=F("ttl_deletes") + ttl_deletes,
             )
         Source.objects.filter(pk=source.pk).update(**source_update)
-        if not records or finished:
+        if caught_up or finished:
             _mark_ready_if_caught_up(source)
     return True
 
@@ -282,9 +307,9 @@ def _mark_ready_if_caught_up(source: Source) -> None:
     ).update(status=Collection.Status.READY)
 
 
-def _fail(source: Source, shard: Shard, error: aws.AwsError) -> None:
+def _fail(source: Source, shard: Shard, error: aws.AwsError, *, action: str = "dynamodb:GetRecords") -> None:
     if error.code in {"TrimmedDataAccessException", "ResourceNotFoundException"}:
-        resync.changes_missed(
+        lifecycle.changes_missed(
             source.pk,
             f"The stream no longer held the changes after shard {shard.shard_id}'s checkpoint (DynamoDB keeps "
             "them 24 hours; the collection was paused or stopped for longer), so some changes were missed. "
@@ -295,13 +320,16 @@ def _fail(source: Source, shard: Shard, error: aws.AwsError) -> None:
         source,
         errors.explain(
             error,
-            action="dynamodb:GetRecords",
+            action=action,
             resource=f"the stream of table {source.table_name} in {source.region}",
             integration_name=source.integration.name,
         ),
     )
 
 
-def should_discover(source: Source) -> bool:
+def should_discover(source: Source, streaming_sources: int = 1) -> bool:
+    """DescribeStream often enough that a new child shard waits seconds, not a minute, and never more
+    often, across all sources, than half of the account's limit of 10 calls a second."""
+    interval = max(timing.DISCOVERY_SECONDS, streaming_sources / DESCRIBE_STREAM_PER_SECOND)
     last = source.shards_discovered_at
-    return last is None or timezone.now() - last > timedelta(seconds=DISCOVERY_SECONDS)
+    return last is None or clock.now() - last > timedelta(seconds=interval)

@@ -1,5 +1,5 @@
 """The supervisor tick (Celery beat): hand out work no one holds, follow exports, discover shards, start
-stalled loads.
+stalled loads, retry stopped sources, and say what keeps a source from moving (invariant 8).
 
 Every unit of work is a row; a task for it may be lost (a killed worker, a lost broker message) and
 the tick queues a new one once the row's lease has lapsed. Tasks that find the work held exit.
@@ -11,24 +11,22 @@ import logging
 from datetime import timedelta
 
 from django.db.models import Q
-from django.utils import timezone
 
 from collections_app.models import Source
-from ingest import export, leases, resync, stream
+from ingest import clock, errors, export, leases, lifecycle, liveness, stream, tasks
 from ingest.models import ExportFile, ScanSegment, Shard
-from integrations import aws
 
 log = logging.getLogger(__name__)
 
 START_GRACE = timedelta(seconds=60)
 ACTIVE = Q(error="") & Q(suspended_at__isnull=True)
+TASKS = {ScanSegment: "scan_segment", ExportFile: "load_export_file", Shard: "read_shard"}
 
 
 def tick() -> None:
-    from ingest import tasks
-
+    now = clock.now()
     for source in Source.objects.filter(ACTIVE, state=Source.State.INITIALIZING, load_started_at__isnull=True):
-        if timezone.now() - source.created_at > START_GRACE:  # its start task was lost
+        if now - source.created_at > START_GRACE:  # its start task was lost
             tasks.start_initial_load.delay(source.pk)
 
     for model in (ScanSegment, ExportFile):
@@ -36,35 +34,61 @@ def tick() -> None:
         for pk in list(work.values_list("pk", flat=True)):
             dispatch(model, pk)
 
-    now = timezone.now()
     for pk in list(Source.objects.filter(ACTIVE, export.due_for_poll(now)).values_list("pk", flat=True)):
         Source.objects.filter(pk=pk).update(export_checked_at=now)  # the next tick doesn't queue it again
         tasks.poll_export.delay(pk)
 
-    for source in Source.objects.filter(ACTIVE, state=Source.State.PROCESSING_STREAM).select_related(
-        "integration__organisation"
-    ):
-        if stream.should_discover(source):
-            try:
-                replaced = stream.stream_replaced(source)
-                if replaced:
-                    resync.changes_missed(source.pk, replaced)
-                    continue
-                stream.discover(source)
-            except Exception as exc:  # noqa: BLE001 - a failed discovery is retried next tick
-                log.warning("shard discovery for %s failed: %s", source, aws.as_aws_error(exc))
+    streaming = Source.objects.filter(ACTIVE, state=Source.State.PROCESSING_STREAM)
+    count = streaming.count()
+    for source in streaming.select_related("integration__organisation"):
+        if stream.should_discover(source, count):
+            Source.objects.filter(pk=source.pk).update(shards_discovered_at=now)  # paced, even when it fails
+            tasks.discover_shards.delay(source.pk)
         dispatch_shards(source)
 
+    liveness.check_all()
     retry_failed_sources()
 
 
-def dispatch(model: type[ScanSegment | ExportFile | Shard], pk: int) -> None:
-    """Queue the task for one unit of work and note when, so the tick doesn't queue another meanwhile."""
-    from ingest import tasks
+def discover_shards(source_id: int) -> None:
+    """DescribeTable (is it still our stream?) then DescribeStream. A failure is recorded on the source:
+    shown as a stall once it lasts, and an error (emailed, retried) if it goes on."""
+    source = Source.objects.select_related("integration__organisation").filter(pk=source_id).first()
+    if source is None or source.state != Source.State.PROCESSING_STREAM or source.error or source.suspended_at:
+        return
+    try:
+        replaced = stream.stream_replaced(source)
+        if replaced:
+            lifecycle.changes_missed(source.pk, replaced)
+            return
+        stream.discover(source)
+    except Exception as exc:  # noqa: BLE001 - recorded, shown, retried at the next discovery
+        error = errors.as_error(exc, f"the stream of table {source.table_name}")
+        log.warning("shard discovery for %s failed: %s", source, error)
+        action = f"dynamodb:{error.operation}" if error.operation else "dynamodb:DescribeStream"
+        Source.objects.filter(pk=source.pk).update(poll_error=f"{action} failed: {error.code}: {error.message}")
+        Source.objects.filter(pk=source.pk, poll_failing_since__isnull=True).update(poll_failing_since=clock.now())
+        return
+    dispatch_shards(source)
 
-    task = {ScanSegment: tasks.scan_segment, ExportFile: tasks.load_export_file, Shard: tasks.read_shard}[model]
-    model.objects.filter(pk=pk).update(dispatched_at=timezone.now())
-    task.delay(pk)
+
+def dispatch(model: type[ScanSegment | ExportFile | Shard], pk: int, *, countdown: float = 0.0) -> None:
+    """Queue the task for one unit of work (in `countdown` seconds) and note when it is due to start, so
+    the tick doesn't queue another meanwhile."""
+    task = getattr(tasks, TASKS[model])
+    model.objects.filter(pk=pk).update(dispatched_at=clock.now() + timedelta(seconds=countdown))
+    if countdown > 0:
+        task.apply_async((pk,), countdown=countdown)
+    else:
+        task.delay(pk)
+
+
+def dispatch_when_due(model: type[ScanSegment | ExportFile | Shard], pk: int) -> None:
+    """Queue the unit's next run for its `not_before` (an idle shard's next poll, a backoff's end): the
+    worker slot is free meanwhile, so one worker follows hundreds of quiet shards."""
+    not_before = model.objects.filter(pk=pk).values_list("not_before", flat=True).first()
+    wait = (not_before - clock.now()).total_seconds() if not_before else 0.0
+    dispatch(model, pk, countdown=max(0.0, wait))
 
 
 def dispatch_shards(source: Source) -> None:
@@ -76,13 +100,11 @@ def dispatch_shards(source: Source) -> None:
 def retry_failed_sources() -> None:
     """Retry a stopped source after a backoff, from its checkpoints; after ten clean minutes the count of
     automatic retries starts again (so the next new error is emailed)."""
-    from collections_app.services import source_retry
-
-    now = timezone.now()
+    now = clock.now()
     for source in Source.objects.exclude(error="").filter(suspended_at__isnull=True):
         if source.next_retry_at and now >= source.next_retry_at:
             log.info("retrying %s automatically (%d): %s", source, source.auto_retries + 1, source.error)
-            source_retry(source=source, automatic=True)
+            lifecycle.retry(source.pk, automatic=True)
     Source.objects.filter(error="", auto_retries__gt=0, error_at__lt=now - timedelta(minutes=10)).update(
         auto_retries=0, error_at=None
     )

@@ -1,13 +1,14 @@
-"""Celery tasks of the ingest engine: ids in, a call into the engine, the next slice queued."""
+"""Celery tasks of the ingest engine: ids in, a call into the engine, the next run queued. None of them
+sleeps waiting for AWS: a unit that has to wait is queued again for when it is due."""
 
 from __future__ import annotations
 
 from celery import shared_task
-from django.utils import timezone
 
-from collections_app.models import Source
 from ingest import export, initial_load, scan, stream, supervisor
 from ingest.models import ExportFile, ScanSegment, Shard
+
+WAITING = {"idle", "backoff"}
 
 
 @shared_task
@@ -17,8 +18,11 @@ def start_initial_load(source_id: int) -> None:
 
 @shared_task
 def scan_segment(segment_id: int) -> None:
-    if scan.run_segment(segment_id) == "more":
+    outcome = scan.run_segment(segment_id)
+    if outcome == "more":
         supervisor.dispatch(ScanSegment, segment_id)
+    elif outcome in WAITING:
+        supervisor.dispatch_when_due(ScanSegment, segment_id)
 
 
 @shared_task
@@ -28,8 +32,13 @@ def poll_export(source_id: int) -> None:
 
 @shared_task
 def load_export_file(file_id: int) -> None:
-    if export.load_file(file_id) == "more":  # S3 asked us to slow down: let the supervisor queue it again
-        ExportFile.objects.filter(pk=file_id).update(dispatched_at=timezone.now())
+    if export.load_file(file_id) in WAITING:  # S3 asked us to slow down
+        supervisor.dispatch_when_due(ExportFile, file_id)
+
+
+@shared_task
+def discover_shards(source_id: int) -> None:
+    supervisor.discover_shards(source_id)
 
 
 @shared_task
@@ -37,7 +46,9 @@ def read_shard(shard_pk: int) -> None:
     outcome = stream.read_shard(shard_pk)
     if outcome == "more":
         supervisor.dispatch(Shard, shard_pk)
-    elif outcome == "finished":  # its children may be readable now: don't wait for the next tick
-        source = Source.objects.select_related("integration__organisation").get(shards__pk=shard_pk)
-        stream.discover(source)
-        supervisor.dispatch_shards(source)
+    elif outcome in WAITING:
+        supervisor.dispatch_when_due(Shard, shard_pk)
+    elif outcome == "finished":  # its children may be readable now: discover them without waiting
+        source_id = Shard.objects.filter(pk=shard_pk).values_list("source_id", flat=True).first()
+        if source_id:
+            supervisor.discover_shards(source_id)

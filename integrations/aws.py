@@ -17,11 +17,17 @@ from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 from django.conf import settings
 
+from ingest import timing
 from integrations.models import Integration
 
 # The sandbox accepts any key; these keep botocore from hunting for credentials (and instance metadata).
 SANDBOX_KEYS = {"aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
-CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+# Timeouts and retries bound how long one call can take (ingest.timing, where the lease is sized to them).
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": timing.CALL_ATTEMPTS},
+    connect_timeout=timing.CONNECT_TIMEOUT,
+    read_timeout=timing.READ_TIMEOUT,
+)
 
 _role_sessions: dict[tuple[Any, ...], boto3.Session] = {}
 _role_sessions_lock = threading.Lock()

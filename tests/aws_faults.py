@@ -40,8 +40,8 @@ class AwsFaults:
         """moto charges a flat 1.0 per Scan; DynamoDB sums the page's item sizes and rounds up to 4 KB,
         at one RCU per 4 KB strongly consistent (half that eventually consistent)."""
         import math
-        import time
 
+        from ingest import clock
         from ingest.sizes import item_size
 
         def charge(params: dict[str, Any], response: dict[str, Any]) -> None:
@@ -49,7 +49,7 @@ class AwsFaults:
             units = max(1, math.ceil(size / 4096)) * (1.0 if params.get("ConsistentRead") else 0.5)
             response["ConsumedCapacity"] = {"TableName": params["TableName"], "CapacityUnits": units}
             if log is not None:
-                log.append((time.monotonic(), units))
+                log.append((clock.monotonic(), units))
 
         self.rewrite("dynamodb", "Scan", charge)
 

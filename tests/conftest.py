@@ -12,6 +12,8 @@ from moto import mock_aws
 
 from console.models import Membership, Organisation
 from console.services import first_admin_create
+from ingest import clock
+from ingest.clock import VirtualClock
 from tests.aws_faults import AwsFaults
 
 REGION = "us-east-1"
@@ -20,6 +22,18 @@ ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/millrace-reader"
 ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def virtual_clock(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[VirtualClock | None]:
+    """The engine, Django and the tests run on virtual time in every test but the end-to-end ones: leases
+    lapse, budgets refill and backoffs pass when the engine sleeps, at once, however busy the machine is."""
+    if request.node.get_closest_marker("e2e"):
+        yield None
+        return
+    with clock.use(VirtualClock()) as virtual:
+        monkeypatch.setattr("django.utils.timezone.now", virtual.now)
+        yield virtual
 
 
 @pytest.fixture(autouse=True)

@@ -32,6 +32,16 @@ def exports():
 def no_queue(monkeypatch):
     """Engine tests drive the engine directly; what it would queue for workers is recorded, not sent."""
     queued: list[tuple[str, int]] = []
-    for name in ("start_initial_load", "scan_segment", "read_shard", "poll_export", "load_export_file"):
+    for name in (
+        "start_initial_load",
+        "scan_segment",
+        "read_shard",
+        "poll_export",
+        "load_export_file",
+        "discover_shards",
+    ):
         monkeypatch.setattr(f"ingest.tasks.{name}.delay", lambda pk, name=name: queued.append((name, pk)))
+        monkeypatch.setattr(
+            f"ingest.tasks.{name}.apply_async", lambda args, countdown=0, name=name: queued.append((name, args[0]))
+        )
     return queued

@@ -9,7 +9,7 @@ from typing import Any
 from collections_app.models import Collection, Document, Source
 from collections_app.services import collection_create
 from collections_app.tables import describe_table
-from ingest import convert, export, initial_load, scan, stream
+from ingest import clock, convert, export, initial_load, scan, stream, supervisor
 from ingest.models import ExportFile, ScanSegment, Shard
 from integrations.models import Integration
 
@@ -102,7 +102,9 @@ def load(source: Source, *, slice_seconds: float = 5) -> None:
         pending = list(ScanSegment.objects.filter(source=source, done=False).values_list("pk", flat=True))
         if not pending:
             return
-        scan.run_segment(random.choice(pending), slice_seconds=slice_seconds)
+        segment_id = random.choice(pending)
+        if scan.run_segment(segment_id, slice_seconds=slice_seconds) == "backoff":
+            wait_until_due(ScanSegment, segment_id)
     raise AssertionError("the scan never finished")
 
 
@@ -114,23 +116,39 @@ def load_by_export(source: Source) -> None:
         if source.error or source.load_finished_at or source.state == Source.State.INITIALIZING:
             return  # done, stopped, or started over (a re-sync queues a new start)
         if source.state == Source.State.EXPORTING_TO_S3:
-            time.sleep(0.01)  # moto writes the export in a thread
+            time.sleep(0.01)  # moto writes the export in a thread, in real time
             export.poll(source.pk)
             continue
         pending = list(ExportFile.objects.filter(source=source, done=False).values_list("pk", flat=True))
-        export.load_file(random.choice(pending))
+        file_id = random.choice(pending)
+        if export.load_file(file_id) == "backoff":
+            wait_until_due(ExportFile, file_id)
     raise AssertionError("the export load never finished")
 
 
 def follow(source: Source, *, rounds: int = 3) -> None:
-    """Read every readable shard until it has caught up, a few rounds (children become readable)."""
+    """Do what the supervisor and the workers do, in this thread: discover shards, then read every readable
+    shard until it is idle (caught up) or finished, a few rounds (children become readable). Backoffs
+    and idle pauses pass on the virtual clock."""
     source.refresh_from_db()
     for _ in range(rounds):
         # This driver reads right away; the idle back-off between polls has its own test and bench.
-        Shard.objects.filter(source=source).update(idle_polls=0)
-        stream.discover(source)
+        Shard.objects.filter(source=source).update(idle_polls=0, not_before=None)
+        supervisor.discover_shards(source.pk)
         for shard in Shard.objects.filter(stream.readable_shards(source), done=False):
-            stream.read_shard(shard.pk, slice_seconds=0.6)
+            for _ in range(50):
+                outcome = stream.read_shard(shard.pk)
+                if outcome == "backoff":
+                    wait_until_due(Shard, shard.pk)
+                elif outcome != "more":
+                    break
+
+
+def wait_until_due(model: Any, pk: int) -> None:
+    """Advance the virtual clock to the unit's next run, as the countdown of its queued task would."""
+    not_before = model.objects.filter(pk=pk).values_list("not_before", flat=True).first()
+    if not_before:
+        clock.sleep(max(0.0, (not_before - clock.now()).total_seconds()))
 
 
 def table_documents(dynamodb: Any, table: str, key_names: list[str]) -> dict[str, Any]:

@@ -61,7 +61,8 @@ def test_a_recreated_table_has_a_new_stream_so_the_collection_says_so_and_resync
     make_table(aws.dynamodb, "t", 25, seed=7)  # changes between the two streams are in neither
     Source.objects.filter(pk=source.pk).update(shards_discovered_at=None)
     with django_capture_on_commit_callbacks(execute=True):
-        supervisor.tick()
+        supervisor.tick()  # queues the discovery, which a worker runs:
+        supervisor.discover_shards(source.pk)
     source.refresh_from_db()
     assert (
         source.state == Source.State.INITIALIZING

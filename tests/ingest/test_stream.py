@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import html
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import reverse
@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from collections_app.models import Collection, Document, Source
 from collections_app.services import source_pause, source_resume
-from ingest import leases, stream
+from ingest import clock, leases, stream, tasks
 from ingest.models import Shard
 from tests.conftest import client_for
 from tests.ingest.engine import assert_equal_to_table, create_source, follow, item, load, loaded, make_table
@@ -82,7 +82,8 @@ def test_records_from_before_the_start_position_are_skipped(people, integration,
     source = create_source(people.acme, people.alice, integration, "t", rcu=10)
     load(source)
     # As if the table had been written more than the replay margin (2 minutes) before the load began.
-    Source.objects.filter(pk=source.pk).update(stream_start_at=timezone.now())
+    # moto dates its records by the real clock, not the tests' virtual one.
+    Source.objects.filter(pk=source.pk).update(stream_start_at=datetime.now(UTC))
     follow(source)
     source.refresh_from_db()
     assert source.stream_records_applied == 0
@@ -201,21 +202,29 @@ def test_the_admin_resyncs_and_shows_shards_and_segments(people, integration, aw
     assert_equal_to_table(source, aws.dynamodb)
 
 
-def test_an_idle_shard_backs_off_to_a_ceiling_and_keeps_its_pace(people, integration, aws, monkeypatch):
+def test_an_idle_shard_backs_off_to_a_ceiling_and_its_next_poll_is_scheduled_not_slept(
+    people, integration, aws, no_queue, virtual_clock
+):
     source = loaded(people, integration, aws, items=5)
     assert [stream.idle_wait(source, n) for n in range(0, 8)] == [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
     shard = Shard.objects.get(source=source)
-    Shard.objects.filter(pk=shard.pk).update(idle_polls=6, last_read_at=timezone.now())
-    slept = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        raise InterruptedError  # stop the slice at its first wait: that wait is what this test is about
-
-    monkeypatch.setattr("ingest.stream.time.sleep", sleep)
-    with pytest.raises(InterruptedError):
-        stream.read_shard(shard.pk, slice_seconds=30)
-    assert 4.0 <= slept[0] <= 5.0  # a new slice doesn't poll early: it waits out the idle pace
+    Shard.objects.filter(pk=shard.pk).update(idle_polls=6)
+    no_queue.clear()
+    virtual_clock.sleeps.clear()
+    tasks.read_shard(shard.pk)
+    shard.refresh_from_db()
+    assert shard.caught_up and shard.idle_polls == 7
+    assert (shard.not_before - shard.last_read_at).total_seconds() == pytest.approx(5.0, abs=0.01)
+    assert virtual_clock.sleeps == []  # the worker slot was free at once
+    assert no_queue == [("read_shard", shard.pk)]  # queued again, for its next poll
+    assert (shard.dispatched_at - shard.not_before).total_seconds() == pytest.approx(0, abs=0.01)
+    # A quiet hour costs at most 720 GetRecords a shard: one poll per 5 s ceiling.
+    started = clock.now()
+    for _ in range(10):
+        virtual_clock.advance((shard.not_before - clock.now()).total_seconds())
+        assert stream.read_shard(shard.pk) == "idle"
+        shard.refresh_from_db()
+    assert (clock.now() - started).total_seconds() >= 10 * 5.0 - 0.1
 
 
 def test_network_errors_are_retried_and_lose_nothing(people, integration, aws, faults, monkeypatch):

@@ -33,8 +33,13 @@ def test_the_tick_discovers_shards_and_queues_readable_ones(people, integration,
     load(source)
     no_queue.clear()
     supervisor.tick()
+    assert no_queue == [("discover_shards", source.pk)]  # DescribeStream in a task: the tick never waits on AWS
+    supervisor.tick()
+    assert no_queue == [("discover_shards", source.pk)]  # paced: not again at the next tick
+    no_queue.clear()
+    supervisor.discover_shards(source.pk)
     shard = Shard.objects.get(source=source)
-    assert ("read_shard", shard.pk) in no_queue
+    assert no_queue == [("read_shard", shard.pk)]
 
 
 def test_a_lost_start_task_is_queued_again(people, integration, aws, no_queue):

@@ -1,0 +1,178 @@
+"""A source's lifecycle: its states, the locks that keep transitions and writers apart.
+
+Lock order, everywhere in the engine and the services: the source's row first, then the unit of work
+(segment, file, shard), then the collection (writer.apply). A re-sync takes the source's lock before it
+deletes anything, and every commit of documents takes it before it checks its lease: so a commit that
+began before a re-sync either lands before the re-sync's deletes, or finds its unit gone and writes
+nothing (the re-sync fence).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F
+
+from collections_app.models import Collection, Document, Source
+from ingest import clock, notify, tasks
+from ingest.models import ExportFile, ScanSegment, Shard
+
+log = logging.getLogger(__name__)
+
+LOADING = (Source.State.SCANNING, Source.State.DOWNLOADING_FROM_S3)
+
+
+def lock_source(source_id: int, *states: str) -> bool:
+    """Take the source's row lock (first of all, inside the caller's transaction). True when the source is
+    still in one of `states` and neither paused nor stopped with an error."""
+    row = Source.objects.select_for_update().filter(pk=source_id).values("state", "error", "suspended_at").first()
+    return bool(row and row["state"] in states and not row["error"] and not row["suspended_at"])
+
+
+# DynamoDB Streams keeps a record 24 hours: a pause or a load longer than this may have lost changes.
+STREAM_RETENTION = timedelta(hours=24)
+
+
+def _release_work(source_id: int) -> None:
+    """Leases go and queued-task marks are forgotten, so the supervisor hands the work out afresh."""
+    for model in (ScanSegment, ExportFile, Shard):
+        model.objects.filter(source_id=source_id).update(
+            leased_by="", lease_expires_at=None, dispatched_at=None, not_before=None
+        )
+
+
+@transaction.atomic
+def pause(source_id: int) -> None:
+    """Stop reading; checkpoints stay, leases go, so resume continues where this left off."""
+    source = Source.objects.select_for_update().get(pk=source_id)
+    if source.suspended_at:
+        return
+    Source.objects.filter(pk=source_id).update(suspended_at=clock.now(), stalled="", stalled_since=None)
+    Collection.objects.filter(pk=source.collection_id).update(status=Collection.Status.PAUSED)
+    _release_work(source_id)
+
+
+@transaction.atomic
+def resume(source_id: int) -> bool:
+    """Continue from the checkpoints. Returns False when the pause outlasted the stream's 24 hours, so
+    some changes may be gone (the reader then reports it and the collection re-syncs)."""
+    source = Source.objects.select_for_update().get(pk=source_id)
+    if not source.suspended_at:
+        return True
+    within_retention = clock.now() - source.suspended_at < STREAM_RETENTION
+    Source.objects.filter(pk=source_id).update(suspended_at=None)
+    status = Collection.Status.READY if source.initial_load_done else Collection.Status.CREATED
+    Collection.objects.filter(pk=source.collection_id).update(status=status)
+    _release_work(source_id)
+    return within_retention
+
+
+@transaction.atomic
+def retry(source_id: int, *, automatic: bool = False) -> None:
+    """Clear the error; the supervisor hands the work out again from the last checkpoints. An automatic
+    retry keeps the error's time (its backoff grows from it) and counts itself; a person's starts afresh."""
+    Source.objects.select_for_update().filter(pk=source_id).values_list("pk", flat=True).get()
+    fresh = {"stalled": "", "stalled_since": None, "poll_error": "", "poll_failing_since": None}
+    if automatic:
+        Source.objects.filter(pk=source_id).update(error="", auto_retries=F("auto_retries") + 1, **fresh)
+    else:
+        Source.objects.filter(pk=source_id).update(error="", error_at=None, auto_retries=0, **fresh)
+    _release_work(source_id)
+
+
+@transaction.atomic
+def resync(source_id: int) -> None:
+    """Start again: forget documents, checkpoints and progress, then a fresh initial load and the stream
+    from a new start position. The source's lock comes first (the fence: see the module's docstring)."""
+    source = Source.objects.select_for_update().get(pk=source_id)
+    source.scan_segments.all().delete()
+    source.shards.all().delete()
+    source.capacity_spends.all().delete()
+    source.export_files.all().delete()
+    Document.objects.filter(collection_id=source.collection_id).delete()
+    Collection.objects.filter(pk=source.collection_id).update(
+        doc_count=0, total_size_bytes=0, last_updated_at=None, status=Collection.Status.CREATED
+    )
+    Source.objects.filter(pk=source_id).update(
+        state=Source.State.INITIALIZING,
+        state_changed_at=clock.now(),
+        error="",
+        error_at=None,
+        suspended_at=None,
+        load_started_at=None,
+        load_finished_at=None,
+        items_expected=0,
+        items_loaded=0,
+        rcu_consumed=0,
+        load_done_notified_at=None,
+        stream_arn="",
+        stream_start_at=None,
+        stream_last_processed_at=None,
+        stream_last_record_at=None,
+        shards_discovered_at=None,
+        stream_records_applied=0,
+        user_deletes=0,
+        ttl_deletes=0,
+        export_client_token="",
+        export_arn="",
+        export_checked_at=None,
+        notice="",
+        notice_at=None,
+        stalled="",
+        stalled_since=None,
+        poll_error="",
+        poll_failing_since=None,
+    )
+    transaction.on_commit(lambda: tasks.start_initial_load.delay(source_id))
+
+
+def changes_missed(source_id: int, reason: str) -> None:
+    """Changes were missed (the stream trimmed them, or the load outlasted the stream's 24 hours): say so
+    on the collection's page, tell its owner, and start over rather than carry on with a silent gap."""
+    log.warning("source %s missed changes, re-syncing: %s", source_id, reason)
+    with transaction.atomic():
+        resync(source_id)
+        Source.objects.filter(pk=source_id).update(notice=reason, notice_at=clock.now())
+        transaction.on_commit(lambda: notify.changes_missed(source_id))
+
+
+@transaction.atomic
+def delete(collection_id: int) -> None:
+    """Mark the collection DELETED and stop its work at once (as a pause does: the engine skips suspended
+    sources and leases go). Its rows stay until `collections_purge_deleted` removes them, so a worker
+    finishing a page never writes into a collection that vanished under it."""
+    for source_id in Source.objects.filter(collection_id=collection_id).values_list("pk", flat=True):
+        Source.objects.select_for_update().filter(pk=source_id, suspended_at__isnull=True).update(
+            suspended_at=clock.now()
+        )
+        _release_work(source_id)
+    Collection.objects.filter(pk=collection_id).update(status=Collection.Status.DELETED)
+
+
+# Replay needs every change since the recorded start position; the stream keeps 24 hours. Stop an hour
+# short of that: shards are read after the hand-over, not at it.
+SAFE_REPLAY = STREAM_RETENTION - timedelta(hours=1)
+
+
+def load_finished(source_id: int) -> None:
+    """The initial load is done: follow the stream from the position recorded before the load. Runs inside
+    the transaction that committed the last page or file; the email goes after commit."""
+    source = Source.objects.select_for_update().get(pk=source_id)
+    if source.load_finished_at:
+        return
+    source.load_finished_at = clock.now()
+    source.save(update_fields=["load_finished_at"])
+    if source.stream_start_at and source.load_finished_at - source.stream_start_at > SAFE_REPLAY:
+        taken = source.load_finished_at - source.load_started_at
+        changes_missed(
+            source.pk,
+            f"The initial load took {taken.total_seconds() / 3600:.1f} hours, and DynamoDB Streams keeps changes "
+            "for only 24 hours, so the changes made at its start were no longer there to replay. Millrace "
+            "started the initial load again. If loads take this long, run more Millrace workers, and for "
+            "Table Scan give it more read capacity.",
+        )
+        return
+    source.set_state(Source.State.PROCESSING_STREAM)
+    transaction.on_commit(lambda: notify.load_done(source_id))
