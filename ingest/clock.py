@@ -91,6 +91,12 @@ class VirtualClock:
             heapq.heappush(self._timers, (due + interval, ident, interval, action))
         self._elapsed = target
 
+    def jump(self, seconds: float) -> None:
+        """Time passes while this process is stopped (SIGSTOP, a laptop's lid): no timer fires."""
+        self._elapsed += max(0.0, seconds)
+        self._timers = [(max(due, self._elapsed), i, iv, a) for due, i, iv, a in self._timers]
+        heapq.heapify(self._timers)
+
     @contextlib.contextmanager
     def every(self, interval: float, action: Callable[[], None]) -> Iterator[None]:
         entry = (self._elapsed + interval, next(self._ids), interval, action)

@@ -74,6 +74,27 @@ class AwsFaults:
         fault.exception = exception
         return fault
 
+    def slow(
+        self, service: str, operation: str, seconds: float, *, during: Callable[[dict[str, Any]], None] | None = None
+    ) -> list[dict[str, Any]]:
+        """Every call to the operation takes `seconds` on the engine's clock before AWS answers (a busy
+        machine, a slow network); `during` runs in the middle of the wait, to look at what the engine
+        shows meanwhile. Returns the calls' parameters."""
+        from ingest import clock
+
+        calls: list[dict[str, Any]] = []
+
+        def wait(params: dict[str, Any]) -> bool:
+            calls.append(params)
+            clock.sleep(seconds / 2)
+            if during:
+                during(params)
+            clock.sleep(seconds / 2)
+            return False
+
+        self.add(service, operation, "Unused", when=wait)
+        return calls
+
     def spy(self, service: str, operation: str) -> list[dict[str, Any]]:
         """Record the parameters of every call to an operation, letting each go through."""
         calls: list[dict[str, Any]] = []

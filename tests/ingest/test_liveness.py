@@ -1,0 +1,278 @@
+"""Invariant 8 on a slow day: AWS calls slower than the lease, DescribeStream refused or throttled for
+minutes, a worker stopped past its lease. Latency is injected at botocore's layer on the virtual clock
+(production code unchanged); each drill ends with the documents equal to the table, and while it lasted
+the stall was shown as such, never as "caught up"."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import random
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from collections_app.models import Collection, Source
+from ingest import budget, clock, liveness, stream, supervisor, timing
+from ingest.models import CapacitySpend, ExportFile, ScanSegment, Shard
+from integrations.models import Integration
+from tests.ingest.engine import (
+    assert_equal_to_table,
+    create_source,
+    follow,
+    item,
+    load,
+    load_by_export,
+    loaded,
+    make_table,
+)
+
+LEASE = settings.MILLRACE_LEASE_SECONDS
+
+
+def write_some(aws, start: int, count: int = 12) -> None:
+    rng = random.Random(start)
+    for n in range(start, start + count):
+        aws.dynamodb.put_item(TableName="t", Item=item(n, rng))
+    aws.dynamodb.delete_item(TableName="t", Key={"pk": {"S": "item-00003"}})
+
+
+def unit_row(model, **filters):
+    return model.objects.filter(**filters).values("leased_by", "lease_expires_at", "waiting_on").get()
+
+
+def test_a_getrecords_slower_than_the_lease_keeps_its_lease_and_shows_what_it_waits_on(
+    people, integration, aws, faults
+):
+    source = loaded(people, integration, aws)
+    seen = []
+
+    def meanwhile(params):
+        row = unit_row(Shard, source=source)
+        seen.append(row)
+        assert row["lease_expires_at"] > clock.now(), "the lease lapsed under a working worker"
+
+    faults.slow("dynamodbstreams", "GetRecords", 3 * LEASE, during=meanwhile)
+    before = Source.objects.get(pk=source.pk).stream_records_applied
+    write_some(aws, 500)
+    follow(source, rounds=2)
+    assert seen and seen[0]["waiting_on"] == "dynamodb:GetRecords" and seen[0]["leased_by"]
+    source.refresh_from_db()
+    assert not source.error and source.stream_records_applied == before + 13
+    assert_equal_to_table(source, aws.dynamodb)
+
+
+def test_a_getrecords_that_doesnt_answer_is_a_visible_stall_never_caught_up(people, integration, aws, faults):
+    source = loaded(people, integration, aws)
+    assert Source.objects.get(pk=source.pk).stream_lag_seconds == 0
+    shown = []
+
+    def meanwhile(params):
+        liveness.check(Source.objects.get(pk=source.pk))
+        current = Source.objects.get(pk=source.pk)
+        shown.append((current.stalled, current.stream_lag_seconds))
+
+    faults.slow("dynamodbstreams", "GetRecords", 2 * timing.STALL_SECONDS + 10, during=meanwhile)
+    write_some(aws, 600)
+    follow(source, rounds=1)
+    stalled, lag = shown[0]
+    assert "dynamodb:GetRecords has not answered for" in stalled and "min" in stalled
+    assert lag and lag > timing.STALL_SECONDS  # behind, by what was really read: not "caught up"
+    faults.faults.clear()
+    follow(source)
+    liveness.check(Source.objects.get(pk=source.pk))
+    source.refresh_from_db()
+    assert not source.stalled and source.stream_lag_seconds == 0
+    assert_equal_to_table(source, aws.dynamodb)
+
+
+def test_a_scan_page_slower_than_the_lease_is_not_lost(people, integration, aws, faults):
+    def meanwhile(params):
+        row = unit_row(ScanSegment, source__table_name="t", segment=params.get("Segment", 0))
+        assert row["lease_expires_at"] > clock.now() and row["waiting_on"] == "dynamodb:Scan"
+
+    scans = faults.slow("dynamodb", "Scan", 2 * LEASE, during=meanwhile)
+    make_table(aws.dynamodb, "t", 40)
+    source = create_source(people.acme, people.alice, integration, "t", rcu=40)
+    load(source)
+    source.refresh_from_db()
+    assert scans and source.load_finished_at and source.items_loaded == 40  # every page once
+    faults.faults.clear()
+    assert_equal_to_table(source, aws.dynamodb)
+
+
+def test_an_s3_getobject_slower_than_the_lease_is_not_lost(people, integration, aws, faults, exports):
+    def meanwhile(params):
+        if "/data/" in params["Key"]:
+            assert unit_row(ExportFile, key=params["Key"])["lease_expires_at"] > clock.now()
+
+    faults.slow("s3", "GetObject", 2 * LEASE, during=meanwhile)
+    make_table(aws.dynamodb, "t", 20)
+    source = create_source(people.acme, people.alice, integration, "t", method="export", may_enable_pitr=True)
+    load_by_export(source)
+    source.refresh_from_db()
+    assert source.load_finished_at and source.items_loaded == 20 and not source.error
+    faults.faults.clear()
+    assert_equal_to_table(source, aws.dynamodb)
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["AccessDeniedException", "ThrottlingException"],
+    ids=["denied", "throttled"],
+)
+def test_describestream_failing_for_minutes_is_shown_then_stops_and_emails_then_recovers(
+    people, integration, aws, faults, mailoutbox, virtual_clock, code
+):
+    source = loaded(people, integration, aws)
+    fault = faults.add("dynamodbstreams", "DescribeStream", code, status=403 if "Denied" in code else 400)
+    write_some(aws, 700)
+    # Every tick for 20 virtual minutes; the reads go on (the known shard is followed) while discovery fails.
+    shown: set[str] = set()
+    for _ in range(int(20 * 60 / 10)):
+        supervisor.tick()
+        supervisor.discover_shards(source.pk)
+        for shard in Shard.objects.filter(source=source, done=False):
+            stream.read_shard(shard.pk)
+        current = Source.objects.get(pk=source.pk)
+        if current.error:
+            break
+        if current.stalled:
+            shown.add(current.stalled)
+            assert current.stream_lag_seconds != 0  # never "caught up" while the stream can't be listed
+        virtual_clock.advance(10)
+    current = Source.objects.get(pk=source.pk)
+    assert fault.hits > 10
+    assert any("dynamodb:DescribeStream failed" in s and code in s for s in shown), shown
+    assert current.error.startswith("Stalled for 15 min") and code in current.error
+    assert [m.subject for m in mailoutbox] == ["Millrace: commons.c stopped with an error"]
+    faults.faults.clear()  # AWS answers again: the automatic retry picks it up
+    virtual_clock.advance(2 * 60)
+    supervisor.tick()
+    assert not Source.objects.get(pk=source.pk).error
+    follow(source)
+    liveness.check(Source.objects.get(pk=source.pk))
+    current = Source.objects.get(pk=source.pk)
+    assert not current.stalled and current.stream_lag_seconds == 0
+    assert_equal_to_table(source, aws.dynamodb)
+
+
+def test_a_worker_stopped_past_its_lease_is_taken_over_and_its_late_commit_is_refused(
+    people, integration, aws, faults, virtual_clock
+):
+    source = loaded(people, integration, aws)
+    shard = Shard.objects.get(source=source)
+    before = Source.objects.get(pk=source.pk).stream_records_applied
+    write_some(aws, 800)
+    outcomes: list[str] = []
+    stopped = []
+
+    def sigstop(params):
+        if stopped:
+            return  # worker-b's own calls
+        stopped.append(True)
+        virtual_clock.jump(3 * LEASE)  # stopped: its heartbeat doesn't beat, the lease lapses
+        outcomes.append(stream.read_shard(shard.pk, owner="worker-b"))  # the other worker takes over
+
+    faults.slow("dynamodbstreams", "GetRecords", 0, during=sigstop)
+    assert stream.read_shard(shard.pk, owner="worker-a") == "lost"  # resumed: its read is stale, dropped
+    assert outcomes == ["idle"]
+    source.refresh_from_db()
+    assert source.stream_records_applied == before + 13  # once, by worker-b
+    assert_equal_to_table(source, aws.dynamodb)
+
+
+def test_an_idle_shard_holds_no_worker_slot_and_a_quiet_hour_costs_at_most_720_polls(
+    people, integration, aws, faults, no_queue, virtual_clock
+):
+    from ingest import tasks
+
+    source = loaded(people, integration, aws, items=5)
+    shard = Shard.objects.get(source=source)
+    polls = faults.spy("dynamodbstreams", "GetRecords")
+    start = clock.now()
+    while clock.now() - start < timedelta(hours=1):
+        no_queue.clear()
+        tasks.read_shard(shard.pk)  # what the worker runs, then its queued countdown
+        assert no_queue == [("read_shard", shard.pk)]
+        shard.refresh_from_db()
+        virtual_clock.advance((shard.not_before - clock.now()).total_seconds())
+    assert virtual_clock.sleeps == []  # no task slept in its slot
+    assert 3600 / 5 <= len(polls) <= 3600 / 5 + 5  # 5 s apart once quiet, after 0.25, 0.5, 1, 2 and 4 s
+
+
+def test_a_slow_scan_calls_reservation_counts_until_it_is_answered(people, integration, aws, virtual_clock):
+    make_table(aws.dynamodb, "t", 1)
+    source = create_source(people.acme, people.alice, integration, "t", rcu=10)
+    first = budget.reserve(source.pk, 10, 8)
+    virtual_clock.advance(1.5)  # the call is still out: DynamoDB may charge it at any moment yet
+    assert budget.reserve(source.pk, 10, 8, deadline=clock.monotonic() + 0.5) is None
+    budget.settle(first, 8)  # answered now: it counts one more second from here
+    virtual_clock.advance(0.9)
+    assert budget.reserve(source.pk, 10, 8, deadline=clock.monotonic() + 0.05) is None
+    virtual_clock.advance(0.2)
+    assert budget.reserve(source.pk, 10, 8, deadline=clock.monotonic() + 0.05) is not None
+    assert CapacitySpend.objects.filter(source=source, in_flight=True).count() == 1
+
+
+def test_an_assume_role_refused_stops_the_shard_with_the_role_named(people, integration, aws, faults):
+    source = loaded(people, integration, aws)
+    from integrations import aws as aws_module
+
+    aws_module.forget_cached_session(integration)
+    faults.access_denied("sts", "AssumeRole", "sts:AssumeRole")
+    follow(source, rounds=1)
+    source.refresh_from_db()
+    assert "sts:AssumeRole" in source.error and "integration “prod”" in source.error
+
+
+def test_a_secret_this_worker_cant_decrypt_stops_with_the_reason(people, aws, settings):
+    from cryptography.fernet import Fernet
+
+    integration = Integration(
+        organisation=people.acme, name="keys", scope="all", auth_method=Integration.AuthMethod.KEYS,
+        access_key_id="AKIAIOSFODNN7EXAMPLE", status=Integration.Status.VALIDATED,
+    )  # fmt: skip
+    integration.set_secret_access_key("secret")
+    integration.save()
+    make_table(aws.dynamodb, "t", 5)
+    source = create_source(people.acme, people.alice, integration, "t", rcu=10)
+    settings.MILLRACE_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]  # another installation's key
+    load(source)
+    source.refresh_from_db()
+    assert "can't be decrypted with this worker's MILLRACE_ENCRYPTION_KEYS" in source.error
+    assert ScanSegment.objects.filter(source=source).count() == 0 or source.state == Source.State.INITIALIZING
+
+
+def test_a_malformed_export_line_stops_with_the_file_and_line_named(people, integration, aws, faults, exports):
+    def damage(params, response):
+        if "/data/" in params["Key"]:
+            lines = gzip.decompress(response["Body"].read()).splitlines(True)
+            lines[2] = b'{"Item": {"pk": \n'
+            response["Body"] = io.BytesIO(gzip.compress(b"".join(lines)))
+
+    faults.rewrite("s3", "GetObject", damage)
+    make_table(aws.dynamodb, "t", 20)
+    source = create_source(people.acme, people.alice, integration, "t", method="export", may_enable_pitr=True)
+    load_by_export(source)
+    source.refresh_from_db()
+    assert "s3://millrace-exports/exports/" in source.error and "line 3 is not a DynamoDB JSON item" in source.error
+    assert Collection.objects.get(pk=source.collection_id).status == Collection.Status.CREATED
+
+
+def test_timings_that_would_let_work_stall_unseen_are_refused_at_start(settings):
+    settings.MILLRACE_TICK_SECONDS = 40
+    settings.MILLRACE_LEASE_SECONDS = 30
+    with pytest.raises(SystemCheckError, match="must be shorter than MILLRACE_LEASE_SECONDS"):
+        call_command("check")
+
+
+def test_the_heartbeat_renews_in_a_thread_of_its_own_on_the_real_clock():
+    import threading
+
+    beats = threading.Event()
+    with clock.RealClock().every(0.01, beats.set):
+        assert beats.wait(timeout=30)
