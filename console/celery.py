@@ -8,8 +8,12 @@ import os
 from celery import Celery
 from celery.signals import after_setup_logger
 
+from console import broker
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 
+# Before any broker connection: SQLite settings and fork safety for the embedded broker.
+broker.install()
 app = Celery("millrace")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
