@@ -1,9 +1,10 @@
 """The embedded Celery broker under load: kombu's filesystem transport against SQLite (the default).
 
-    .venv/bin/python bench/broker.py [--messages 20000] [--producers 4] [--hogs 2] [--transports filesystem,sqlite]
+    .venv/bin/python bench/broker.py [--messages 20000] [--producers 4] [--rate 150] [--hogs 2]
+                                     [--transports filesystem,sqlite]
 
 For each transport: two CPU hogs run (`while True: pass`, as on a busy 2-CPU machine), several producer
-processes send small tasks as fast as they can (as web, beat and tasks themselves do), and a real Celery
+processes send small tasks at a steady rate (as web, beat and tasks themselves do), and a real Celery
 worker configured as `make run`'s (console/settings.py: concurrency 4, acks_late, prefetch 1) runs them.
 Every task appends its number to a file; at the end we count what was lost, run twice or arrived
 corrupt (decode errors in the worker's log), how often the worker died (it is restarted, as the launcher
@@ -44,17 +45,25 @@ app.conf.beat_schedule = {}
 @app.task(name="bench.record")
 def record(number: int, pad: str) -> None:
     """One line per run, appended by one write() to a file of this process's own: nothing to race."""
-    fd = os.open(Path(os.environ["BENCH_BROKER_RESULTS"]) / f"{os.getpid()}.txt", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    fd = os.open(
+        Path(os.environ["BENCH_BROKER_RESULTS"]) / f"{os.getpid()}.txt", os.O_WRONLY | os.O_APPEND | os.O_CREAT
+    )
     try:
         os.write(fd, f"{number}\n".encode())
     finally:
         os.close(fd)
 
 
-def produce(start: int, count: int) -> None:
-    """Send `count` tasks; print how many sends failed (an exception is a message the caller knows lost)."""
+def produce(start: int, count: int, rate: float) -> None:
+    """Send `count` tasks at `rate` a second; print how many sends failed (a send that raises is a message
+    the caller knows it lost). Paced, not as fast as possible: a queue that keeps a backlog of thousands
+    hides the race we look for (a reader opening a message its writer is still writing)."""
     failed = 0
-    for number in range(start, start + count):
+    began = time.monotonic()
+    for k, number in enumerate(range(start, start + count)):
+        delay = began + k / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
         try:
             record.apply_async(args=[number, PAD])
         except Exception as error:  # noqa: BLE001 - counted, and the first one shown
@@ -71,7 +80,9 @@ def received(results: Path) -> list[int]:
     return numbers
 
 
-def run(transport: str, messages: int, producers: int, var: Path, idle_timeout: float) -> dict[str, float | int]:
+def run(
+    transport: str, messages: int, producers: int, rate: float, var: Path, idle_timeout: float
+) -> dict[str, float | int]:
     folder = var / transport
     shutil.rmtree(folder, ignore_errors=True)
     results = folder / "results"
@@ -94,8 +105,11 @@ def run(transport: str, messages: int, producers: int, var: Path, idle_timeout: 
     began = time.monotonic()
     senders = [
         popen_bound(
-            [sys.executable, __file__, "produce", str(i * per_producer), str(per_producer)],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
+            [sys.executable, __file__, "produce", str(i * per_producer), str(per_producer), str(rate / producers)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
         )  # fmt: skip
         for i in range(producers)
     ]
@@ -148,6 +162,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--producers", type=int, default=4)
+    parser.add_argument("--rate", type=float, default=150, help="tasks a second, all producers together")
     parser.add_argument("--hogs", type=int, default=2, help="CPU-bound processes running beside it")
     parser.add_argument("--transports", default="filesystem,sqlite")
     parser.add_argument("--idle-timeout", type=float, default=60, help="give up after this long with no arrival")
@@ -157,8 +172,13 @@ def main() -> None:
     figures: dict[str, dict[str, float | int]] = {}
     try:
         for transport in options.transports.split(","):
-            print(f"== {transport}: {options.messages} tasks, {options.producers} producers, {options.hogs} CPU hogs")
-            figures[transport] = run(transport, options.messages, options.producers, var, options.idle_timeout)
+            print(
+                f"== {transport}: {options.messages} tasks, {options.producers} producers at {options.rate:g}/s "
+                f"together, {options.hogs} CPU hogs"
+            )
+            figures[transport] = run(
+                transport, options.messages, options.producers, options.rate, var, options.idle_timeout
+            )
             print(f"  {figures[transport]}", flush=True)
     finally:
         for hog in hogs:
@@ -172,6 +192,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["produce"]:
-        produce(int(sys.argv[2]), int(sys.argv[3]))
+        produce(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))
     else:
         main()

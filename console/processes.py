@@ -74,10 +74,8 @@ def stop_group(process: subprocess.Popen, grace: float = 5.0) -> None:
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
     kill_group(process)
 
 
