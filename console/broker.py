@@ -11,6 +11,7 @@ What SQLite needs from us, in every process that uses the broker (web, beat, the
 - a generous busy timeout (the settings pass `timeout` to sqlite3), so that a busy machine makes a put
   wait rather than fail with "database is locked";
 - a short polling interval (see POLLING_SECONDS);
+- a fresh file opened by several processes at once (`Transport` below);
 - no SQLite connection crossing a fork: kombu keeps its engines in a class-level cache, and Celery's
   prefork pool forks from a process that may already hold one. SQLite forbids using a connection
   opened before `fork()` in the child (its locks belong to the parent), so the child's copy of every
@@ -74,7 +75,9 @@ _installed = False
 
 
 def install() -> None:
-    """Set SQLite up for the broker in this process (idempotent); called where the Celery app is made."""
+    """Set SQLite up for the broker in this process (idempotent); called where the Celery app is made.
+
+    `sqla+` URLs then use `Transport` below instead of kombu's own."""
     global _installed
     if _installed:
         return
@@ -84,14 +87,60 @@ def install() -> None:
         from sqlalchemy.engine import Engine
     except ImportError:
         return
+    from kombu import transport
+
     # Every SQLAlchemy engine in this project is kombu's (Django has its own database layer).
     event.listen(Engine, "connect", _on_connect)
     os.register_at_fork(after_in_child=_forget_inherited_engines)
-    with contextlib.suppress(ImportError):
-        from kombu.transport import sqlalchemy as kombu_sqlalchemy
+    for alias in ("sqla", "sqlalchemy"):
+        transport.TRANSPORT_ALIASES[alias] = "console.broker:Transport"
 
+
+def __getattr__(name: str) -> Any:
+    """`Transport` is built on first use: SQLAlchemy is imported only by processes that use the broker."""
+    if name == "Transport":
+        return _transport_class()
+    raise AttributeError(name)
+
+
+_transport: type | None = None
+
+
+def _transport_class() -> type:
+    global _transport
+    if _transport is not None:
+        return _transport
+    from kombu.transport import sqlalchemy as kombu_sqlalchemy
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    class SafeChannel(kombu_sqlalchemy.Channel):
+        """kombu's channel, safe when several processes open a fresh broker file at once (`make run`'s
+        first start: web, beat and worker together). kombu's own fails the first send with "UNIQUE
+        constraint failed: kombu_queue.name" when another process created the queue's row first, and the
+        channel is unusable after it (measured by bench/broker.py)."""
+
+        def _open(self) -> Any:
+            for attempt in range(5):
+                try:
+                    return super()._open()
+                except OperationalError as error:  # another process created the tables between check and create
+                    if "already exists" not in str(error) or attempt == 4:
+                        raise
+
+        def _get_or_create(self, queue: str) -> Any:
+            try:
+                return super()._get_or_create(queue)
+            except IntegrityError:  # another process created the queue's row first: it is there now
+                self.session.rollback()
+                return super()._get_or_create(queue)
+
+    class Transport(kombu_sqlalchemy.Transport):
+        Channel = SafeChannel
         # Not a transport option: kombu hands those to create_engine(), which refuses unknown ones.
-        kombu_sqlalchemy.Transport.polling_interval = POLLING_SECONDS
+        polling_interval = POLLING_SECONDS
+
+    _transport = Transport
+    return _transport
 
 
 def forget_delivered(url: str) -> int:
