@@ -46,27 +46,35 @@ browser:
 	fi
 
 # The SQLite pass runs in the background while the PostgreSQL pass (with the end-to-end tests, which
-# mostly wait on real processes) runs in front: each has its own var/ folder and Redis database.
+# mostly wait on real processes) runs beside it: each has its own var/ folder and Redis database.
+# Both are jobs of one shell that waits for them, so that Ctrl-C or a SIGTERM to make (which make passes
+# on to this shell) stops both at once: the trap SIGTERMs them (background jobs ignore SIGINT), and every
+# process a test started dies with its pytest (console/processes.py). Nothing of the run is left behind.
 test: lint browser
-	@rm -f var/test-sqlite.log var/test-*.status; mkdir -p var
-	@echo "== tests on SQLite (the default), in the background: var/test-sqlite.log =="
-	@(MILLRACE_TEST_VAR_DIR=var/test-sqlite MILLRACE_TEST_REDIS_URL=$(TEST_REDIS_URL_SQLITE) \
-	  $(PY) -m pytest --ignore=tests/e2e > var/test-sqlite.log 2>&1; echo $$? > var/test-sqlite.status) &
-	@if $(PY) tests/services_up.py postgres "$(TEST_POSTGRES_URL)"; then \
+	@rm -f var/test-sqlite.log; mkdir -p var; \
+	jobs_=""; \
+	trap 'trap - EXIT; kill $$jobs_ 2>/dev/null; wait; echo "!! interrupted: both test passes stopped"; exit 130' INT TERM HUP; \
+	trap 'kill $$jobs_ 2>/dev/null' EXIT; \
+	echo "== tests on SQLite (the default), in the background: var/test-sqlite.log =="; \
+	MILLRACE_TEST_VAR_DIR=var/test-sqlite MILLRACE_TEST_REDIS_URL=$(TEST_REDIS_URL_SQLITE) \
+	  $(PY) -m pytest --ignore=tests/e2e > var/test-sqlite.log 2>&1 & sqlite=$$!; jobs_=$$sqlite; \
+	if $(PY) tests/services_up.py postgres "$(TEST_POSTGRES_URL)"; then \
 	  echo "== tests on PostgreSQL ($(TEST_POSTGRES_URL)), with the end-to-end tests =="; \
 	  MILLRACE_TEST_VAR_DIR=var/test-pg DATABASE_URL=$(TEST_POSTGRES_URL) MILLRACE_TEST_REDIS_URL=$(TEST_REDIS_URL) \
-	    $(PY) -m pytest; echo $$? > var/test-pg.status; \
+	    $(PY) -m pytest & pg=$$!; jobs_="$$sqlite $$pg"; \
+	  wait $$pg; pg_status=$$?; \
 	elif [ -n "$$MILLRACE_REQUIRE_POSTGRES" ]; then \
 	  echo "PostgreSQL is required (MILLRACE_REQUIRE_POSTGRES is set) but not reachable at $(TEST_POSTGRES_URL)"; \
-	  echo 1 > var/test-pg.status; \
+	  pg_status=1; \
 	else \
 	  echo "!! SKIPPED the PostgreSQL run: nothing answers at $(TEST_POSTGRES_URL). Set TEST_POSTGRES_URL to run it."; \
-	  echo 0 > var/test-pg.status; \
+	  pg_status=0; \
+	fi; \
+	wait $$sqlite; sqlite_status=$$?; jobs_=""; \
+	echo "== tests on SQLite: the end of var/test-sqlite.log =="; tail -n 15 var/test-sqlite.log; \
+	if [ "$$sqlite_status$$pg_status" != "00" ]; then \
+	  echo "!! FAILED (SQLite, PostgreSQL exit codes: $$sqlite_status, $$pg_status)"; exit 1; \
 	fi
-	@while [ ! -s var/test-sqlite.status ]; do sleep 1; done
-	@echo "== tests on SQLite: the end of var/test-sqlite.log =="; tail -n 15 var/test-sqlite.log
-	@status=$$(cat var/test-sqlite.status)$$(cat var/test-pg.status); rm -f var/test-*.status; \
-	  if [ "$$status" != "00" ]; then echo "!! FAILED (SQLite, PostgreSQL exit codes: $$status)"; exit 1; fi
 
 # The benchmarks run on PostgreSQL when it is there (export vs COPY needs it), in a database of their own.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/millrace_bench

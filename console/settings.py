@@ -1,7 +1,7 @@
 """Millrace settings: everything comes from the environment (django-environ; `.env` optional).
 
-The defaults run on one machine with nothing installed: SQLite and a filesystem Celery broker under
-`var/`, the console email backend, and a SECRET_KEY / encryption key generated into `var/` on first
+The defaults run on one machine with nothing installed: SQLite for the data and for the Celery broker
+under `var/`, the console email backend, and a SECRET_KEY / encryption key generated into `var/` on first
 use so that no key is ever committed.
 """
 
@@ -12,6 +12,8 @@ from pathlib import Path
 
 import environ
 from cryptography.fernet import Fernet
+
+from console import broker
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -152,9 +154,12 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=3600 if MILLRACE_HT
 if env.bool("MILLRACE_BEHIND_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-# Celery: an embedded filesystem broker by default (no server to install), Redis/RabbitMQ by URL.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
-if CELERY_BROKER_URL.startswith("filesystem://"):
+# Celery: an embedded broker by default (kombu's SQLAlchemy transport on a SQLite file in var/: no server
+# to install; console/broker.py says why not the filesystem transport), Redis/RabbitMQ by URL.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=broker.embedded_url(VAR_DIR))
+if broker.sqlite_path(CELERY_BROKER_URL):
+    CELERY_BROKER_TRANSPORT_OPTIONS = broker.transport_options()
+elif CELERY_BROKER_URL.startswith("filesystem://"):  # still accepted; loses messages under load
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
@@ -164,6 +169,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        "polling_interval": broker.POLLING_SECONDS,
     }
 CELERY_TASK_IGNORE_RESULT = True  # state a person watches lives in rows, not in a result backend
 CELERY_TASK_ACKS_LATE = True
@@ -179,6 +185,8 @@ MILLRACE_LEASE_SECONDS = env.int("MILLRACE_LEASE_SECONDS", default=30)
 CELERY_BEAT_SCHEDULE = {
     "supervisor-tick": {"task": "console.tasks.supervisor_tick", "schedule": MILLRACE_TICK_SECONDS},
 }
+if broker.sqlite_path(CELERY_BROKER_URL):
+    CELERY_BEAT_SCHEDULE["broker-forget-delivered"] = {"task": "console.tasks.forget_delivered", "schedule": 60.0}
 
 # AWS: the sandbox (a local moto server) when MILLRACE_AWS_ENDPOINT_URL is set, real AWS otherwise.
 MILLRACE_AWS_ENDPOINT_URL = env.str("MILLRACE_AWS_ENDPOINT_URL", default="") or None

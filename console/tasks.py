@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
+from console import broker
 from console.models import Heartbeat
 from ingest import supervisor
 
@@ -14,3 +16,9 @@ def supervisor_tick() -> None:
     # Beat sends this and a worker runs it, so a fresh row proves both are alive.
     Heartbeat.objects.update_or_create(name="worker", defaults={"seen_at": timezone.now()})
     supervisor.tick()
+
+
+@shared_task
+def forget_delivered() -> None:
+    """The embedded broker keeps taken messages as invisible rows; without this its file only grows."""
+    broker.forget_delivered(settings.CELERY_BROKER_URL)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +13,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from console.processes import kill_group, popen_bound
 from tests.services_up import reachable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,9 +71,9 @@ def celery_worker(
     if beat:
         command += ["-B", "-s", str(Path(settings.VAR_DIR) / f"beat-{os.getpid()}")]
     output = open(log, "a") if log else subprocess.PIPE  # noqa: SIM115 - closed with the process below
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True, start_new_session=True
-    )
+    # A group of its own (so that kill_worker takes its pool too), and killed by the kernel when this test
+    # run dies, however it dies: a worker left behind holds connections to the test database.
+    process = popen_bound(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True)
     try:
         yield process
     finally:
@@ -90,6 +89,4 @@ def celery_worker(
 
 def kill_worker(process: subprocess.Popen) -> None:
     """SIGKILL the worker and its pool processes at once, as when its machine dies."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    kill_group(process)

@@ -15,6 +15,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from console.processes import popen_bound
 from console.sandbox.seed import seed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,8 +72,8 @@ def test_make_run_starts_everything_and_ctrl_c_stops_it(tmp_path):
     env.pop("DATABASE_URL", None)
     env.pop("CELERY_BROKER_URL", None)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    process = subprocess.Popen([sys.executable, "manage.py", "serve"], cwd=ROOT, env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    process = popen_bound([sys.executable, "manage.py", "serve"], cwd=ROOT, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)  # never let the pipe fill
     reader.start()

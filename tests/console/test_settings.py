@@ -41,7 +41,7 @@ def test_the_defaults_need_nothing_installed_and_are_secure(tmp_path):
     config = load_settings(tmp_path)
     assert config["debug"] is False
     assert config["db"] == "django.db.backends.sqlite3" and config["db_name"].startswith(str(tmp_path))
-    assert config["broker"] == "filesystem://"
+    assert config["broker"] == f"sqla+sqlite:///{tmp_path.resolve() / 'broker.sqlite3'}"  # embedded, in var/
     assert config["email"] == "django.core.mail.backends.console.EmailBackend"
     assert config["session_secure"] and config["csrf_secure"] and config["ssl_redirect"]
     assert config["hsts"] > 0

@@ -16,6 +16,8 @@ from console.sandbox import moto_exports, moto_shards
 from console.sandbox.seed import seed
 from console.sandbox.traffic import run_traffic
 
+STOP_SECONDS = 2.0
+
 
 class Command(BaseCommand):
     help = "Start the local AWS sandbox (moto) with sample tables; Ctrl-C stops it."
@@ -52,9 +54,17 @@ class Command(BaseCommand):
             self.stdout.write(f"sandbox: created {line}")
         self.stdout.write(self.style.SUCCESS(f"sandbox: AWS sandbox ready at {endpoint}"))
 
+        # Until here SIGTERM and Ctrl-C have their default effect (stop at once, mid-seed). From here on they
+        # ask for a clean stop, bounded: the launcher SIGKILLs what is still there after a few seconds.
         stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
+
+        def on_signal(*_: object) -> None:
+            if stop.is_set():  # asked twice: no more waiting
+                os._exit(1)
+            stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, on_signal)
         if options["writes_per_second"] > 0:
             dynamodb = session.client("dynamodb", region_name=options["region"], endpoint_url=endpoint)
             traffic = threading.Thread(
@@ -66,5 +76,9 @@ class Command(BaseCommand):
             traffic.start()
             self.stdout.write(f"sandbox: traffic generator on, about {options['writes_per_second']:g} writes/s")
         stop.wait()
-        server.stop()
-        self.stdout.write("sandbox: stopped")
+        # A request in flight must not hold the stop (and the port) hostage: the server thread is a daemon,
+        # so returning ends the process, which closes the listening socket.
+        stopper = threading.Thread(target=server.stop, daemon=True)
+        stopper.start()
+        stopper.join(timeout=STOP_SECONDS)
+        self.stdout.write("sandbox: stopped" if not stopper.is_alive() else "sandbox: stopped (server still busy)")

@@ -1,6 +1,9 @@
 """`make run`: the whole console in one terminal (web, Celery worker, Celery beat, AWS sandbox).
 
-Each process's output is prefixed with its name; Ctrl-C stops them all.
+Each process's output is prefixed with its name. The launcher supervises: a child that dies is started
+again after a pause that doubles each time (1, 2, 4 … 30 s, back to 1 s once it has run a minute), so
+one crash never takes the console down. Ctrl-C, SIGTERM or a closed terminal stop them all within a few
+seconds, and no child outlives the launcher even when it is SIGKILLed (console/processes.py).
 """
 
 from __future__ import annotations
@@ -13,17 +16,38 @@ import sys
 import threading
 import time
 import urllib.request
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from console.processes import popen_bound, stop_group
+
 COLOURS = {"sandbox": "33", "web": "36", "worker": "35", "beat": "34"}
+FIRST_BACKOFF = 1.0
+MAX_BACKOFF = 30.0
+HEALTHY_AFTER = 60.0  # a child that ran this long before dying starts again after FIRST_BACKOFF
+STOP_GRACE = 5.0  # SIGTERM, then SIGKILL of the child's process group
 
 
 def port_free(host: str, port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex((host, port)) != 0
+
+
+@dataclass
+class Child:
+    """One supervised process and its restart state."""
+
+    name: str
+    command: list[str]
+    process: subprocess.Popen | None = None
+    started_at: float = 0.0
+    backoff: float = FIRST_BACKOFF
+    restart_at: float | None = None  # set while it is dead and waiting to be started again
+    restarts: int = 0
+    lines: list[str] = field(default_factory=list)
 
 
 class Command(BaseCommand):
@@ -38,15 +62,15 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         host, port = options["host"], options["port"]
         python = sys.executable
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        env.setdefault("MILLRACE_HTTPS", "off")  # runserver speaks plain HTTP on this machine
-        env.setdefault("MILLRACE_BASE_URL", f"http://{host}:{port}")
+        self.env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.env.setdefault("MILLRACE_HTTPS", "off")  # runserver speaks plain HTTP on this machine
+        self.env.setdefault("MILLRACE_BASE_URL", f"http://{host}:{port}")
         commands: dict[str, list[str]] = {}
         if not options["no_sandbox"] and not settings.MILLRACE_AWS_ENDPOINT_URL:
             sandbox_port = options["sandbox_port"]
             if not port_free("127.0.0.1", sandbox_port):
                 raise CommandError(f"Port {sandbox_port} is in use; set MILLRACE_SANDBOX_PORT to a free one.")
-            env["MILLRACE_AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{sandbox_port}"
+            self.env["MILLRACE_AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{sandbox_port}"
             commands["sandbox"] = [python, "manage.py", "sandbox", "--port", str(sandbox_port)]
         if not port_free(host, port):
             raise CommandError(f"Port {port} is in use; stop what runs there or use PORT=8001 make run.")
@@ -55,83 +79,109 @@ class Command(BaseCommand):
         commands["worker"] = [*celery, "worker", "-l", "info", "--concurrency", "4", "--without-gossip",
                               "--without-mingle", "--without-heartbeat", "-n", "worker@%h"]  # fmt: skip
         commands["beat"] = [*celery, "beat", "-l", "info"]
+        children = {name: Child(name, command) for name, command in commands.items()}
 
-        processes: dict[str, subprocess.Popen] = {}
-        stopping = threading.Event()
-        # Handled explicitly: a shell may start a background job with SIGINT ignored.
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stopping.set())
+        self.stopping = threading.Event()
+        # Handled explicitly: a shell may start a background job with SIGINT ignored. SIGHUP: the terminal
+        # closed; the children, in sessions of their own, would not hear of it otherwise.
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, lambda *_: self.stopping.set())
         try:
-            for name, command in commands.items():
-                processes[name] = self.start(name, command, env)
-                if name == "sandbox":  # the console needs the sample tables, not just the port
-                    self.wait_for_line(processes[name], "AWS sandbox ready", "the sandbox")
-            self.wait_for(f"http://{host}:{port}/healthz", processes["web"], "the web server")
-            self.stdout.write(self.style.SUCCESS(f"\n  Millrace is running: open http://{host}:{port}/\n"))
-            if "sandbox" in commands:
-                self.stdout.write("  AWS: the local sandbox (no account needed). Ctrl-C stops everything.\n")
-            while not stopping.is_set():
-                for name, process in processes.items():
-                    if process.poll() is not None:
-                        raise CommandError(f"{name} exited with code {process.returncode}; stopping the rest.")
-                stopping.wait(0.5)
+            for child in children.values():
+                self.start(child)
+                if child.name == "sandbox":  # the console needs the sample tables, not just the port
+                    self.wait_for_line(child, "AWS sandbox ready", "the sandbox")
+            self.wait_for(f"http://{host}:{port}/healthz", children["web"], "the web server")
+            if not self.stopping.is_set():
+                self.stdout.write(self.style.SUCCESS(f"\n  Millrace is running: open http://{host}:{port}/\n"))
+                if "sandbox" in children:
+                    self.stdout.write("  AWS: the local sandbox (no account needed). Ctrl-C stops everything.\n")
+            self.supervise(children)
         except KeyboardInterrupt:
             pass
         finally:
-            self.stop_all(processes)
+            self.stop_all(children)
 
-    def start(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen:
-        process = subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-            start_new_session=True,  # Ctrl-C reaches only us; we stop the children in order
-        )  # fmt: skip
-        label = f"\033[{COLOURS[name]}m{name:>7}\033[0m | " if sys.stdout.isatty() else f"{name:>7} | "
-        process.lines_seen = []  # type: ignore[attr-defined]
+    def supervise(self, children: dict[str, Child]) -> None:
+        """Runs in the main thread until asked to stop: children are (re)started from here only, because the
+        kernel's parent-death signal follows the thread that forked them (console/processes.py)."""
+        while not self.stopping.is_set():
+            now = time.monotonic()
+            for child in children.values():
+                if child.restart_at is None and child.process.poll() is not None:
+                    ran = now - child.started_at
+                    child.backoff = FIRST_BACKOFF if ran >= HEALTHY_AFTER else child.backoff
+                    child.restart_at = now + child.backoff
+                    self.say(f"{child.name} exited with code {child.process.returncode} after {ran:.0f} s; "
+                             f"restarting it in {child.backoff:g} s")  # fmt: skip
+                    child.backoff = min(child.backoff * 2, MAX_BACKOFF)
+                elif child.restart_at is not None and now >= child.restart_at:
+                    child.restart_at = None
+                    child.restarts += 1
+                    self.start(child)
+                    self.say(f"{child.name} restarted (pid {child.process.pid}, restart {child.restarts})")
+            self.stopping.wait(0.5)
+
+    def say(self, message: str) -> None:
+        self.stdout.write(self.style.WARNING(f"launcher | {message}"))
+
+    def start(self, child: Child) -> None:
+        process = popen_bound(
+            child.command, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        )
+        child.process, child.started_at = process, time.monotonic()
+        label = (
+            f"\033[{COLOURS[child.name]}m{child.name:>7}\033[0m | " if sys.stdout.isatty() else f"{child.name:>7} | "
+        )
 
         def pump() -> None:
             for line in process.stdout:
-                process.lines_seen.append(line)  # type: ignore[attr-defined]
-                del process.lines_seen[:-50]  # type: ignore[attr-defined]
+                child.lines.append(line)
+                del child.lines[:-50]
                 self.stdout.write(label + line.rstrip("\n"))
 
         threading.Thread(target=pump, daemon=True).start()
-        return process
 
-    def wait_for_line(self, process: subprocess.Popen, marker: str, what: str, timeout: float = 120) -> None:
+    def wait_for_line(self, child: Child, marker: str, what: str, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(marker in line for line in process.lines_seen):  # type: ignore[attr-defined]
+        while time.monotonic() < deadline and not self.stopping.is_set():
+            if any(marker in line for line in list(child.lines)):
                 return
-            if process.poll() is not None:
-                raise CommandError(f"{what} exited with code {process.returncode} while starting.")
+            if child.process.poll() is not None:
+                raise CommandError(f"{what} exited with code {child.process.returncode} while starting.")
             time.sleep(0.2)
-        raise CommandError(f"{what} did not get ready within {timeout:.0f} s.")
+        if not self.stopping.is_set():
+            raise CommandError(f"{what} did not get ready within {timeout:.0f} s.")
 
-    def wait_for(self, url: str, process: subprocess.Popen, what: str, timeout: float = 90) -> None:
+    def wait_for(self, url: str, child: Child, what: str, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise CommandError(f"{what} exited with code {process.returncode} while starting.")
+        while time.monotonic() < deadline and not self.stopping.is_set():
+            if child.process.poll() is not None:
+                raise CommandError(f"{what} exited with code {child.process.returncode} while starting.")
             try:
                 urllib.request.urlopen(url, timeout=2).close()
                 return
             except OSError:
                 time.sleep(0.3)
-        raise CommandError(f"{what} did not answer at {url} within {timeout:.0f} s.")
+        if not self.stopping.is_set():
+            raise CommandError(f"{what} did not answer at {url} within {timeout:.0f} s.")
 
-    def stop_all(self, processes: dict[str, subprocess.Popen]) -> None:
-        """Web, beat and worker first, the sandbox last: a worker mid-call must not see AWS vanish."""
+    def stop_all(self, children: dict[str, Child]) -> None:
+        """Web, beat and worker first, the sandbox last: a worker mid-call must not see AWS vanish. Each
+        group gets SIGTERM and STOP_GRACE seconds, then its process groups are SIGKILLed (a worker's warm
+        shutdown would wait for its running tasks; a killed worker loses nothing, by design)."""
         self.stdout.write("\nStopping…")
-        last = [name for name in processes if name == "sandbox"]
-        for group in ([name for name in processes if name not in last], last):
-            for name in group:
-                if processes[name].poll() is None:
-                    processes[name].send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + 20
-            for name in group:
+        running = [child for child in children.values() if child.process is not None]
+        last = [child for child in running if child.name == "sandbox"]
+        for group in ([child for child in running if child not in last], last):
+            for child in group:
+                if child.process.poll() is None:
+                    child.process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + STOP_GRACE
+            for child in group:
                 try:
-                    processes[name].wait(timeout=max(0.1, deadline - time.monotonic()))
+                    child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
-                    self.stdout.write(f"{name} did not stop in time; killing it.")
-                    processes[name].kill()
+                    self.stdout.write(f"{child.name} did not stop within {STOP_GRACE:g} s; killing it.")
+                stop_group(child.process, grace=0)  # its process group too: no grandchild left behind
         self.stdout.write("Stopped.")
