@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/millrace
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 TEST_REDIS_URL_SQLITE ?= redis://127.0.0.1:6379/14
+TEST_REDIS_URL_PG_UNIT ?= redis://127.0.0.1:6379/13
 # The browser tests drive Debian's chromium package through Playwright (never a browser download of its own).
 MILLRACE_CHROMIUM ?= /usr/bin/chromium
 export MILLRACE_CHROMIUM
@@ -45,35 +46,41 @@ browser:
 	  echo "!! (apt-get install chromium, as root) or set MILLRACE_CHROMIUM to a Chromium binary."; \
 	fi
 
-# The SQLite pass runs in the background while the PostgreSQL pass (with the end-to-end tests, which
-# mostly wait on real processes) runs beside it: each has its own var/ folder and Redis database.
-# Both are jobs of one shell that waits for them, so that Ctrl-C or a SIGTERM to make (which make passes
-# on to this shell) stops both at once: the trap SIGTERMs them (background jobs ignore SIGINT), and every
-# process a test started dies with its pytest (console/processes.py). Nothing of the run is left behind.
+# Three passes side by side, each with its own var/ folder, database and Redis database: the unit tests on
+# SQLite (the default) and on PostgreSQL in the background (logs in var/), and the end-to-end tests (real
+# Celery workers, moto server, Chromium: they mostly wait on real processes) on PostgreSQL in front.
+# All are jobs of one shell that waits for them, so that Ctrl-C or a SIGTERM to make (which make passes
+# on to this shell) stops them all at once: the trap SIGTERMs them (background jobs ignore SIGINT), and
+# every process a test started dies with its pytest (console/processes.py). Nothing is left behind.
+PYTEST_ARGS ?= --durations=8
 test: lint browser
-	@rm -f var/test-sqlite.log; mkdir -p var; \
-	jobs_=""; \
-	trap 'trap - EXIT; kill $$jobs_ 2>/dev/null; wait; echo "!! interrupted: both test passes stopped"; exit 130' INT TERM HUP; \
+	@rm -f var/test-sqlite.log var/test-pg-unit.log; mkdir -p var; \
+	jobs_=""; pg_unit=""; \
+	trap 'trap - EXIT; kill $$jobs_ 2>/dev/null; wait; echo "!! interrupted: every test pass stopped"; exit 130' INT TERM HUP; \
 	trap 'kill $$jobs_ 2>/dev/null' EXIT; \
-	echo "== tests on SQLite (the default), in the background: var/test-sqlite.log =="; \
+	echo "== unit tests on SQLite (the default), in the background: var/test-sqlite.log =="; \
 	MILLRACE_TEST_VAR_DIR=var/test-sqlite MILLRACE_TEST_REDIS_URL=$(TEST_REDIS_URL_SQLITE) \
-	  $(PY) -m pytest --ignore=tests/e2e > var/test-sqlite.log 2>&1 & sqlite=$$!; jobs_=$$sqlite; \
+	  $(PY) -m pytest -m "not e2e" $(PYTEST_ARGS) > var/test-sqlite.log 2>&1 & sqlite=$$!; jobs_=$$sqlite; \
 	if $(PY) tests/services_up.py postgres "$(TEST_POSTGRES_URL)"; then \
-	  echo "== tests on PostgreSQL ($(TEST_POSTGRES_URL)), with the end-to-end tests =="; \
-	  MILLRACE_TEST_VAR_DIR=var/test-pg DATABASE_URL=$(TEST_POSTGRES_URL) MILLRACE_TEST_REDIS_URL=$(TEST_REDIS_URL) \
-	    $(PY) -m pytest & pg=$$!; jobs_="$$sqlite $$pg"; \
-	  wait $$pg; pg_status=$$?; \
+	  echo "== unit tests on PostgreSQL ($(TEST_POSTGRES_URL)), in the background: var/test-pg-unit.log =="; \
+	  MILLRACE_TEST_VAR_DIR=var/test-pg-unit DATABASE_URL=$(TEST_POSTGRES_URL) MILLRACE_TEST_REDIS_URL=$(TEST_REDIS_URL_PG_UNIT) \
+	    $(PY) -m pytest -m "not e2e" $(PYTEST_ARGS) > var/test-pg-unit.log 2>&1 & pg_unit=$$!; jobs_="$$sqlite $$pg_unit"; \
+	  echo "== end-to-end tests on PostgreSQL ($(TEST_POSTGRES_URL)_e2e) =="; \
+	  MILLRACE_TEST_VAR_DIR=var/test-pg DATABASE_URL=$(TEST_POSTGRES_URL)_e2e MILLRACE_TEST_REDIS_URL=$(TEST_REDIS_URL) \
+	    $(PY) -m pytest -m e2e $(PYTEST_ARGS) & pg=$$!; jobs_="$$sqlite $$pg_unit $$pg"; \
+	  wait $$pg; pg_status=$$?; wait $$pg_unit; pg_unit_status=$$?; \
+	  echo "== unit tests on PostgreSQL: the end of var/test-pg-unit.log =="; tail -n 12 var/test-pg-unit.log; \
 	elif [ -n "$$MILLRACE_REQUIRE_POSTGRES" ]; then \
 	  echo "PostgreSQL is required (MILLRACE_REQUIRE_POSTGRES is set) but not reachable at $(TEST_POSTGRES_URL)"; \
-	  pg_status=1; \
+	  pg_status=1; pg_unit_status=1; \
 	else \
-	  echo "!! SKIPPED the PostgreSQL run: nothing answers at $(TEST_POSTGRES_URL). Set TEST_POSTGRES_URL to run it."; \
-	  pg_status=0; \
+	  echo "!! SKIPPED the PostgreSQL and end-to-end passes: nothing answers at $(TEST_POSTGRES_URL). Set TEST_POSTGRES_URL to run them."; \
+	  pg_status=0; pg_unit_status=0; \
 	fi; \
 	wait $$sqlite; sqlite_status=$$?; jobs_=""; \
-	echo "== tests on SQLite: the end of var/test-sqlite.log =="; tail -n 15 var/test-sqlite.log; \
-	if [ "$$sqlite_status$$pg_status" != "00" ]; then \
-	  echo "!! FAILED (SQLite, PostgreSQL exit codes: $$sqlite_status, $$pg_status)"; exit 1; \
+	echo "== unit tests on SQLite: the end of var/test-sqlite.log =="; tail -n 12 var/test-sqlite.log; \
+	if [ "$$sqlite_status$$pg_unit_status$$pg_status" != "000" ]; then \
+	  echo "!! FAILED (exit codes: SQLite $$sqlite_status, PostgreSQL $$pg_unit_status, end-to-end $$pg_status)"; exit 1; \
 	fi
 
 # The benchmarks run on PostgreSQL when it is there (export vs COPY needs it), in a database of their own.

@@ -9,7 +9,8 @@ from django.utils import timezone
 from collections_app.models import Collection, Source, Workspace
 from collections_app.tables import TableSummary
 from console.models import Organisation
-from ingest import lifecycle
+from ingest import lifecycle, tasks
+from integrations import aws
 from integrations.models import Integration
 
 
@@ -29,8 +30,6 @@ def collection_create(
     poll_frequency_ms: int,
 ) -> Collection:
     """Save the collection and its source in INITIALIZING, and queue its initial load once committed."""
-    from ingest.tasks import start_initial_load
-
     workspace, _ = Workspace.objects.get_or_create(
         organisation=organisation, name=workspace_name, defaults={"created_by": user}
     )
@@ -53,7 +52,7 @@ def collection_create(
         table_item_count=table.item_count,
         table_size_bytes=table.size_bytes,
     )
-    transaction.on_commit(lambda: start_initial_load.delay(source.pk))
+    transaction.on_commit(lambda: tasks.start_initial_load.delay(source.pk))
     return collection
 
 
@@ -99,8 +98,6 @@ class ExportDeleteError(Exception):
 def export_delete(*, source: Source) -> int:
     """Delete exactly this export's objects (its manifests, markers and data files) from S3.
     Returns how many were deleted."""
-    from integrations import aws
-
     bucket, folder = source.integration.s3_bucket, source.export_folder
     if not folder or source.export_deleted_at:
         return 0

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import F, Q
 
 from collections_app.models import Source
-from ingest import clock, convert, errors, leases, lifecycle, notify, writer
+from ingest import clock, convert, errors, leases, lifecycle, notify, tasks, writer
 from ingest.models import ExportFile
 from integrations import aws
 
@@ -181,8 +181,6 @@ def _get(s3: Any, bucket: str, key: str) -> bytes:
 
 
 def _read_manifests(source: Source, description: dict[str, Any]) -> None:
-    from ingest import tasks
-
     bucket = description.get("S3Bucket") or source.integration.s3_bucket
     summary_key = description["ExportManifest"]
     try:

@@ -6,10 +6,9 @@ import logging
 from datetime import timedelta
 
 from django.db import transaction
-from django.utils import timezone
 
 from collections_app.models import Source
-from ingest import errors, export, notify, scan
+from ingest import clock, errors, export, notify, scan, tasks
 from integrations import aws
 
 log = logging.getLogger(__name__)
@@ -21,8 +20,6 @@ REPLAY_MARGIN = timedelta(minutes=2)
 
 def start(source_id: int) -> None:
     """Idempotent: a second delivery of the same task finds the load already started and does nothing."""
-    from ingest import tasks
-
     source = Source.objects.select_related("integration__organisation", "collection").get(pk=source_id)
     if source.state != Source.State.INITIALIZING or source.load_started_at or source.suspended_at:
         return
@@ -48,7 +45,7 @@ def start(source_id: int) -> None:
     if source.load_method == Source.LoadMethod.EXPORT:
         export.start(source, table)
         return
-    now = timezone.now()
+    now = clock.now()
     with transaction.atomic():
         segment_ids = scan.create_segments(source, table.get("TableSizeBytes", 0))
         source.set_state(
