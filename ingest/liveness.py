@@ -105,6 +105,18 @@ def check(source: Source) -> str:
 
 
 def check_all() -> None:
-    running = Q(error="") & Q(suspended_at__isnull=True)
-    for source in Source.objects.filter(running).select_related("integration__organisation", "collection"):
+    """Check the sources that may be stalled: those with a unit of work quiet for the stall bound, a failing
+    poll, a load not yet started, or a stall to clear. A few queries whatever the number of sources."""
+    now = clock.now()
+    cutoff = now - timing.stall_after()
+    running = Source.objects.filter(error="", suspended_at__isnull=True)
+    suspects = set(running.exclude(stalled="").values_list("pk", flat=True))
+    suspects |= set(running.exclude(poll_error="").values_list("pk", flat=True))
+    suspects |= set(
+        running.filter(state=Source.State.INITIALIZING, state_changed_at__lt=cutoff).values_list("pk", flat=True)
+    )
+    for model, progress in ((ScanSegment, "progress_at"), (ExportFile, "progress_at"), (Shard, "last_read_at")):
+        quiet = Q(**{f"{progress}__lt": cutoff}) | Q(**{f"{progress}__isnull": True})
+        suspects |= set(model.objects.filter(quiet, done=False).values_list("source_id", flat=True))
+    for source in running.filter(pk__in=suspects).select_related("integration__organisation", "collection"):
         check(source)
