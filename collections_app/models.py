@@ -207,9 +207,10 @@ class Source(models.Model):
         if self.state != self.State.PROCESSING_STREAM:
             return None
         shards = list(self.shards.filter(done=False).values_list("caught_up", "last_read_at"))
-        if not shards:
-            return None
         now = timezone.now()
+        if not shards:  # none known yet, or a shard just finished and its child isn't listed yet
+            since = self.stream_last_record_at
+            return None if since is None else max(0.0, (now - since).total_seconds())
         reads = [read for _, read in shards if read]
         oldest_read = min(reads) if len(reads) == len(shards) else None
         fresh = oldest_read is not None and (now - oldest_read).total_seconds() <= timing.STALL_SECONDS

@@ -64,9 +64,21 @@ def stall_reason(source: Source, now: datetime | None = None) -> str:
         if waited >= timing.STALL_SECONDS:
             waited_for = timing.duration(waited)
             return f"The initial load has waited {waited_for} for a worker to start it. Is the worker running?"
-    for unit in _units(source):
+    units = _units(source)
+    finished_parents = {}
+    if source.state == Source.State.PROCESSING_STREAM:
+        parents = [u.parent_shard_id for u in units if u.parent_shard_id]
+        finished_parents = dict(
+            Shard.objects.filter(source=source, shard_id__in=parents).values_list("shard_id", "last_read_at")
+        )
+    for unit in units:
         progress = getattr(unit, "last_read_at", None) or unit.progress_at
-        since = max(t for t in (progress, started, unit.not_before) if t is not None)
+        # A shard waits from when it could first be read: found, and its parent read to its end.
+        readable_from = [
+            getattr(unit, "discovered_at", None),
+            finished_parents.get(getattr(unit, "parent_shard_id", "")),
+        ]
+        since = max(t for t in (progress, started, unit.not_before, *readable_from) if t is not None)
         reason = _unit_stall(unit, since, now)
         if reason:
             return reason

@@ -276,3 +276,15 @@ def test_the_heartbeat_renews_in_a_thread_of_its_own_on_the_real_clock():
     beats = threading.Event()
     with clock.RealClock().every(0.01, beats.set):
         assert beats.wait(timeout=30)
+
+
+def test_a_child_shard_just_found_at_a_rollover_is_not_a_stall(people, integration, aws, virtual_clock):
+    """Found by the soak test: a child shard not read yet counted as waiting since the stream began."""
+    source = loaded(people, integration, aws)
+    virtual_clock.advance(10 * 60)  # live for ten minutes; the shard rolls over now
+    parent = Shard.objects.get(source=source)
+    Shard.objects.filter(pk=parent.pk).update(done=True, last_read_at=clock.now())
+    Shard.objects.create(source=source, stream_arn=parent.stream_arn, shard_id="child", parent_shard_id=parent.shard_id)
+    assert liveness.check(Source.objects.get(pk=source.pk)) == ""
+    virtual_clock.advance(timing.STALL_SECONDS + 1)  # ...but a child nobody reads for a minute is one
+    assert "child of" in liveness.check(Source.objects.get(pk=source.pk))
