@@ -368,7 +368,7 @@ class Watch:
             lag, stalled, state = current.get("stream_lag_ms"), current.get("stalled"), current["state"]
             message = source["status"].get("message")
             if stalled:
-                self.stalls[re.sub(r"\d+", "N", stalled)] += 1
+                self.stalls[re.sub(r"\d+ (h|min|s)\b", r"N \1", stalled)] += 1  # one entry per kind of stall
             within = state == "PROCESSING_STREAM" and lag is not None and lag <= LAG_BOUND_MS
             if within and self.live_at is None:
                 self.live_at = now
