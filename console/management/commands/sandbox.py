@@ -40,7 +40,12 @@ class Command(BaseCommand):
             help="how long an export stays IN_PROGRESS (DynamoDB takes five minutes or more)",
         )
         parser.add_argument("--export-items-per-file", type=int, default=1000)
-        parser.add_argument("--writes-per-second", type=float, default=3.0, help="0 turns the traffic off")
+        parser.add_argument(
+            "--writes-per-second",
+            type=float,
+            default=float(os.environ.get("MILLRACE_SANDBOX_WRITES_PER_SECOND", 3)),
+            help="the traffic generator's pace on `orders`; 0 turns the traffic off",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns the console
