@@ -46,28 +46,32 @@ browser:
 	  echo "!! (apt-get install chromium, as root) or set MILLRACE_CHROMIUM to a Chromium binary."; \
 	fi
 
-# Three passes side by side, each with its own var/ folder, database and Redis database: the unit tests on
-# SQLite (the default) and on PostgreSQL in the background (logs in var/), and the end-to-end tests (real
-# Celery workers, moto server, Chromium: they mostly wait on real processes) on PostgreSQL in front.
+# Four passes side by side, each with its own var/ folder, database and Redis database: the unit tests on
+# SQLite (the default) and on PostgreSQL, and the soak test (make run's processes for 2 minutes) in the
+# background (logs in var/), and the end-to-end tests (real Celery workers, moto server, Chromium: they
+# mostly wait on real processes) on PostgreSQL in front.
 # All are jobs of one shell that waits for them, so that Ctrl-C or a SIGTERM to make (which make passes
 # on to this shell) stops them all at once: the trap SIGTERMs them (background jobs ignore SIGINT), and
 # every process a test started dies with its pytest (console/processes.py). Nothing is left behind.
 PYTEST_ARGS ?= --durations=8
 test: lint browser
-	@rm -f var/test-sqlite.log var/test-pg-unit.log; mkdir -p var; \
+	@rm -f var/test-sqlite.log var/test-pg-unit.log var/test-soak.log; mkdir -p var; \
 	jobs_=""; pg_unit=""; \
 	trap 'trap - EXIT; kill $$jobs_ 2>/dev/null; wait; echo "!! interrupted: every test pass stopped"; exit 130' INT TERM HUP; \
 	trap 'kill $$jobs_ 2>/dev/null' EXIT; \
 	echo "== unit tests on SQLite (the default), in the background: var/test-sqlite.log =="; \
 	MILLRACE_TEST_VAR_DIR=var/test-sqlite MILLRACE_TEST_REDIS_URL=$(TEST_REDIS_URL_SQLITE) \
 	  $(PY) -m pytest -m "not e2e" $(PYTEST_ARGS) > var/test-sqlite.log 2>&1 & sqlite=$$!; jobs_=$$sqlite; \
+	echo "== soak test (make run's processes on the embedded defaults, 2 minutes), in the background: var/test-soak.log =="; \
+	MILLRACE_TEST_VAR_DIR=var/test-soak $(PY) -m pytest -m soak -s $(PYTEST_ARGS) > var/test-soak.log 2>&1 & soak=$$!; \
+	jobs_="$$sqlite $$soak"; \
 	if $(PY) tests/services_up.py postgres "$(TEST_POSTGRES_URL)"; then \
 	  echo "== unit tests on PostgreSQL ($(TEST_POSTGRES_URL)), in the background: var/test-pg-unit.log =="; \
 	  MILLRACE_TEST_VAR_DIR=var/test-pg-unit DATABASE_URL=$(TEST_POSTGRES_URL) MILLRACE_TEST_REDIS_URL=$(TEST_REDIS_URL_PG_UNIT) \
 	    $(PY) -m pytest -m "not e2e" $(PYTEST_ARGS) > var/test-pg-unit.log 2>&1 & pg_unit=$$!; jobs_="$$sqlite $$pg_unit"; \
 	  echo "== end-to-end tests on PostgreSQL ($(TEST_POSTGRES_URL)_e2e) =="; \
 	  MILLRACE_TEST_VAR_DIR=var/test-pg DATABASE_URL=$(TEST_POSTGRES_URL)_e2e MILLRACE_TEST_REDIS_URL=$(TEST_REDIS_URL) \
-	    $(PY) -m pytest -m e2e $(PYTEST_ARGS) & pg=$$!; jobs_="$$sqlite $$pg_unit $$pg"; \
+	    $(PY) -m pytest -m "e2e and not soak" $(PYTEST_ARGS) & pg=$$!; jobs_="$$sqlite $$soak $$pg_unit $$pg"; \
 	  wait $$pg; pg_status=$$?; wait $$pg_unit; pg_unit_status=$$?; \
 	  echo "== unit tests on PostgreSQL: the end of var/test-pg-unit.log =="; tail -n 12 var/test-pg-unit.log; \
 	elif [ -n "$$MILLRACE_REQUIRE_POSTGRES" ]; then \
@@ -77,10 +81,11 @@ test: lint browser
 	  echo "!! SKIPPED the PostgreSQL and end-to-end passes: nothing answers at $(TEST_POSTGRES_URL). Set TEST_POSTGRES_URL to run them."; \
 	  pg_status=0; pg_unit_status=0; \
 	fi; \
-	wait $$sqlite; sqlite_status=$$?; jobs_=""; \
+	wait $$sqlite; sqlite_status=$$?; wait $$soak; soak_status=$$?; jobs_=""; \
 	echo "== unit tests on SQLite: the end of var/test-sqlite.log =="; tail -n 12 var/test-sqlite.log; \
-	if [ "$$sqlite_status$$pg_unit_status$$pg_status" != "000" ]; then \
-	  echo "!! FAILED (exit codes: SQLite $$sqlite_status, PostgreSQL $$pg_unit_status, end-to-end $$pg_status)"; exit 1; \
+	echo "== soak test: the end of var/test-soak.log =="; tail -n 12 var/test-soak.log; \
+	if [ "$$sqlite_status$$pg_unit_status$$pg_status$$soak_status" != "0000" ]; then \
+	  echo "!! FAILED (exit codes: SQLite $$sqlite_status, PostgreSQL $$pg_unit_status, end-to-end $$pg_status, soak $$soak_status)"; exit 1; \
 	fi
 
 # The benchmarks run on PostgreSQL when it is there (export vs COPY needs it), in a database of their own.

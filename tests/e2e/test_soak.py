@@ -49,7 +49,7 @@ from console.processes import descendants, kill_group, popen_bound, wait_gone
 from console.sandbox.seed import ORDER_STATUSES, ORDERS, order_item
 from ingest import convert
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.soak]
 
 ROOT = Path(__file__).resolve().parents[2]
 SOAK_SECONDS = float(os.environ.get("MILLRACE_SOAK_SECONDS", 120))
