@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import F, Q
 
 from collections_app.models import Source
-from ingest import clock, convert, errors, leases, lifecycle, notify, tasks, writer
+from ingest import clock, convert, errors, leases, lifecycle, tasks, writer
 from ingest.models import ExportFile
 from integrations import aws
 
@@ -52,7 +52,7 @@ def _client(source: Source, service: str) -> Any:
 def _stop(source: Source, error: aws.AwsError, action: str, resource: str) -> None:
     message = errors.explain(error, action=action, resource=resource, integration_name=source.integration.name)
     log.warning("export load of %s stopped: %s", source, message)
-    notify.stop(source, message)
+    lifecycle.stop(source, message)
 
 
 def start(source: Source, table: dict[str, Any]) -> None:
@@ -60,7 +60,8 @@ def start(source: Source, table: dict[str, Any]) -> None:
     if not ensure_pitr(source):
         return
     now = clock.now()
-    source.set_state(
+    lifecycle.enter(
+        source,
         Source.State.EXPORTING_TO_S3,
         stream_arn=table["LatestStreamArn"],
         stream_start_at=now - REPLAY_MARGIN,
@@ -85,7 +86,7 @@ def ensure_pitr(source: Source) -> bool:
         return True
     steps = PITR_STEPS.format(table=source.table_name)
     if not source.may_enable_pitr:
-        notify.stop(source, f"Export needs point-in-time recovery (PITR) on {table}, and it is off. {steps}")
+        lifecycle.stop(source, f"Export needs point-in-time recovery (PITR) on {table}, and it is off. {steps}")
         return False
     try:
         dynamodb.update_continuous_backups(
@@ -93,7 +94,7 @@ def ensure_pitr(source: Source) -> bool:
         )
     except Exception as exc:  # noqa: BLE001 - shown to the user with what to change
         error = errors.as_error(exc, table)
-        notify.stop(
+        lifecycle.stop(
             source,
             f"Millrace couldn't turn on point-in-time recovery on {table} ({error.code}: {error.message}). "
             f"Allow dynamodb:UpdateContinuousBackups in the policy of integration “{source.integration.name}”, "
@@ -167,7 +168,7 @@ def _export_failed(source: Source, description: dict[str, Any]) -> None:
     code = description.get("FailureCode") or "UNKNOWN"
     advice = EXPORT_ADVICE.get(code, "Fix the cause AWS gives, then press Retry to export again.")
     Source.objects.filter(pk=source.pk).update(export_arn="", export_client_token=uuid.uuid4().hex)
-    notify.stop(
+    lifecycle.stop(
         source,
         f"DynamoDB's export of {source.table_name} to s3://{source.integration.s3_bucket} failed: "
         f"{code}: {description.get('FailureMessage') or 'no message'}. "
@@ -194,11 +195,11 @@ def _read_manifests(source: Source, description: dict[str, Any]) -> None:
     try:
         entries = [json.loads(line) for line in lines if line.strip()]
     except ValueError as exc:
-        notify.stop(source, f"The export's manifest-files.json in s3://{bucket} is damaged ({exc}). Press Re-sync.")
+        lifecycle.stop(source, f"The export's manifest-files.json in s3://{bucket} is damaged ({exc}). Press Re-sync.")
         return
     listed = sum(int(e["itemCount"]) for e in entries)
     if listed != int(summary["itemCount"]):
-        notify.stop(
+        lifecycle.stop(
             source,
             f"The export's manifests disagree: manifest-summary.json says {summary['itemCount']} items, its "
             f"files add up to {listed}. The export in s3://{bucket}/{summary_key.rsplit('/', 1)[0]} is damaged; "
@@ -224,7 +225,8 @@ def _read_manifests(source: Source, description: dict[str, Any]) -> None:
             ],
             ignore_conflicts=True,
         )
-        source.set_state(
+        lifecycle.enter(
+            source,
             Source.State.DOWNLOADING_FROM_S3,
             export_folder=summary_key.rsplit("/", 1)[0],
             export_deleted_at=None,
@@ -283,7 +285,7 @@ def load_file(file_id: int, *, owner: str | None = None) -> str:
                 body = s3.get_object(Bucket=source.integration.s3_bucket, Key=file.key)["Body"]
                 return load_stream(file, body, owner)
         except errors.BadData as problem:
-            notify.stop(
+            lifecycle.stop(
                 source, f"The export's data file {where} can't be loaded: {problem} Press Re-sync to export again."
             )
             return "failed"
@@ -331,7 +333,7 @@ def load_stream(file: ExportFile, body: IO[bytes], owner: str) -> str:
             pass
     problem = _mismatch(file, line_count, hashed.checksum)
     if problem:
-        notify.stop(source, problem)
+        lifecycle.stop(source, problem)
         return "failed"
     return _commit(file, owner, batch, finished=True)
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.db import transaction
 
 from collections_app.models import Source
-from ingest import clock, errors, export, notify, scan, tasks
+from ingest import clock, errors, export, lifecycle, scan, tasks
 from integrations import aws
 
 log = logging.getLogger(__name__)
@@ -31,12 +31,12 @@ def start(source_id: int) -> None:
         table = dynamodb.describe_table(TableName=source.table_name)["Table"]
     except Exception as exc:  # noqa: BLE001 - shown to the user with what to change
         error = errors.as_error(exc, resource)
-        notify.stop(source, errors.explain(error, action="dynamodb:DescribeTable", resource=resource,
+        lifecycle.stop(source, errors.explain(error, action="dynamodb:DescribeTable", resource=resource,
                                            integration_name=source.integration.name))  # fmt: skip
         return
     stream = table.get("StreamSpecification") or {}
     if not stream.get("StreamEnabled") or stream.get("StreamViewType") != "NEW_AND_OLD_IMAGES":
-        notify.stop(
+        lifecycle.stop(
             source,
             f"The stream of table {source.table_name} is off or not NEW_AND_OLD_IMAGES, so changes can't be "
             "followed. Turn it on with view type NEW_AND_OLD_IMAGES, then press Retry.",
@@ -48,7 +48,8 @@ def start(source_id: int) -> None:
     now = clock.now()
     with transaction.atomic():
         segment_ids = scan.create_segments(source, table.get("TableSizeBytes", 0))
-        source.set_state(
+        lifecycle.enter(
+            source,
             Source.State.SCANNING,
             stream_arn=table["LatestStreamArn"],
             stream_start_at=now - REPLAY_MARGIN,

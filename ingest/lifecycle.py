@@ -23,6 +23,34 @@ log = logging.getLogger(__name__)
 
 LOADING = (Source.State.SCANNING, Source.State.DOWNLOADING_FROM_S3)
 
+# The source's states and the moves between them. Any state may go back to INITIALIZING (a re-sync);
+# being stopped with an error, or paused, is not a state but a flag beside it (error, suspended_at).
+TRANSITIONS: dict[str, set[str]] = {
+    Source.State.INITIALIZING: {Source.State.SCANNING, Source.State.EXPORTING_TO_S3},
+    Source.State.EXPORTING_TO_S3: {Source.State.DOWNLOADING_FROM_S3},
+    Source.State.SCANNING: {Source.State.PROCESSING_STREAM},
+    Source.State.DOWNLOADING_FROM_S3: {Source.State.PROCESSING_STREAM},
+    Source.State.PROCESSING_STREAM: set(),
+}
+
+
+class TransitionError(Exception):
+    """A move the lifecycle doesn't allow: a bug, never a user's doing."""
+
+
+def enter(source: Source, state: str, **fields: object) -> None:
+    """Move the source to `state` (with the fields that go with it), if the lifecycle allows it."""
+    if state not in TRANSITIONS[source.state]:
+        raise TransitionError(f"{source} can't go from {source.state} to {state}")
+    source.set_state(state, **fields)
+
+
+def stop(source: Source, message: str) -> None:
+    """Stop the source with a message a person can act on, and tell its owner (once per new error). The
+    supervisor retries it after a backoff; Retry in the console does at once."""
+    source.fail(message)
+    notify.source_failed(source.pk)
+
 
 def lock_source(source_id: int, *states: str) -> bool:
     """Take the source's row lock (first of all, inside the caller's transaction). True when the source is
@@ -174,5 +202,5 @@ def load_finished(source_id: int) -> None:
             "Table Scan give it more read capacity.",
         )
         return
-    source.set_state(Source.State.PROCESSING_STREAM)
+    enter(source, Source.State.PROCESSING_STREAM)
     transaction.on_commit(lambda: notify.load_done(source_id))

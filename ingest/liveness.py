@@ -17,7 +17,7 @@ from django.db.models import Q
 
 from collections_app.models import Source
 from console.models import Heartbeat
-from ingest import clock, notify, stream, timing
+from ingest import clock, lifecycle, stream, timing
 from ingest.models import ExportFile, LeasedWork, ScanSegment, Shard
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def check(source: Source) -> str:
     if not source.stalled:
         log.warning("%s is stalled: %s", source, reason)
     if (now - since) >= timedelta(seconds=timing.ERROR_SECONDS):
-        notify.stop(
+        lifecycle.stop(
             source,
             f"Stalled for {timing.duration((now - since).total_seconds())}: {reason} Millrace retries by itself; "
             "check the worker and AWS, or press Retry.",

@@ -57,12 +57,6 @@ def load_done(source_id: int) -> None:
     )
 
 
-def stop(source: Source, message: str) -> None:
-    """Put the source in error with a message a person can act on, and tell its owner."""
-    source.fail(message)
-    source_failed(source.pk)
-
-
 def source_failed(source_id: int) -> None:
     """One email per error: a new error (error_at later than the last email) sends again, but the same
     trouble met again by an automatic retry doesn't."""

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import F
 
 from collections_app.models import Source
-from ingest import budget, clock, convert, errors, leases, lifecycle, notify, timing, writer
+from ingest import budget, clock, convert, errors, leases, lifecycle, timing, writer
 from ingest.keys import key_from_json, key_to_json
 from ingest.models import ScanSegment
 from ingest.sizes import item_size
@@ -126,7 +126,7 @@ def _scan_pages(segment: ScanSegment, source: Source, hold: leases.Hold, deadlin
                 writer.Change(convert.document_id(item, key_names), convert.item_to_json(item), now) for item in items
             ]
         except (KeyError, TypeError, ValueError) as exc:
-            notify.stop(source, f"A Scan page of {table} could not be converted: {type(exc).__name__}: {exc}")
+            lifecycle.stop(source, f"A Scan page of {table} could not be converted: {type(exc).__name__}: {exc}")
             return "failed"
         with transaction.atomic():
             if not lifecycle.lock_source(source.pk, Source.State.SCANNING):
@@ -173,4 +173,4 @@ def _fail(source: Source, error: aws.AwsError, action: str) -> None:
     table = f"table {source.table_name} in {source.region}"
     message = errors.explain(error, action=action, resource=table, integration_name=source.integration.name)
     log.warning("scan of %s failed: %s", source, message)
-    notify.stop(source, message)
+    lifecycle.stop(source, message)

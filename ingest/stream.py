@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import F, Q
 
 from collections_app.models import Collection, Source
-from ingest import clock, convert, errors, leases, lifecycle, notify, timing, writer
+from ingest import clock, convert, errors, leases, lifecycle, timing, writer
 from ingest.models import Shard
 from integrations import aws
 
@@ -233,7 +233,7 @@ def _read(shard: Shard, hold: leases.Hold, deadline: float) -> str:
         try:
             committed = _commit(shard, hold.owner, records, finished=iterator is None)
         except errors.BadData as problem:
-            notify.stop(source, f"A record of shard {shard.shard_id} of {where} could not be applied: {problem}")
+            lifecycle.stop(source, f"A record of shard {shard.shard_id} of {where} could not be applied: {problem}")
             return "failed"
         if not committed:
             return "lost"
@@ -316,7 +316,7 @@ def _fail(source: Source, shard: Shard, error: aws.AwsError, *, action: str = "d
             "Millrace started a fresh initial load, and follows the stream from there.",
         )
         return
-    notify.stop(
+    lifecycle.stop(
         source,
         errors.explain(
             error,
