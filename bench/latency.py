@@ -6,11 +6,11 @@ import threading
 import time
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from bench.scan import run_segments
 from bench.setup import bench_source, moto_client
-from ingest import initial_load, stream, writer
+from ingest import clock, initial_load, stream, writer
 from ingest.models import Shard
 from tests.aws_faults import AwsFaults
 
@@ -24,15 +24,28 @@ def _table(dynamodb: Any, name: str) -> None:
 
 
 def _follow_in_background(source_id: int, stop: threading.Event) -> threading.Thread:
-    """What a worker does for this source's shards: read each readable shard, slice after slice."""
+    """What the worker does for this source's shards, in one thread: discover shards when
+    `stream.should_discover` says so (beat's tick), and read each readable shard once it is due, i.e. at its
+    `not_before` (the countdown `supervisor.dispatch_when_due` gives the `read_shard` task): never earlier,
+    so an idle shard costs what it costs under a real worker. What a real worker adds (a broker round trip,
+    a slot to wait for) is measured by bench/shards.py."""
     from collections_app.models import Source
 
     def loop() -> None:
-        source = Source.objects.select_related("integration").get(pk=source_id)
         while not stop.is_set():
-            stream.discover(source)
-            for pk in Shard.objects.filter(stream.readable_shards(source), done=False).values_list("pk", flat=True):
-                stream.read_shard(pk)  # a worker's time slice
+            source = Source.objects.select_related("integration").get(pk=source_id)
+            if stream.should_discover(source):
+                stream.discover(source)
+            now = clock.now()
+            shards = Shard.objects.filter(stream.readable_shards(source), done=False)
+            due = [pk for pk, at in shards.values_list("pk", "not_before") if at is None or at <= now]
+            for pk in due:
+                stream.read_shard(pk)  # idle/backoff set not_before; "more" leaves it due at once
+            if not due:
+                later = [at for at in shards.values_list("not_before", flat=True) if at]
+                wait = min((at - clock.now()).total_seconds() for at in later) if later else 0.05
+                stop.wait(min(1.0, max(0.005, wait)))
+        connection.close()
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()

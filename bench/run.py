@@ -34,6 +34,8 @@ def create_postgres_database(url: str) -> None:
 
 
 def main() -> None:
+    from console.processes import popen_bound
+
     var = ROOT / "var" / "bench"
     shutil.rmtree(var, ignore_errors=True)
     create_postgres_database(os.environ.get("DATABASE_URL", ""))
@@ -44,8 +46,10 @@ def main() -> None:
         MILLRACE_AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x",
         AWS_DEFAULT_REGION="us-east-1", LOG_LEVEL="WARNING", EMAIL_URL="dummymail://",
     )  # fmt: skip
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    # moto behind a call counter (bench/moto_counting.py): the shards bench counts a worker's calls there.
+    # Bound to this process (console/processes.py): a killed bench leaves no server on its port.
+    server = popen_bound([sys.executable, str(ROOT / "bench" / "moto_counting.py"), "-p", str(port)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         for _ in range(100):
             try:
@@ -70,7 +74,7 @@ def main() -> None:
 
 def run_all(endpoint: str) -> None:
     """Every benchmark, or those named on the command line (`bench/run.py export`)."""
-    from bench import conversion, export, latency, scan
+    from bench import conversion, export, latency, scan, shards
 
     def sync_latency() -> None:
         latency.sync_latency(endpoint, rate=50)
@@ -79,9 +83,17 @@ def run_all(endpoint: str) -> None:
 
     benchmarks = {
         "conversion": conversion.main,
-        "scan": lambda: (scan.pipeline_vs_bare(endpoint), print(), scan.rcu_adherence(endpoint)),
+        "scan": lambda: (
+            scan.pipeline_vs_bare(endpoint),
+            print(),
+            scan.rcu_adherence(endpoint),
+            print(),
+            scan.rcu_adherence_slow_calls(endpoint),
+        ),
+        "rcu-slow": lambda: scan.rcu_adherence_slow_calls(endpoint),
         "latency": sync_latency,
         "export": lambda: export.main(Path(os.environ["MILLRACE_VAR_DIR"]) / "export"),
+        "shards": lambda: shards.main(endpoint),
     }
     chosen = sys.argv[1:] or list(benchmarks)
     database = os.environ.get("DATABASE_URL", "SQLite under var/bench")
