@@ -24,8 +24,8 @@ def _table(dynamodb: Any, name: str) -> None:
 
 
 def _follow_in_background(source_id: int, stop: threading.Event) -> threading.Thread:
-    """What the worker does for this source's shards, in one thread: discover shards when
-    `stream.should_discover` says so (beat's tick), and read each readable shard once it is due, i.e. at its
+    """What the worker does for this source's shards, in one thread: discover shards when due
+    (`stream.discovery_interval`, as beat's tick does), and read each readable shard once it is due, at its
     `not_before` (the countdown `supervisor.dispatch_when_due` gives the `read_shard` task): never earlier,
     so an idle shard costs what it costs under a real worker. What a real worker adds (a broker round trip,
     a slot to wait for) is measured by bench/shards.py."""
@@ -34,7 +34,8 @@ def _follow_in_background(source_id: int, stop: threading.Event) -> threading.Th
     def loop() -> None:
         while not stop.is_set():
             source = Source.objects.select_related("integration").get(pk=source_id)
-            if stream.should_discover(source):
+            last = source.shards_discovered_at
+            if last is None or clock.now() - last > stream.discovery_interval(1):
                 stream.discover(source)
             now = clock.now()
             shards = Shard.objects.filter(stream.readable_shards(source), done=False)

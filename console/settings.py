@@ -175,6 +175,15 @@ CELERY_TASK_IGNORE_RESULT = True  # state a person watches lives in rows, not in
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The supervisor's tick and shard discovery have a queue of their own, listed first, so a worker takes them
+# before any waiting stream or load work: the tick never queues behind a backlog (a worker consumes every
+# queue listed here unless told otherwise with -Q).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = {"supervisor": {}, "celery": {}}
+CELERY_TASK_ROUTES = {
+    "console.tasks.supervisor_tick": {"queue": "supervisor"},
+    "ingest.tasks.discover_shards": {"queue": "supervisor"},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"  # e.g. the console email backend's output is not a warning
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

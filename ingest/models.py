@@ -81,6 +81,9 @@ class Shard(LeasedWork):
     starting_sequence_number = models.CharField(max_length=64, blank=True)
     ending_sequence_number = models.CharField(max_length=64, blank=True, help_text="Set once the shard closed.")
     checkpoint = models.CharField(max_length=64, blank=True, help_text="Sequence number of the last applied record.")
+    iterator = models.TextField(
+        blank=True, help_text="NextShardIterator after the checkpoint: the next poll needs no GetShardIterator."
+    )
     caught_up = models.BooleanField(default=False, help_text="The last GetRecords found nothing more to read.")
     records_applied = models.BigIntegerField(default=0)
     idle_polls = models.PositiveIntegerField(default=0)

@@ -47,10 +47,15 @@ def create_segments(source: Source, size_bytes: int) -> list[int]:
     return list(ScanSegment.objects.filter(source=source).values_list("pk", flat=True))
 
 
-def page_plan(rcu_budget: float, total_segments: int, item_bytes: float) -> tuple[int | None, float]:
-    """(Limit, RCU to reserve) for the next page. Each segment takes an equal share of the budget, in
-    about four pages a second: small enough that the unused part of a reservation is soon spent."""
-    share = max(1.0, rcu_budget / max(1, total_segments) / PAGES_PER_SECOND)
+def page_plan(
+    rcu_budget: float, total_segments: int, item_bytes: float, call_seconds: float = 0.0
+) -> tuple[int | None, float]:
+    """(Limit, RCU to reserve) for the next page. A page's cost counts from its call's start until a second
+    after its answer (budget.py), so a segment whose calls take d seconds can spend at most
+    share × 1/(1 + d) a second: pages are sized to that, from the calls' measured duration (never fewer
+    than four a second's worth: small enough that an unused reservation is soon spent)."""
+    d = max(call_seconds, 1 / PAGES_PER_SECOND)
+    share = max(1.0, rcu_budget / max(1, total_segments) * d / (1 + d))
     if share >= FULL_PAGE_RCU:
         return None, FULL_PAGE_RCU
     limit = max(1, int(share * BYTES_PER_RCU / (item_bytes * SAFETY)))
@@ -87,9 +92,10 @@ def _scan_pages(segment: ScanSegment, source: Source, hold: leases.Hold, deadlin
         return "failed"
     key_names = source.key_names
     item_bytes = 4096.0  # until the first page shows the real sizes
+    call_seconds = 0.0  # the Scan calls' duration, smoothed
     start_key = key_from_json(segment.last_evaluated_key)
     while clock.monotonic() < deadline:
-        limit, reserve_units = page_plan(source.rcu or 1, segment.total_segments, item_bytes)
+        limit, reserve_units = page_plan(source.rcu or 1, segment.total_segments, item_bytes, call_seconds)
         with hold.waiting("read capacity (the RCU budget)"):
             spend_id = budget.reserve(source.pk, source.rcu or 1, reserve_units, deadline=deadline)
         if spend_id is None:
@@ -106,8 +112,11 @@ def _scan_pages(segment: ScanSegment, source: Source, hold: leases.Hold, deadlin
         if start_key:
             request["ExclusiveStartKey"] = start_key
         try:
+            started = clock.monotonic()
             with hold.waiting("dynamodb:Scan"):
                 page = dynamodb.scan(**request)
+            took = clock.monotonic() - started
+            call_seconds = took if not call_seconds else 0.7 * call_seconds + 0.3 * took
         except Exception as exc:  # noqa: BLE001 - sorted into throttling (retry) and real failures below
             budget.settle(spend_id, 0)
             error = errors.as_error(exc, table)

@@ -206,7 +206,7 @@ def _read(shard: Shard, hold: leases.Hold, deadline: float) -> str:
     if isinstance(client, aws.AwsError):
         _fail(source, shard, client, action="sts:AssumeRole")
         return "failed"
-    iterator: str | None = None
+    iterator: str | None = shard.iterator or None  # valid 15 minutes; renewed from the checkpoint if expired
     while clock.monotonic() < deadline:
         if not _following(source):
             return "stopped"  # paused, failed, or re-syncing (a re-sync reads the stream after its load)
@@ -231,7 +231,7 @@ def _read(shard: Shard, hold: leases.Hold, deadline: float) -> str:
         records = response.get("Records", [])
         iterator = response.get("NextShardIterator")
         try:
-            committed = _commit(shard, hold.owner, records, finished=iterator is None)
+            committed = _commit(shard, hold.owner, records, finished=iterator is None, next_iterator=iterator)
         except errors.BadData as problem:
             lifecycle.stop(source, f"A record of shard {shard.shard_id} of {where} could not be applied: {problem}")
             return "failed"
@@ -244,7 +244,9 @@ def _read(shard: Shard, hold: leases.Hold, deadline: float) -> str:
     return "more"
 
 
-def _commit(shard: Shard, owner: str, records: list[dict[str, Any]], *, finished: bool) -> bool:
+def _commit(
+    shard: Shard, owner: str, records: list[dict[str, Any]], *, finished: bool, next_iterator: str | None = None
+) -> bool:
     """The records, the checkpoint and the source's figures in one transaction. Locks in the engine's one
     order: the source, then the unit of work, then the collection (writer.apply)."""
     source = shard.source
@@ -271,6 +273,7 @@ def _commit(shard: Shard, owner: str, records: list[dict[str, Any]], *, finished
             "retries": 0,
             "problem": "",
             "not_before": now + timedelta(seconds=idle_wait(source, idle_polls)) if caught_up else None,
+            "iterator": next_iterator or "",
         }
         if records:
             shard.checkpoint = records[-1]["dynamodb"]["SequenceNumber"]
@@ -327,9 +330,7 @@ def _fail(source: Source, shard: Shard, error: aws.AwsError, *, action: str = "d
     )
 
 
-def should_discover(source: Source, streaming_sources: int = 1) -> bool:
+def discovery_interval(streaming_sources: int) -> timedelta:
     """DescribeStream often enough that a new child shard waits seconds, not a minute, and never more
     often, across all sources, than half of the account's limit of 10 calls a second."""
-    interval = max(timing.DISCOVERY_SECONDS, streaming_sources / DESCRIBE_STREAM_PER_SECOND)
-    last = source.shards_discovered_at
-    return last is None or clock.now() - last > timedelta(seconds=interval)
+    return timedelta(seconds=max(timing.DISCOVERY_SECONDS, streaming_sources / DESCRIBE_STREAM_PER_SECOND))

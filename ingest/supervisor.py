@@ -8,12 +8,12 @@ the tick queues a new one once the row's lease has lapsed. Tasks that find the w
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from django.db.models import Q
+from django.db.models import Exists, F, OuterRef, Q
 
 from collections_app.models import Source
-from ingest import clock, errors, export, leases, lifecycle, liveness, stream, tasks
+from ingest import clock, errors, export, leases, lifecycle, liveness, stream, tasks, timing
 from ingest.models import ExportFile, ScanSegment, Shard
 
 log = logging.getLogger(__name__)
@@ -38,16 +38,27 @@ def tick() -> None:
         Source.objects.filter(pk=pk).update(export_checked_at=now)  # the next tick doesn't queue it again
         tasks.poll_export.delay(pk)
 
-    streaming = Source.objects.filter(ACTIVE, state=Source.State.PROCESSING_STREAM)
-    count = streaming.count()
-    for source in streaming.select_related("integration__organisation"):
-        if stream.should_discover(source, count):
-            Source.objects.filter(pk=source.pk).update(shards_discovered_at=now)  # paced, even when it fails
-            tasks.discover_shards.delay(source.pk)
-        dispatch_shards(source)
+    queue_discoveries(now)
+    for pk in list(Shard.objects.filter(READABLE, leases.needing_dispatch(Shard)).values_list("pk", flat=True)):
+        dispatch(Shard, pk)
 
     liveness.check_all()
     retry_failed_sources()
+
+
+def queue_discoveries(now: datetime) -> None:
+    """DescribeStream for the sources due one, the longest waiting first, spread out with countdowns so
+    that the calls go at most `stream.DESCRIBE_STREAM_PER_SECOND` (half the account's limit of 10 a
+    second), whatever the number of collections: a tick queues no more than a tick's worth."""
+    streaming = Source.objects.filter(ACTIVE, state=Source.State.PROCESSING_STREAM)
+    interval = stream.discovery_interval(streaming.count())
+    due = streaming.filter(Q(shards_discovered_at__isnull=True) | Q(shards_discovered_at__lt=now - interval))
+    per_tick = max(1, int(stream.DESCRIBE_STREAM_PER_SECOND * timing.tick()))
+    oldest_first = due.order_by(F("shards_discovered_at").asc(nulls_first=True), "pk")
+    chosen = list(oldest_first.values_list("pk", flat=True)[:per_tick])
+    for n, pk in enumerate(chosen):
+        Source.objects.filter(pk=pk).update(shards_discovered_at=now)  # paced, even when it fails
+        tasks.discover_shards.apply_async((pk,), countdown=n / stream.DESCRIBE_STREAM_PER_SECOND)
 
 
 def discover_shards(source_id: int) -> None:
@@ -89,6 +100,12 @@ def dispatch_when_due(model: type[ScanSegment | ExportFile | Shard], pk: int) ->
     not_before = model.objects.filter(pk=pk).values_list("not_before", flat=True).first()
     wait = (not_before - clock.now()).total_seconds() if not_before else 0.0
     dispatch(model, pk, countdown=max(0.0, wait))
+
+
+# Shards of running, streaming sources whose parent is read to its end (or unknown: trimmed or never seen).
+READABLE = Q(source__state=Source.State.PROCESSING_STREAM, source__error="", source__suspended_at__isnull=True) & ~Q(
+    Exists(Shard.objects.filter(source=OuterRef("source"), shard_id=OuterRef("parent_shard_id"), done=False))
+)
 
 
 def dispatch_shards(source: Source) -> None:

@@ -66,6 +66,9 @@ def client_for(user: object) -> Client:
 @pytest.fixture
 def aws() -> Iterator[SimpleNamespace]:
     """moto in-process, with a table that has a stream, one without, and an export bucket."""
+    from integrations.aws import forget_all_cached
+
+    forget_all_cached()
     with mock_aws():
         session = boto3.Session(region_name=REGION)
         dynamodb = session.client("dynamodb")

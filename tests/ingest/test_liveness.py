@@ -18,6 +18,7 @@ from django.core.management.base import SystemCheckError
 from collections_app.models import Collection, Source
 from ingest import budget, clock, liveness, stream, supervisor, timing
 from ingest.models import CapacitySpend, ExportFile, ScanSegment, Shard
+from integrations.aws import forget_all_cached
 from integrations.models import Integration
 from tests.ingest.engine import (
     assert_equal_to_table,
@@ -241,6 +242,7 @@ def test_a_secret_this_worker_cant_decrypt_stops_with_the_reason(people, aws, se
     make_table(aws.dynamodb, "t", 5)
     source = create_source(people.acme, people.alice, integration, "t", rcu=10)
     settings.MILLRACE_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]  # another installation's key
+    forget_all_cached()  # a worker process of its own: no client from before
     load(source)
     source.refresh_from_db()
     assert "can't be decrypted with this worker's MILLRACE_ENCRYPTION_KEYS" in source.error

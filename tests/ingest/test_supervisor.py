@@ -89,3 +89,27 @@ def test_the_tick_follows_exports_and_hands_out_export_files_no_one_holds(people
     no_queue.clear()
     supervisor.tick()
     assert no_queue == []
+
+
+def test_discoveries_are_paced_below_the_accounts_describestream_limit(people, integration, aws, no_queue, monkeypatch):
+    make_table(aws.dynamodb, "t", 5)
+    sources = [create_source(people.acme, people.alice, integration, "t", rcu=10, name=f"c{n}") for n in range(3)]
+    for source in sources:
+        load(source)
+    monkeypatch.setattr("ingest.stream.DESCRIBE_STREAM_PER_SECOND", 0.4)  # two a tick of 5 s
+    no_queue.clear()
+    supervisor.tick()
+    assert [name for name, _ in no_queue].count("discover_shards") == 2
+    no_queue.clear()
+    supervisor.tick()
+    assert [pk for name, pk in no_queue if name == "discover_shards"] == [sources[-1].pk]  # the one left waiting
+
+
+def test_the_tick_and_discovery_have_a_queue_of_their_own_that_workers_take_first():
+    from console.celery import app
+
+    route = app.amqp.router.route
+    assert route({}, "console.tasks.supervisor_tick")["queue"].name == "supervisor"
+    assert route({}, "ingest.tasks.discover_shards")["queue"].name == "supervisor"
+    assert route({}, "ingest.tasks.read_shard")["queue"].name == "celery"
+    assert list(app.amqp.queues)[0] == "supervisor"
