@@ -54,6 +54,10 @@ browser:
 # on to this shell) stops them all at once: the trap SIGTERMs them (background jobs ignore SIGINT), and
 # every process a test started dies with its pytest (console/processes.py). Nothing is left behind.
 PYTEST_ARGS ?= --durations=8
+# On PostgreSQL, the unit tests of what talks to the database in ways that differ between the two (the
+# engine's writer, locks and races, the API's and the pages' queries); forms, settings, accounts and the
+# AWS session code run on SQLite only (PG_UNIT_TESTS=tests runs them all on both).
+PG_UNIT_TESTS ?= tests/ingest tests/api tests/collections_app
 test: lint browser
 	@rm -f var/test-sqlite.log var/test-pg-unit.log var/test-soak.log; mkdir -p var; \
 	jobs_=""; pg_unit=""; \
@@ -68,7 +72,8 @@ test: lint browser
 	if $(PY) tests/services_up.py postgres "$(TEST_POSTGRES_URL)"; then \
 	  echo "== unit tests on PostgreSQL ($(TEST_POSTGRES_URL)), in the background: var/test-pg-unit.log =="; \
 	  MILLRACE_TEST_VAR_DIR=var/test-pg-unit DATABASE_URL=$(TEST_POSTGRES_URL) MILLRACE_TEST_REDIS_URL=$(TEST_REDIS_URL_PG_UNIT) \
-	    $(PY) -m pytest -m "not e2e" $(PYTEST_ARGS) > var/test-pg-unit.log 2>&1 & pg_unit=$$!; jobs_="$$sqlite $$pg_unit"; \
+	    $(PY) -m pytest -m "not e2e" $(PYTEST_ARGS) $(PG_UNIT_TESTS) > var/test-pg-unit.log 2>&1 & pg_unit=$$!; \
+	  jobs_="$$sqlite $$soak $$pg_unit"; \
 	  echo "== end-to-end tests on PostgreSQL ($(TEST_POSTGRES_URL)_e2e) =="; \
 	  MILLRACE_TEST_VAR_DIR=var/test-pg DATABASE_URL=$(TEST_POSTGRES_URL)_e2e MILLRACE_TEST_REDIS_URL=$(TEST_REDIS_URL) \
 	    $(PY) -m pytest -m "e2e and not soak" $(PYTEST_ARGS) & pg=$$!; jobs_="$$sqlite $$soak $$pg_unit $$pg"; \
