@@ -94,8 +94,8 @@ def _source_status(src: Source) -> dict[str, Any]:
         "last_processed_at": iso(src.stream_last_processed_at),
         "total_processed_items": src.items_loaded + src.stream_records_applied,
     }
-    if src.error or src.stalled:
-        status["message"] = src.error or f"Stalled: {src.stalled}"
+    if src.error or src.stall_reason:
+        status["message"] = src.error or f"Stalled: {src.stall_reason}"
     return status
 
 
@@ -126,8 +126,8 @@ def source(src: Source) -> dict[str, Any]:
             "initial_dump_completion_percentage": round(src.completion_percentage, 2),
             "stream_last_processed_at": iso(src.stream_last_processed_at),
             # Millrace's additions (the client accepts extra fields): the truth behind PROCESSING_STREAM.
-            "stalled": src.stalled or None,
-            "stalled_since": iso(src.stalled_since),
+            "stalled": src.stall_reason or None,
+            "stalled_since": iso(src.stall_since),
             "stream_lag_ms": None if lag is None else int(lag * 1000),
         },
     }

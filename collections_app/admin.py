@@ -72,6 +72,6 @@ class CollectionAdmin(admin.ModelAdmin):
         source = obj.source
         if source.error:
             return f"{source.get_state_display()} · error: {source.error[:120]}"
-        if source.stalled:
-            return f"{source.get_state_display()} · stalled: {source.stalled[:120]}"
+        if source.stall_reason:
+            return f"{source.get_state_display()} · stalled: {source.stall_reason[:120]}"
         return source.get_state_display()

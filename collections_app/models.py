@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.functional import cached_property
 
-from console.models import Organisation
+from console.models import Heartbeat, Organisation
 from ingest import timing
 from ingest.convert import ExactJSONDecoder, ExactJSONEncoder
 from integrations.models import Integration
@@ -198,13 +199,40 @@ class Source(models.Model):
         end = self.load_finished_at or timezone.now()
         return self.rcu_consumed / max((end - self.load_started_at).total_seconds(), 1.0)
 
+    @cached_property
+    def stall(self) -> tuple[str, datetime | None]:
+        """(why the source isn't moving, since when), or ("", None). The supervisor records a stall on the
+        row; but it runs in the worker, so a worker that is down or frozen can't record its own: that is
+        read here, from the worker's last heartbeat, by whoever looks (page, API, admin)."""
+        if self.error or self.suspended_at:
+            return "", None
+        seen = Heartbeat.last_seen("worker")
+        quiet = (timezone.now() - seen).total_seconds() if seen else None
+        if quiet is not None and quiet >= timing.STALL_SECONDS:
+            return (
+                f"No worker has answered for {timing.duration(quiet)} (the supervisor's last tick ran at "
+                f"{timezone.localtime(seen):%H:%M:%S}): nothing is read or loaded meanwhile. Is the worker "
+                "running, or is the machine overloaded?",
+                seen,
+            )
+        return self.stalled, self.stalled_since
+
+    @property
+    def stall_reason(self) -> str:
+        return self.stall[0]
+
+    @property
+    def stall_since(self) -> datetime | None:
+        return self.stall[1]
+
     @property
     def stream_lag_seconds(self) -> float | None:
         """How far behind the table the collection is, from what was really read (invariant 8): 0 when the
-        last GetRecords of every open shard found nothing more and answered within the stall bound;
-        otherwise now minus the newest applied record's creation time (or the oldest successful read,
-        when no record was applied yet). None before the stream's shards are known."""
-        if self.state != self.State.PROCESSING_STREAM:
+        last GetRecords of every open shard found nothing more and answered within the last
+        `timing.CAUGHT_UP_SECONDS`; otherwise now minus the newest applied record's creation time (or the
+        oldest last read, when every shard was caught up then). None while paused (nothing is read) and
+        before the stream's shards are known."""
+        if self.state != self.State.PROCESSING_STREAM or self.suspended_at:
             return None
         shards = list(self.shards.filter(done=False).values_list("caught_up", "last_read_at"))
         now = timezone.now()
@@ -212,10 +240,9 @@ class Source(models.Model):
             since = self.stream_last_record_at
             return None if since is None else max(0.0, (now - since).total_seconds())
         reads = [read for _, read in shards if read]
-        oldest_read = min(reads) if len(reads) == len(shards) else None
-        fresh = oldest_read is not None and (now - oldest_read).total_seconds() <= timing.STALL_SECONDS
-        if fresh and not self.stalled and all(caught_up for caught_up, _ in shards):
-            return 0.0
+        if len(reads) == len(shards) and all(caught_up for caught_up, _ in shards):
+            age = (now - min(reads)).total_seconds()  # everything was read, up to this long ago
+            return 0.0 if age <= timing.CAUGHT_UP_SECONDS and not self.stall_reason else age
         since = self.stream_last_record_at or (min(reads) if reads else None)
         return None if since is None else max(0.0, (now - since).total_seconds())
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
+from datetime import datetime
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -108,5 +111,22 @@ class Heartbeat(models.Model):
     name = models.CharField(max_length=32, unique=True)
     seen_at = models.DateTimeField()
 
+    _cache: ClassVar[dict[str, tuple[float, datetime | None]]] = {}
+
     def __str__(self) -> str:
         return f"{self.name} at {self.seen_at:%H:%M:%S}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        self._cache.pop(self.name, None)
+
+    @classmethod
+    def last_seen(cls, name: str) -> datetime | None:
+        """When `name` last proved alive, read at most once a second per process: a page or an API list
+        that shows many collections asks once, not once per collection."""
+        cached = cls._cache.get(name)
+        if cached and time.monotonic() - cached[0] < 1.0:
+            return cached[1]
+        seen = cls.objects.filter(name=name).values_list("seen_at", flat=True).first()
+        cls._cache[name] = (time.monotonic(), seen)
+        return seen

@@ -47,12 +47,12 @@ def _unit_stall(unit: LeasedWork, since: datetime, now: datetime) -> str:
     if held:
         return f"{unit}: a worker holds it but has made no progress for {timing.duration(quiet)}."
     seen = Heartbeat.objects.filter(name="worker").values_list("seen_at", flat=True).first()
-    worker = (
-        f"the worker last answered {timing.duration((now - seen).total_seconds())} ago"
-        if seen
-        else "no worker seen yet"
-    )
-    return f"{unit}: waiting {timing.duration(quiet)} for a worker to pick it up ({worker}). Is the worker running?"
+    if seen and (now - seen).total_seconds() < timing.STALL_SECONDS:
+        return (
+            f"{unit}: queued {timing.duration(quiet)} ago and not started yet: the worker answers, but is busy "
+            "with other work (or was stopped for a while). More worker processes would help."
+        )
+    return f"{unit}: waiting {timing.duration(quiet)} for a worker to pick it up. Is the worker running?"
 
 
 def stall_reason(source: Source, now: datetime | None = None) -> str:

@@ -30,6 +30,7 @@ SCAN_SLICE = 30.0
 STREAM_SLICE = 20.0
 BACKOFF_CAP = 20.0  # our own backoff after botocore gave up: the next try is scheduled, not slept
 STALL_SECONDS = 60.0
+CAUGHT_UP_SECONDS = 15.0  # "caught up" only if every open shard was read to its tip this recently
 ERROR_SECONDS = 15 * 60.0
 DISCOVERY_SECONDS = 10.0
 

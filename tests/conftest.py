@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 from moto import mock_aws
 
-from console.models import Membership, Organisation
+from console.models import Heartbeat, Membership, Organisation
 from console.services import first_admin_create
 from ingest import clock
 from ingest.clock import VirtualClock
@@ -31,6 +31,7 @@ def virtual_clock(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     if request.node.get_closest_marker("e2e"):
         yield None
         return
+    Heartbeat._cache.clear()  # a per-process cache: nothing carries from one test to the next
     with clock.use(VirtualClock()) as virtual:
         monkeypatch.setattr("django.utils.timezone.now", virtual.now)
         yield virtual

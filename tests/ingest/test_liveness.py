@@ -291,3 +291,42 @@ def test_a_child_shard_just_found_at_a_rollover_is_not_a_stall(people, integrati
     assert liveness.check(Source.objects.get(pk=source.pk)) == ""
     virtual_clock.advance(timing.STALL_SECONDS + 1)  # ...but a child nobody reads for a minute is one
     assert "child of" in liveness.check(Source.objects.get(pk=source.pk))
+
+
+def test_a_worker_that_stopped_answering_is_a_stall_shown_by_whoever_looks(people, integration, aws, virtual_clock):
+    """Found trying it on a busy machine: the supervisor runs in the worker, so a frozen worker can't
+    record its own stall; the page, the API and the admin read it from the worker's last heartbeat."""
+    from django.urls import reverse
+
+    from api import present
+    from console.models import Heartbeat
+    from tests.conftest import client_for
+
+    source = loaded(people, integration, aws)
+    Heartbeat.objects.update_or_create(name="worker", defaults={"seen_at": clock.now()})
+    assert not Source.objects.get(pk=source.pk).stall_reason
+    virtual_clock.advance(155)  # SIGSTOP on the worker for 2 min 35 s
+    current = Source.objects.get(pk=source.pk)
+    assert current.stall_reason.startswith("No worker has answered for 2 min 35 s")
+    assert current.stream_lag_seconds and current.stream_lag_seconds >= 155  # not "caught up"
+    status = present.source(current)
+    assert status["dynamodb"]["current_status"]["stalled"] == current.stall_reason
+    assert status["status"]["message"].startswith("Stalled: No worker has answered")
+    page = client_for(people.bob).get(reverse("collection_status", args=["commons", "c"])).content.decode()
+    assert "Stalled" in page and "No worker has answered for 2 min 35 s" in page
+
+
+def test_paused_is_not_caught_up_and_neither_is_a_resume_until_the_shards_are_read_again(
+    people, integration, aws, virtual_clock
+):
+    from collections_app.services import source_pause, source_resume
+
+    source = loaded(people, integration, aws)
+    assert Source.objects.get(pk=source.pk).stream_lag_seconds == 0
+    source_pause(source=Source.objects.get(pk=source.pk))
+    assert Source.objects.get(pk=source.pk).stream_lag_seconds is None  # nothing is read: no figure
+    virtual_clock.advance(50)
+    source_resume(source=Source.objects.get(pk=source.pk))
+    assert Source.objects.get(pk=source.pk).stream_lag_seconds >= 50  # read 50 s ago, at best
+    follow(source)
+    assert Source.objects.get(pk=source.pk).stream_lag_seconds == 0
