@@ -21,8 +21,6 @@ from ingest.models import ExportFile, ScanSegment, Shard
 
 log = logging.getLogger(__name__)
 
-LOADING = (Source.State.SCANNING, Source.State.DOWNLOADING_FROM_S3)
-
 # The source's states and the moves between them. Any state may go back to INITIALIZING (a re-sync);
 # being stopped with an error, or paused, is not a state but a flag beside it (error, suspended_at).
 TRANSITIONS: dict[str, set[str]] = {
