@@ -61,20 +61,20 @@ class BadData(Exception):
 
 
 def engine_client(source: Any, service: str) -> Any:
-    """The source's AWS client, or the AwsError that kept it from being built (AssumeRole refused, the
+    """The source's AWS client. Raises the AwsError that kept it from being built (AssumeRole refused, the
     stored secret not decryptable with this worker's MILLRACE_ENCRYPTION_KEYS), for the caller to show."""
     try:
         return aws.integration_client(source.integration, service, source.region)
     except InvalidToken:
-        return AwsError(
+        raise AwsError(
             "UndecryptableSecret",
             f"The secret of integration “{source.integration.name}” can't be decrypted with this worker's "
             "MILLRACE_ENCRYPTION_KEYS (another installation's key, or a key dropped too early).",
-        )
+        ) from None
     except Exception as exc:  # noqa: BLE001 - every failure to reach AWS is shown with its cause
         error = as_error(exc, f"integration “{source.integration.name}”")
         error.operation = error.operation or "AssumeRole"
-        return error
+        raise error from exc
 
 
 def as_error(exc: Exception, where: str) -> AwsError:

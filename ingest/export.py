@@ -40,15 +40,6 @@ PITR_STEPS = (
 )
 
 
-def _client(source: Source, service: str) -> Any:
-    """The source's client; raises the AwsError that kept it from being built (AssumeRole, decryption),
-    inside the callers' error handling."""
-    client = errors.engine_client(source, service)
-    if isinstance(client, aws.AwsError):
-        raise client
-    return client
-
-
 def _stop(source: Source, error: aws.AwsError, action: str, resource: str) -> None:
     message = errors.explain(error, action=action, resource=resource, integration_name=source.integration.name)
     log.warning("export load of %s stopped: %s", source, message)
@@ -77,7 +68,7 @@ def ensure_pitr(source: Source) -> bool:
     """True when point-in-time recovery is on, turning it on if the user allowed it."""
     table = f"table {source.table_name} in {source.region}"
     try:
-        dynamodb = _client(source, "dynamodb")
+        dynamodb = errors.engine_client(source, "dynamodb")
         backups = dynamodb.describe_continuous_backups(TableName=source.table_name)["ContinuousBackupsDescription"]
     except Exception as exc:  # noqa: BLE001 - shown to the user with what to change
         _stop(source, errors.as_error(exc, table), "dynamodb:DescribeContinuousBackups", table)
@@ -114,7 +105,7 @@ def poll(source_id: int) -> None:
         return
     table = f"table {source.table_name} in {source.region}"
     try:
-        dynamodb = _client(source, "dynamodb")
+        dynamodb = errors.engine_client(source, "dynamodb")
         if not source.export_arn:
             description = _request(dynamodb, source)
             Source.objects.filter(pk=source.pk).update(export_arn=description["ExportArn"])
@@ -185,7 +176,7 @@ def _read_manifests(source: Source, description: dict[str, Any]) -> None:
     bucket = description.get("S3Bucket") or source.integration.s3_bucket
     summary_key = description["ExportManifest"]
     try:
-        s3 = _client(source, "s3")
+        s3 = errors.engine_client(source, "s3")
         summary = json.loads(_get(s3, bucket, summary_key))
         files_key = summary["manifestFilesS3Key"]
         lines = _get(s3, bucket, files_key).decode().splitlines()
@@ -275,10 +266,11 @@ def load_file(file_id: int, *, owner: str | None = None) -> str:
     with leases.held(ExportFile, file_id, owner) as hold:
         if hold is None:
             return "held"
-        with hold.waiting("sts:AssumeRole"):
-            s3 = errors.engine_client(source, "s3")
-        if isinstance(s3, aws.AwsError):
-            _stop(source, s3, "sts:AssumeRole", where)
+        try:
+            with hold.waiting("sts:AssumeRole"):
+                s3 = errors.engine_client(source, "s3")
+        except aws.AwsError as error:
+            _stop(source, error, "sts:AssumeRole", where)
             return "failed"
         try:
             with hold.waiting("s3:GetObject"):

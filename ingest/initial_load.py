@@ -9,7 +9,6 @@ from django.db import transaction
 
 from collections_app.models import Source
 from ingest import clock, errors, export, lifecycle, scan, tasks
-from integrations import aws
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +25,6 @@ def start(source_id: int) -> None:
     resource = f"table {source.table_name} in {source.region}"
     try:
         dynamodb = errors.engine_client(source, "dynamodb")
-        if isinstance(dynamodb, aws.AwsError):
-            raise dynamodb
         table = dynamodb.describe_table(TableName=source.table_name)["Table"]
     except Exception as exc:  # noqa: BLE001 - shown to the user with what to change
         error = errors.as_error(exc, resource)

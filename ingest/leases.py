@@ -20,10 +20,6 @@ from django.db.models import Model, Q
 from ingest import clock, timing
 
 
-def lease_seconds() -> float:
-    return timing.lease()
-
-
 def new_owner() -> str:
     """A name unique to this task run, readable in the admin: host, process, and a random tail."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

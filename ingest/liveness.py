@@ -46,7 +46,7 @@ def _unit_stall(unit: LeasedWork, since: datetime, now: datetime) -> str:
         return f"{unit}: no progress for {timing.duration(quiet)}; AWS keeps answering {unit.problem}. Retrying."
     if held:
         return f"{unit}: a worker holds it but has made no progress for {timing.duration(quiet)}."
-    seen = Heartbeat.objects.filter(name="worker").values_list("seen_at", flat=True).first()
+    seen = Heartbeat.last_seen("worker")
     if seen and (now - seen).total_seconds() < timing.STALL_SECONDS:
         return (
             f"{unit}: queued {timing.duration(quiet)} ago and not started yet: the worker answers, but is busy "

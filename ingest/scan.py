@@ -85,10 +85,11 @@ def run_segment(segment_id: int, *, owner: str | None = None, slice_seconds: flo
 
 def _scan_pages(segment: ScanSegment, source: Source, hold: leases.Hold, deadline: float) -> str:
     table = f"table {source.table_name} in {source.region}"
-    with hold.waiting("sts:AssumeRole"):
-        dynamodb = errors.engine_client(source, "dynamodb")
-    if isinstance(dynamodb, aws.AwsError):
-        _fail(source, dynamodb, "sts:AssumeRole")
+    try:
+        with hold.waiting("sts:AssumeRole"):
+            dynamodb = errors.engine_client(source, "dynamodb")
+    except aws.AwsError as error:
+        _fail(source, error, "sts:AssumeRole")
         return "failed"
     key_names = source.key_names
     item_bytes = 4096.0  # until the first page shows the real sizes

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 
 from collections_app.models import Collection, Source
 from ingest import clock, convert, errors, leases, lifecycle, timing, writer
@@ -35,8 +35,6 @@ def discover(source: Source) -> int:
     if not Source.objects.filter(pk=source.pk, state=Source.State.PROCESSING_STREAM).exists():
         return 0  # re-synced since the caller looked: the new load's hand-over discovers afresh
     client = errors.engine_client(source, "dynamodbstreams")
-    if isinstance(client, aws.AwsError):
-        raise client
     known = dict(Shard.objects.filter(source=source).values_list("shard_id", "done"))
     listed: set[str] = set()
     new: list[Shard] = []
@@ -97,11 +95,8 @@ def discover(source: Source) -> int:
 def stream_replaced(source: Source) -> str:
     """Why the stream we follow is no longer the table's (turned off and on, or the table re-created),
     or "" when it still is. Records written in between are in neither stream."""
-    client = errors.engine_client(source, "dynamodb")
-    if isinstance(client, aws.AwsError):
-        raise client
     try:
-        table = client.describe_table(TableName=source.table_name)["Table"]
+        table = errors.engine_client(source, "dynamodb").describe_table(TableName=source.table_name)["Table"]
     except Exception as exc:  # noqa: BLE001 - becomes an AwsError the supervisor shows
         raise errors.as_error(exc, f"table {source.table_name}") from exc
     latest = table.get("LatestStreamArn", "")
@@ -115,10 +110,14 @@ def stream_replaced(source: Source) -> str:
     )
 
 
+# A shard is readable once its parent is read to its end (or unknown to us: trimmed away or never seen).
+PARENT_FINISHED = ~Q(
+    Exists(Shard.objects.filter(source=OuterRef("source"), shard_id=OuterRef("parent_shard_id"), done=False))
+)
+
+
 def readable_shards(source: Source) -> Q:
-    """Shards whose parent is finished (or unknown to us: trimmed away or never seen)."""
-    unfinished_parents = Shard.objects.filter(source=source, done=False).values_list("shard_id", flat=True)
-    return Q(source=source) & ~Q(parent_shard_id__in=list(unfinished_parents))
+    return Q(source=source) & PARENT_FINISHED
 
 
 def _record_time(record: dict[str, Any]) -> datetime:
@@ -201,10 +200,11 @@ def _following(source: Source) -> bool:
 def _read(shard: Shard, hold: leases.Hold, deadline: float) -> str:
     source = shard.source
     where = f"the stream of table {source.table_name} in {source.region}"
-    with hold.waiting("sts:AssumeRole"):
-        client = errors.engine_client(source, "dynamodbstreams")
-    if isinstance(client, aws.AwsError):
-        _fail(source, shard, client, action="sts:AssumeRole")
+    try:
+        with hold.waiting("sts:AssumeRole"):
+            client = errors.engine_client(source, "dynamodbstreams")
+    except aws.AwsError as error:
+        _fail(source, shard, error, action="sts:AssumeRole")
         return "failed"
     iterator: str | None = shard.iterator or None  # valid 15 minutes; renewed from the checkpoint if expired
     while clock.monotonic() < deadline:

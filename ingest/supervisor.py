@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import F, Q
 
 from collections_app.models import Source
 from ingest import clock, errors, export, leases, lifecycle, liveness, stream, tasks, timing
@@ -102,9 +102,10 @@ def dispatch_when_due(model: type[ScanSegment | ExportFile | Shard], pk: int) ->
     dispatch(model, pk, countdown=max(0.0, wait))
 
 
-# Shards of running, streaming sources whose parent is read to its end (or unknown: trimmed or never seen).
-READABLE = Q(source__state=Source.State.PROCESSING_STREAM, source__error="", source__suspended_at__isnull=True) & ~Q(
-    Exists(Shard.objects.filter(source=OuterRef("source"), shard_id=OuterRef("parent_shard_id"), done=False))
+# Shards of running, streaming sources that can be read now.
+READABLE = (
+    Q(source__state=Source.State.PROCESSING_STREAM, source__error="", source__suspended_at__isnull=True)
+    & stream.PARENT_FINISHED
 )
 
 
