@@ -250,7 +250,8 @@ def main(endpoint: str) -> dict[str, float]:
     late = [t["start"] - t["eta"] for t in in_window if t["name"] == "read_shard" and t["eta"]]
     queued_now = [t for t in in_window if t["name"] == "read_shard" and not t["eta"]]
     busy_time = sum(min(t["end"], t1) - t["start"] for t in in_window)
-    runs = {n: [t["end"] - t["start"] for t in in_window if t["name"] == n] for n in ("read_shard", "discover_shards")}
+    names = ("read_shard", "poll_quiet_shards", "discover_shards")
+    runs = {n: [t["end"] - t["start"] for t in in_window if t["name"] == n] for n in names}
     counts = Counter(t["name"] for t in in_window)
     tick_seconds = float(settings.MILLRACE_TICK_SECONDS)
 

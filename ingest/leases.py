@@ -39,12 +39,13 @@ def claim(model: type[Model], pk: int, owner: str) -> bool:
     return taken == 1
 
 
-def renew(model: type[Model], pk: int, owner: str, **fields: Any) -> bool:
-    """Extend a lease we still hold (never one that lapsed: another worker may have it, or have had it
+def renew(model: type[Model], pk: int | list[int], owner: str, **fields: Any) -> bool:
+    """Extend leases we still hold (never one that lapsed: another worker may have it, or have had it
     and moved the checkpoint on, so what we hold in memory is stale)."""
     now = clock.now()
+    pks = pk if isinstance(pk, list) else [pk]
     return bool(
-        model.objects.filter(pk=pk, leased_by=owner, lease_expires_at__gte=now).update(
+        model.objects.filter(pk__in=pks, leased_by=owner, lease_expires_at__gte=now).update(
             lease_expires_at=_expiry(), **fields
         )
     )
@@ -56,18 +57,19 @@ def holds(model: type[Model], pk: int, owner: str) -> bool:
     return bool(row and row["leased_by"] == owner and row["lease_expires_at"] > clock.now())
 
 
-def release(model: type[Model], pk: int, owner: str) -> None:
-    model.objects.filter(pk=pk, leased_by=owner).update(
+def release(model: type[Model], pk: int | list[int], owner: str) -> None:
+    model.objects.filter(pk__in=pk if isinstance(pk, list) else [pk], leased_by=owner).update(
         leased_by="", lease_expires_at=None, waiting_on="", waiting_since=None
     )
 
 
 class Hold:
-    """A unit of work this task holds. `waiting(...)` names what it waits on, so that a call AWS takes
-    minutes to answer shows on the page as that, not as silence."""
+    """Units of work this task holds (one, or a batch of quiet shards). `waiting(...)` names what it waits
+    on, so that a call AWS takes minutes to answer shows on the page as that, not as silence."""
 
-    def __init__(self, model: type[Model], pk: int, owner: str) -> None:
-        self.model, self.pk, self.owner = model, pk, owner
+    def __init__(self, model: type[Model], pk: int | list[int], owner: str) -> None:
+        self.model, self.owner = model, owner
+        self.pks = pk if isinstance(pk, list) else [pk]
         self.started = clock.monotonic()
         self.activity, self.activity_since = "", None
 
@@ -84,7 +86,7 @@ class Hold:
         so a worker wedged in a call that never returns can't keep its unit forever."""
         if clock.monotonic() - self.started > timing.hold_limit():
             return
-        renew(self.model, self.pk, self.owner, waiting_on=self.activity, waiting_since=self.activity_since)
+        renew(self.model, self.pks, self.owner, waiting_on=self.activity, waiting_since=self.activity_since)
 
 
 @contextlib.contextmanager
@@ -102,14 +104,31 @@ def held(model: type[Model], pk: int, owner: str) -> Iterator[Hold | None]:
         release(model, pk, owner)
 
 
-def needing_dispatch(model: type[Model]) -> Q:
-    """Work no one holds, not waiting for a later poll, and no task queued for it recently (a lease plus a
+@contextlib.contextmanager
+def held_batch(model: type[Model], pks: list[int], owner: str) -> Iterator[Hold]:
+    """Claim those of `pks` that are free, in one statement, and hold them as `held` holds one: the
+    hold's `pks` are the ones claimed (maybe none)."""
+    now = clock.now()
+    free = Q(leased_by="") | Q(lease_expires_at__lt=now)
+    model.objects.filter(free, pk__in=pks, done=False).update(
+        leased_by=owner, lease_expires_at=_expiry(), waiting_on="", waiting_since=None
+    )
+    hold = Hold(model, list(model.objects.filter(pk__in=pks, leased_by=owner).values_list("pk", flat=True)), owner)
+    try:
+        with clock.every(timing.heartbeat(), hold.beat):
+            yield hold
+    finally:
+        release(model, hold.pks, owner)
+
+
+def needing_dispatch(model: type[Model], *, due_by: datetime | None = None) -> Q:
+    """Work no one holds, due now (or by `due_by`), and no task queued for it recently (a lease plus a
     third: a queued task may wait its turn): the supervisor queues a task for it."""
     now = clock.now()
     redispatch_after = timing.lease() + max(1.0, timing.lease() / 3)
     unheld = Q(leased_by="") | Q(lease_expires_at__lt=now)
     not_queued = Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=now - timedelta(seconds=redispatch_after))
-    due = Q(not_before__isnull=True) | Q(not_before__lte=now)
+    due = Q(not_before__isnull=True) | Q(not_before__lte=due_by or now)
     return Q(done=False) & unheld & not_queued & due
 
 

@@ -9,6 +9,7 @@ been read to its end.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,8 +24,13 @@ from integrations import aws
 log = logging.getLogger(__name__)
 
 IDLE_CEILING_SECONDS = 5.0  # an idle shard is polled at most every 5 s: ≤ 720 GetRecords an hour
-DESCRIBE_STREAM_PER_SECOND = 5.0  # half of DynamoDB Streams' 10 DescribeStream calls a second per account
+# A fifth of DynamoDB Streams' 10 DescribeStream calls a second per account, leaving the rest to the account's
+# other readers. Listing shards again is only a safety net: a shard read to its end has its children listed
+# at once (tasks.read_shard), so each source is listed at most every DISCOVERY_SECONDS.
+DESCRIBE_STREAM_PER_SECOND = 2.0
 GET_RECORDS_LIMIT = 1000
+QUIET_BATCH = 100  # quiet shards polled by one task
+QUIET_THREADS = 8  # GetRecords calls of a batch in flight at once: the batch waits on AWS, not on the CPU
 DYNAMODB_SERVICE = "dynamodb.amazonaws.com"
 
 
@@ -187,6 +193,84 @@ def idle_wait(source: Source, idle_polls: int) -> float:
     return max(base, min(IDLE_CEILING_SECONDS, base * 2 ** min(idle_polls - 1, 6)))
 
 
+def quiet(shard: Shard) -> bool:
+    """A shard that found nothing for so long that its next poll is the ceiling's (or a tick's) wait away:
+    the supervisor polls it with others in one task (`poll_quiet`), rather than it holding a queued task
+    of its own. A busy shard keeps its own task, queued again at once, so it never waits behind them."""
+    if not (shard.caught_up and shard.not_before and shard.last_read_at):
+        return False
+    return (shard.not_before - shard.last_read_at).total_seconds() >= min(IDLE_CEILING_SECONDS, timing.tick())
+
+
+def poll_quiet(shard_pks: list[int]) -> list[int]:
+    """One GetRecords for each of many quiet shards, the calls side by side, and one transaction for all
+    those that found nothing. Returns the shards that found records (or an error, or their end): each gets
+    its own `read_shard`, which reads them again from the same iterator and applies them, so that every
+    record is applied by the one code path the crash drills prove."""
+    owner = leases.new_owner()
+    with leases.held_batch(Shard, shard_pks, owner) as hold:
+        shards = Shard.objects.filter(
+            pk__in=hold.pks,
+            source__state=Source.State.PROCESSING_STREAM,
+            source__error="",
+            source__suspended_at__isnull=True,
+        ).select_related("source__integration__organisation")
+        by_pk = {shard.pk: shard for shard in shards}
+        clients: dict[int, Any] = {}
+        for shard in by_pk.values():
+            try:
+                clients[shard.pk] = errors.engine_client(shard.source, "dynamodbstreams")
+            except aws.AwsError:
+                continue  # its own read_shard says why
+        with hold.waiting("dynamodb:GetRecords"), ThreadPoolExecutor(QUIET_THREADS) as pool:
+            peeks = pool.map(_peek, [by_pk[pk] for pk in clients], clients.values())
+            answers = dict(zip(clients, peeks, strict=True))
+        empty = {pk: iterator for pk, iterator in answers.items() if iterator}
+        _note_empty([by_pk[pk] for pk in empty], empty, owner)
+    return [pk for pk in by_pk if pk not in empty]
+
+
+def _peek(shard: Shard, client: Any) -> str | None:
+    """The next iterator when the shard has nothing new; None when it has records, has ended, or the call
+    failed (what it was is for its own read_shard to meet and say). Runs in a thread: no database here."""
+    try:
+        response = client.get_records(ShardIterator=shard.iterator or _iterator(client, shard), Limit=GET_RECORDS_LIMIT)
+    except Exception:  # noqa: BLE001 - read_shard meets it again, and backs off or says why
+        return None
+    return None if response.get("Records") else response.get("NextShardIterator")
+
+
+def _note_empty(shards: list[Shard], iterators: dict[int, str], owner: str) -> None:
+    """The empty polls, in the engine's lock order (the sources, then the shards, each in key order), and only
+    for shards whose lease we still hold: the next poll's time and iterator, and when the stream last
+    answered. dispatched_at is cleared so the next tick hands them out again."""
+    if not shards:
+        return
+    now = clock.now()
+    with transaction.atomic():
+        sources = Source.objects.select_for_update().filter(
+            pk__in={s.source_id for s in shards}, state=Source.State.PROCESSING_STREAM
+        )
+        following = set(sources.order_by("pk").values_list("pk", flat=True))
+        mine = Shard.objects.select_for_update().filter(
+            pk__in=[s.pk for s in shards], source_id__in=following, leased_by=owner, lease_expires_at__gt=now
+        )
+        held = set(mine.order_by("pk").values_list("pk", flat=True))
+        updated = []
+        for shard in shards:
+            if shard.pk not in held:
+                continue
+            shard.idle_polls += 1
+            shard.iterator = iterators[shard.pk]
+            shard.not_before = now + timedelta(seconds=idle_wait(shard.source, shard.idle_polls))
+            shard.last_read_at = shard.progress_at = now
+            shard.retries, shard.problem, shard.dispatched_at = 0, "", None
+            updated.append(shard)
+        fields = ["idle_polls", "iterator", "not_before", "last_read_at", "progress_at", "retries", "problem"]
+        Shard.objects.bulk_update(updated, [*fields, "dispatched_at"])
+        Source.objects.filter(pk__in={s.source_id for s in updated}).update(stream_last_processed_at=now)
+
+
 def _following(source: Source) -> bool:
     status = Source.objects.filter(pk=source.pk).values("suspended_at", "error", "state").first()
     return bool(
@@ -230,8 +314,9 @@ def _read(shard: Shard, hold: leases.Hold, deadline: float) -> str:
             return "failed"
         records = response.get("Records", [])
         iterator = response.get("NextShardIterator")
+        at_tip = iterator is not None and (not records or _short_page(response))
         try:
-            committed = _commit(shard, hold.owner, records, finished=iterator is None, next_iterator=iterator)
+            committed = _commit(shard, hold.owner, records, at_tip=at_tip, next_iterator=iterator)
         except errors.BadData as problem:
             lifecycle.stop(source, f"A record of shard {shard.shard_id} of {where} could not be applied: {problem}")
             return "failed"
@@ -239,16 +324,28 @@ def _read(shard: Shard, hold: leases.Hold, deadline: float) -> str:
             return "lost"
         if iterator is None:
             return "finished"
-        if not records:
+        if at_tip:
             return "idle"  # caught up: the next poll is scheduled at the shard's not_before
     return "more"
 
 
+SHORT_PAGE_BYTES = 256 * 1024
+
+
+def _short_page(response: dict[str, Any]) -> bool:
+    """Fewer records than asked for, in well under GetRecords' 1 MB: what the stream held is read, so the
+    next poll waits for the poll frequency rather than asking again at once for what is usually nothing
+    (half the calls and commits of a busy shard). A page cut short by size is read on at once."""
+    length = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("content-length")
+    return len(response["Records"]) < GET_RECORDS_LIMIT and length is not None and int(length) < SHORT_PAGE_BYTES
+
+
 def _commit(
-    shard: Shard, owner: str, records: list[dict[str, Any]], *, finished: bool, next_iterator: str | None = None
+    shard: Shard, owner: str, records: list[dict[str, Any]], *, at_tip: bool, next_iterator: str | None
 ) -> bool:
     """The records, the checkpoint and the source's figures in one transaction. Locks in the engine's one
-    order: the source, then the unit of work, then the collection (writer.apply)."""
+    order: the source, then the unit of work, then the collection (writer.apply). At the tip, the next
+    poll is due after the poll frequency, doubling while the shard stays empty; no iterator: finished."""
     source = shard.source
     try:
         changes, user_deletes, ttl_deletes = to_changes(source, records)
@@ -263,16 +360,17 @@ def _commit(
         if not Shard.objects.filter(pk=shard.pk, checkpoint=shard.checkpoint).exists():
             return False  # another worker moved the checkpoint on while our lease had lapsed
         writer.apply(source.collection_id, changes)
+        finished = next_iterator is None
         idle_polls = 0 if records else shard.idle_polls + 1
-        caught_up = not records and not finished
+        wait = idle_wait(source, idle_polls) if idle_polls else source.poll_frequency_seconds
         update: dict[str, Any] = {
             "last_read_at": now,
             "progress_at": now,
             "idle_polls": idle_polls,
-            "caught_up": caught_up,
+            "caught_up": at_tip,
             "retries": 0,
             "problem": "",
-            "not_before": now + timedelta(seconds=idle_wait(source, idle_polls)) if caught_up else None,
+            "not_before": now + timedelta(seconds=wait) if at_tip else None,
             "iterator": next_iterator or "",
         }
         if records:
@@ -292,7 +390,7 @@ def _commit(
                 ttl_deletes=F("ttl_deletes") + ttl_deletes,
             )
         Source.objects.filter(pk=source.pk).update(**source_update)
-        if caught_up or finished:
+        if at_tip or finished:
             _mark_ready_if_caught_up(source)
     return True
 
@@ -331,6 +429,6 @@ def _fail(source: Source, shard: Shard, error: aws.AwsError, *, action: str = "d
 
 
 def discovery_interval(streaming_sources: int) -> timedelta:
-    """DescribeStream often enough that a new child shard waits seconds, not a minute, and never more
-    often, across all sources, than half of the account's limit of 10 calls a second."""
+    """DescribeStream for each source every minute, or less often when there are so many that this would
+    exceed `DESCRIBE_STREAM_PER_SECOND` across them all (500 sources: every 250 s)."""
     return timedelta(seconds=max(timing.DISCOVERY_SECONDS, streaming_sources / DESCRIBE_STREAM_PER_SECOND))

@@ -39,8 +39,7 @@ def tick() -> None:
         tasks.poll_export.delay(pk)
 
     queue_discoveries(now)
-    for pk in list(Shard.objects.filter(READABLE, leases.needing_dispatch(Shard)).values_list("pk", flat=True)):
-        dispatch(Shard, pk)
+    dispatch_readable_shards(now)
 
     liveness.check_all()
     retry_failed_sources()
@@ -48,11 +47,17 @@ def tick() -> None:
 
 def queue_discoveries(now: datetime) -> None:
     """DescribeStream for the sources due one, the longest waiting first, spread out with countdowns so
-    that the calls go at most `stream.DESCRIBE_STREAM_PER_SECOND` (half the account's limit of 10 a
-    second), whatever the number of collections: a tick queues no more than a tick's worth."""
+    that the calls go at most `stream.DESCRIBE_STREAM_PER_SECOND` (a fifth of the account's limit of 10 a
+    second), whatever the number of collections: a tick queues no more than a tick's worth. A listing that
+    failed is tried again after `timing.DISCOVERY_RETRY_SECONDS`, so a stall it caused clears soon."""
     streaming = Source.objects.filter(ACTIVE, state=Source.State.PROCESSING_STREAM)
     interval = stream.discovery_interval(streaming.count())
-    due = streaming.filter(Q(shards_discovered_at__isnull=True) | Q(shards_discovered_at__lt=now - interval))
+    retry = now - timedelta(seconds=timing.DISCOVERY_RETRY_SECONDS)
+    due = streaming.filter(
+        Q(shards_discovered_at__isnull=True)
+        | Q(shards_discovered_at__lt=now - interval)
+        | (~Q(poll_error="") & Q(shards_discovered_at__lt=retry))
+    )
     per_tick = max(1, int(stream.DESCRIBE_STREAM_PER_SECOND * timing.tick()))
     oldest_first = due.order_by(F("shards_discovered_at").asc(nulls_first=True), "pk")
     chosen = list(oldest_first.values_list("pk", flat=True)[:per_tick])
@@ -107,6 +112,48 @@ READABLE = (
     Q(source__state=Source.State.PROCESSING_STREAM, source__error="", source__suspended_at__isnull=True)
     & stream.PARENT_FINISHED
 )
+
+
+def dispatch_readable_shards(now: datetime) -> None:
+    """Each shard due now gets a `read_shard` of its own; quiet shards due before the next tick are polled
+    in batches (`poll_quiet_shards`), each batch queued for when its last shard is due, so that hundreds
+    of quiet shards cost a few tasks a tick and busy shards never wait behind their polls."""
+    due_by = now + timedelta(seconds=timing.tick())
+    shards = Shard.objects.filter(READABLE, leases.needing_dispatch(Shard, due_by=due_by)).only(
+        "pk", "caught_up", "not_before", "last_read_at"
+    )
+    quiet: list[Shard] = []
+    for shard in shards:
+        if stream.quiet(shard):
+            quiet.append(shard)
+        elif shard.not_before is None or shard.not_before <= now:
+            dispatch(Shard, shard.pk)
+    quiet.sort(key=lambda s: s.not_before)
+    batch: list[Shard] = []
+    for shard in quiet:
+        if batch and (len(batch) == stream.QUIET_BATCH or (shard.not_before - batch[0].not_before).total_seconds() > 1):
+            _dispatch_batch(batch, now)
+            batch = []
+        batch.append(shard)
+    if batch:
+        _dispatch_batch(batch, now)
+
+
+def _dispatch_batch(shards: list[Shard], now: datetime) -> None:
+    due = max(shards[-1].not_before, now)
+    pks = [shard.pk for shard in shards]
+    Shard.objects.filter(pk__in=pks).update(dispatched_at=due)
+    tasks.poll_quiet_shards.apply_async((pks,), countdown=(due - now).total_seconds())
+
+
+def after_idle_poll(shard_pk: int) -> None:
+    """A shard that found nothing: polled again by its own task soon, or, once quiet, by the tick's batches
+    (its queued mark is cleared so that the tick takes it)."""
+    shard = Shard.objects.filter(pk=shard_pk).only("caught_up", "not_before", "last_read_at").first()
+    if shard and stream.quiet(shard):
+        Shard.objects.filter(pk=shard_pk).update(dispatched_at=None)
+    else:
+        dispatch_when_due(Shard, shard_pk)
 
 
 def dispatch_shards(source: Source) -> None:

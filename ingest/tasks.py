@@ -42,10 +42,18 @@ def discover_shards(source_id: int) -> None:
 
 
 @shared_task
+def poll_quiet_shards(shard_pks: list[int]) -> None:
+    for pk in stream.poll_quiet(shard_pks):  # these have records to read, or trouble to report
+        supervisor.dispatch(Shard, pk)
+
+
+@shared_task
 def read_shard(shard_pk: int) -> None:
     outcome = stream.read_shard(shard_pk)
     if outcome == "more":
         supervisor.dispatch(Shard, shard_pk)
+    elif outcome == "idle":
+        supervisor.after_idle_poll(shard_pk)
     elif outcome in WAITING:
         supervisor.dispatch_when_due(Shard, shard_pk)
     elif outcome == "finished":  # its children may be readable now: discover them without waiting

@@ -32,7 +32,8 @@ BACKOFF_CAP = 20.0  # our own backoff after botocore gave up: the next try is sc
 STALL_SECONDS = 60.0
 CAUGHT_UP_SECONDS = 15.0  # "caught up" only if every open shard was read to its tip this recently
 ERROR_SECONDS = 15 * 60.0
-DISCOVERY_SECONDS = 10.0
+DISCOVERY_SECONDS = 60.0  # each stream's shards listed again at most this often (stream.discovery_interval)
+DISCOVERY_RETRY_SECONDS = 10.0  # ... and a listing that failed, this soon
 
 
 def lease() -> float:

@@ -39,6 +39,7 @@ def no_queue(monkeypatch):
         "poll_export",
         "load_export_file",
         "discover_shards",
+        "poll_quiet_shards",
     ):
         monkeypatch.setattr(f"ingest.tasks.{name}.delay", lambda pk, name=name: queued.append((name, pk)))
         monkeypatch.setattr(

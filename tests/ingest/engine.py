@@ -9,7 +9,7 @@ from typing import Any
 from collections_app.models import Collection, Document, Source
 from collections_app.services import collection_create
 from collections_app.tables import describe_table
-from ingest import clock, convert, export, initial_load, scan, stream, supervisor
+from ingest import clock, convert, export, initial_load, scan, stream, supervisor, tasks, timing
 from ingest.models import ExportFile, ScanSegment, Shard
 from integrations.models import Integration
 
@@ -142,6 +142,46 @@ def follow(source: Source, *, rounds: int = 3) -> None:
                     wait_until_due(Shard, shard.pk)
                 elif outcome != "more":
                     break
+
+
+class Workers:
+    """Beat and a worker on the virtual clock: the supervisor's tick every `timing.tick()`, and every stream
+    task the engine queues run (in this thread) when its countdown is due, in order. Nothing sleeps: the
+    clock jumps to the next thing due. `ran` lists the tasks run, by name."""
+
+    TASKS = ("read_shard", "poll_quiet_shards", "discover_shards")
+
+    def __init__(self, monkeypatch: Any) -> None:
+        self.queue: list[tuple[float, int, str, Any]] = []
+        self.ran: list[str] = []
+        self.next_tick = clock.monotonic()
+        for name in self.TASKS:
+            monkeypatch.setattr(f"ingest.tasks.{name}.delay", lambda arg, name=name: self._queue(name, arg, 0.0))
+            monkeypatch.setattr(
+                f"ingest.tasks.{name}.apply_async",
+                lambda args, countdown=0.0, name=name: self._queue(name, args[0], countdown),
+            )
+
+    def _queue(self, name: str, arg: Any, countdown: float) -> None:
+        self.queue.append((clock.monotonic() + countdown, len(self.ran) + len(self.queue), name, arg))
+        self.queue.sort(key=lambda entry: entry[:2])
+
+    def run(self, seconds: float) -> None:
+        end = clock.monotonic() + seconds
+        while True:
+            task_due = self.queue[0][0] if self.queue else float("inf")
+            due = min(task_due, self.next_tick)
+            if due >= end:
+                clock.sleep(max(0.0, end - clock.monotonic()))
+                return
+            clock.sleep(max(0.0, due - clock.monotonic()))
+            if task_due <= self.next_tick:
+                _, _, name, arg = self.queue.pop(0)
+                self.ran.append(name)
+                getattr(tasks, name)(arg)
+            else:
+                self.next_tick += timing.tick()
+                supervisor.tick()
 
 
 def wait_until_due(model: Any, pk: int) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import gzip
 import io
 import random
-from datetime import timedelta
 
 import pytest
 from django.conf import settings
@@ -21,6 +20,7 @@ from ingest.models import CapacitySpend, ExportFile, ScanSegment, Shard
 from integrations.aws import forget_all_cached
 from integrations.models import Integration
 from tests.ingest.engine import (
+    Workers,
     assert_equal_to_table,
     create_source,
     follow,
@@ -188,23 +188,21 @@ def test_a_worker_stopped_past_its_lease_is_taken_over_and_its_late_commit_is_re
 
 
 def test_an_idle_shard_holds_no_worker_slot_and_costs_at_most_720_polls_an_hour(
-    people, integration, aws, faults, no_queue, virtual_clock
+    people, integration, aws, faults, monkeypatch, virtual_clock
 ):
-    from ingest import tasks
-
     source = loaded(people, integration, aws, items=5)
     shard = Shard.objects.get(source=source)
     polls = faults.spy("dynamodbstreams", "GetRecords")
-    start = clock.now()
-    while clock.now() - start < timedelta(minutes=20):
-        no_queue.clear()
-        tasks.read_shard(shard.pk)  # what the worker runs, then its queued countdown
-        assert no_queue == [("read_shard", shard.pk)]
-        shard.refresh_from_db()
-        virtual_clock.advance((shard.not_before - clock.now()).total_seconds())
-    assert virtual_clock.sleeps == []  # no task slept in its slot
+    workers = Workers(monkeypatch)
+    supervisor.dispatch(Shard, shard.pk)
+    virtual_clock.sleeps.clear()
+    workers.run(20 * 60)
+    # No task waited in its slot: the only sleeps are the clock's jumps to the next task or tick.
+    assert workers.ran.count("read_shard") + workers.ran.count("poll_quiet_shards") == len(polls)
+    assert all(s <= timing.tick() for s in virtual_clock.sleeps)
     # 5 s apart once quiet (after 0.25, 0.5, 1, 2 and 4 s): 240 in 20 minutes, 720 an hour.
     assert 1200 / 5 <= len(polls) <= 1200 / 5 + 5
+    assert workers.ran.count("read_shard") <= 6  # then polled in the supervisor's batches
 
 
 def test_a_slow_scan_calls_reservation_counts_until_it_is_answered(people, integration, aws, virtual_clock):

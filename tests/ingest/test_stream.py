@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import html
+import json
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -10,10 +11,19 @@ from django.utils import timezone
 
 from collections_app.models import Collection, Document, Source
 from collections_app.services import source_pause, source_resume
-from ingest import clock, leases, stream, tasks
+from ingest import clock, leases, stream, tasks, timing
 from ingest.models import Shard
 from tests.conftest import client_for
-from tests.ingest.engine import assert_equal_to_table, create_source, follow, item, load, loaded, make_table
+from tests.ingest.engine import (
+    Workers,
+    assert_equal_to_table,
+    create_source,
+    follow,
+    item,
+    load,
+    loaded,
+    make_table,
+)
 
 
 def test_inserts_updates_and_deletes_reach_the_collection(people, integration, aws):
@@ -208,23 +218,129 @@ def test_an_idle_shard_backs_off_to_a_ceiling_and_its_next_poll_is_scheduled_not
     source = loaded(people, integration, aws, items=5)
     assert [stream.idle_wait(source, n) for n in range(0, 8)] == [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
     shard = Shard.objects.get(source=source)
-    Shard.objects.filter(pk=shard.pk).update(idle_polls=6)
+    Shard.objects.filter(pk=shard.pk).update(idle_polls=4)
     no_queue.clear()
     virtual_clock.sleeps.clear()
     tasks.read_shard(shard.pk)
     shard.refresh_from_db()
-    assert shard.caught_up and shard.idle_polls == 7
-    assert (shard.not_before - shard.last_read_at).total_seconds() == pytest.approx(5.0, abs=0.01)
+    assert shard.caught_up and shard.idle_polls == 5
+    assert (shard.not_before - shard.last_read_at).total_seconds() == pytest.approx(4.0, abs=0.01)
     assert virtual_clock.sleeps == []  # the worker slot was free at once
     assert no_queue == [("read_shard", shard.pk)]  # queued again, for its next poll
     assert (shard.dispatched_at - shard.not_before).total_seconds() == pytest.approx(0, abs=0.01)
-    # A quiet hour costs at most 720 GetRecords a shard: one poll per 5 s ceiling.
-    started = clock.now()
-    for _ in range(10):
-        virtual_clock.advance((shard.not_before - clock.now()).total_seconds())
+
+    # At the ceiling the shard is quiet: its task isn't queued again, the supervisor's batches poll it.
+    virtual_clock.advance(4.0)
+    Shard.objects.filter(pk=shard.pk).update(idle_polls=6)
+    no_queue.clear()
+    tasks.read_shard(shard.pk)
+    shard.refresh_from_db()
+    assert (shard.not_before - shard.last_read_at).total_seconds() == pytest.approx(5.0, abs=0.01)
+    assert no_queue == [] and shard.dispatched_at is None and stream.quiet(shard)
+
+
+def test_a_short_page_is_the_tip_so_a_busy_shard_costs_one_getrecords_a_poll(people, integration, aws, faults):
+    """AWS sends each page's Content-Length (moto's in-process mock doesn't: added here). A page short in
+    records and bytes holds all there was; one cut short by GetRecords' 1 MB is read on at once."""
+    source = loaded(people, integration, aws, items=5)
+    page_bytes: dict[str, int | None] = {"forced": None}
+
+    def content_length(params, response):
+        size = page_bytes["forced"] or len(json.dumps(response["Records"], default=str))
+        response["ResponseMetadata"]["HTTPHeaders"]["content-length"] = str(size)
+
+    faults.rewrite("dynamodbstreams", "GetRecords", content_length)
+    calls = faults.spy("dynamodbstreams", "GetRecords")
+    shard = Shard.objects.get(source=source)
+    for n in range(900, 903):
+        aws.dynamodb.put_item(TableName="t", Item=item(n, random.Random(n)))
+
+    assert stream.read_shard(shard.pk) == "idle"
+    assert len(calls) == 1
+    shard.refresh_from_db()
+    assert shard.caught_up and shard.idle_polls == 0
+    assert (shard.not_before - shard.last_read_at).total_seconds() == pytest.approx(0.25, abs=0.01)
+    assert_equal_to_table(source, aws.dynamodb)
+
+    page_bytes["forced"] = 900_000
+    for n in range(903, 906):
+        aws.dynamodb.put_item(TableName="t", Item=item(n, random.Random(n)))
+    calls.clear()
+    assert stream.read_shard(shard.pk) == "idle"
+    assert len(calls) == 2  # the big page, then the empty one that shows the tip
+    assert_equal_to_table(source, aws.dynamodb)
+
+
+def quiet_sources(people, integration, aws, count):
+    """`count` tables loaded and followed until each shard is quiet (at the idle ceiling)."""
+    sources = []
+    for n in range(count):
+        make_table(aws.dynamodb, f"t{n}", 3, seed=n)
+        source = create_source(people.acme, people.alice, integration, f"t{n}", rcu=10, name=f"c{n}")
+        load(source)
+        follow(source)
+        sources.append(source)
+    shards = Shard.objects.filter(source__in=sources)
+    shards.update(idle_polls=6, dispatched_at=None)
+    for shard in shards:
         assert stream.read_shard(shard.pk) == "idle"
-        shard.refresh_from_db()
-    assert (clock.now() - started).total_seconds() >= 10 * 5.0 - 0.1
+    assert all(stream.quiet(shard) for shard in Shard.objects.filter(source__in=sources))
+    return sources
+
+
+def test_quiet_shards_are_polled_in_batches_by_the_tick_and_a_change_is_still_seen_within_seconds(
+    people, integration, aws, faults, monkeypatch, virtual_clock
+):
+    sources = quiet_sources(people, integration, aws, 3)
+    monkeypatch.setattr(stream, "QUIET_BATCH", 2)
+    batches = []
+    real_poll = stream.poll_quiet
+    monkeypatch.setattr(stream, "poll_quiet", lambda pks: batches.append(len(pks)) or real_poll(pks))
+    get_records = faults.spy("dynamodbstreams", "GetRecords")
+    workers = Workers(monkeypatch)
+
+    workers.run(300)
+    aws.dynamodb.put_item(TableName="t1", Item=item(77, random.Random(7)))
+    written_at = clock.monotonic()
+    while not Document.objects.filter(collection_id=sources[1].collection_id, doc_id="item-00077").exists():
+        workers.run(0.5)
+    seen_after = clock.monotonic() - written_at
+    workers.run(300 - seen_after)
+
+    assert max(batches) == 2 and len(batches) <= 2 * 600 / timing.tick()  # a few tasks a tick, however many shards
+    # Only the shard that found the change got a task of its own: one read, then five polls (0.25 to 4 s
+    # apart) before it is quiet again.
+    assert workers.ran.count("read_shard") == 6
+    per_shard_hour = len(get_records) / len(sources) * 3600 / 600
+    assert 600 <= per_shard_hour <= 900  # polled every 5 s, within DynamoDB's budget
+    assert seen_after <= timing.tick() + 1
+    assert virtual_clock.sleeps and all(s <= timing.tick() for s in virtual_clock.sleeps)  # the clock's jumps
+    for source in sources:
+        assert_equal_to_table(source, aws.dynamodb)
+
+
+def test_a_batch_skips_a_shard_another_worker_holds_and_hands_over_one_with_records(
+    people, integration, aws, faults, no_queue
+):
+    sources = quiet_sources(people, integration, aws, 3)
+    shards = list(Shard.objects.filter(source__in=sources).order_by("pk"))
+    held_elsewhere = timezone.now() + timedelta(seconds=30)
+    Shard.objects.filter(pk=shards[0].pk).update(leased_by="other", lease_expires_at=held_elsewhere)
+    aws.dynamodb.put_item(TableName=sources[2].table_name, Item=item(99, random.Random(9)))
+    get_records = faults.spy("dynamodbstreams", "GetRecords")
+    before = {s.pk: s.last_read_at for s in shards}
+
+    handed_over = stream.poll_quiet([s.pk for s in shards])
+
+    assert handed_over == [shards[2].pk]  # it reads its records itself, through read_shard's commit
+    assert len(get_records) == 2
+    after = {s.pk: s for s in Shard.objects.filter(pk__in=before)}
+    assert after[shards[0].pk].last_read_at == before[shards[0].pk] and after[shards[0].pk].leased_by == "other"
+    assert after[shards[1].pk].last_read_at > before[shards[1].pk] and after[shards[1].pk].idle_polls == 8
+    assert after[shards[2].pk].last_read_at == before[shards[2].pk] and not after[shards[2].pk].leased_by
+    assert Document.objects.filter(collection_id=sources[2].collection_id).count() == 3  # not applied by the batch
+    assert stream.read_shard(shards[2].pk) in {"idle", "more"}
+    assert_equal_to_table(sources[2], aws.dynamodb)
 
 
 def test_network_errors_are_retried_and_lose_nothing(people, integration, aws, faults, monkeypatch):
