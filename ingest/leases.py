@@ -25,7 +25,8 @@ def new_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _expiry() -> datetime:
+def expiry() -> datetime:
+    """A lease taken or renewed now lasts until then."""
     return clock.now() + timedelta(seconds=timing.lease())
 
 
@@ -34,7 +35,7 @@ def claim(model: type[Model], pk: int, owner: str) -> bool:
     now = clock.now()
     free = Q(leased_by="") | Q(lease_expires_at__lt=now) | Q(leased_by=owner)
     taken = model.objects.filter(free, pk=pk, done=False).update(
-        leased_by=owner, lease_expires_at=_expiry(), waiting_on="", waiting_since=None
+        leased_by=owner, lease_expires_at=expiry(), waiting_on="", waiting_since=None
     )
     return taken == 1
 
@@ -46,14 +47,15 @@ def renew(model: type[Model], pk: int | list[int], owner: str, **fields: Any) ->
     pks = pk if isinstance(pk, list) else [pk]
     return bool(
         model.objects.filter(pk__in=pks, leased_by=owner, lease_expires_at__gte=now).update(
-            lease_expires_at=_expiry(), **fields
+            lease_expires_at=expiry(), **fields
         )
     )
 
 
-def holds(model: type[Model], pk: int, owner: str) -> bool:
-    """Checked under the row lock right before committing work, so a lapsed lease never writes."""
-    row = model.objects.select_for_update().filter(pk=pk).values("leased_by", "lease_expires_at").first()
+def holds(model: type[Model], pk: int, owner: str, **fence: Any) -> bool:
+    """Checked under the row lock right before committing work, so a lapsed lease never writes; `fence`
+    (e.g. the checkpoint the work began from) must still match too."""
+    row = model.objects.select_for_update().filter(pk=pk, **fence).values("leased_by", "lease_expires_at").first()
     return bool(row and row["leased_by"] == owner and row["lease_expires_at"] > clock.now())
 
 
@@ -111,7 +113,7 @@ def held_batch(model: type[Model], pks: list[int], owner: str) -> Iterator[Hold]
     now = clock.now()
     free = Q(leased_by="") | Q(lease_expires_at__lt=now)
     model.objects.filter(free, pk__in=pks, done=False).update(
-        leased_by=owner, lease_expires_at=_expiry(), waiting_on="", waiting_since=None
+        leased_by=owner, lease_expires_at=expiry(), waiting_on="", waiting_since=None
     )
     hold = Hold(model, list(model.objects.filter(pk__in=pks, leased_by=owner).values_list("pk", flat=True)), owner)
     try:

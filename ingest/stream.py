@@ -30,6 +30,7 @@ IDLE_CEILING_SECONDS = 5.0  # an idle shard is polled at most every 5 s: ≤ 720
 DESCRIBE_STREAM_PER_SECOND = 2.0
 GET_RECORDS_LIMIT = 1000
 QUIET_BATCH = 100  # quiet shards polled by one task
+QUIET_SECONDS = 2.0  # a shard whose next poll is this far away is quiet: polled in the tick's batches
 QUIET_THREADS = 8  # GetRecords calls of a batch in flight at once: the batch waits on AWS, not on the CPU
 DYNAMODB_SERVICE = "dynamodb.amazonaws.com"
 
@@ -194,12 +195,13 @@ def idle_wait(source: Source, idle_polls: int) -> float:
 
 
 def quiet(shard: Shard) -> bool:
-    """A shard that found nothing for so long that its next poll is the ceiling's (or a tick's) wait away:
-    the supervisor polls it with others in one task (`poll_quiet`), rather than it holding a queued task
-    of its own. A busy shard keeps its own task, queued again at once, so it never waits behind them."""
+    """A shard that found nothing for a while (its next poll 2 s or more away): the supervisor polls it with
+    others in one task (`poll_quiet`) rather than it holding a queued task of its own, and busy shards never
+    wait behind such polls. The tick takes it when its poll falls due before the next tick, so a poll is
+    never early and at most a tick late: a change to a quiet table is seen within about 5 s."""
     if not (shard.caught_up and shard.not_before and shard.last_read_at):
         return False
-    return (shard.not_before - shard.last_read_at).total_seconds() >= min(IDLE_CEILING_SECONDS, timing.tick())
+    return (shard.not_before - shard.last_read_at).total_seconds() >= min(QUIET_SECONDS, timing.tick())
 
 
 def poll_quiet(shard_pks: list[int]) -> list[int]:
@@ -235,7 +237,8 @@ def _peek(shard: Shard, client: Any) -> str | None:
     failed (what it was is for its own read_shard to meet and say). Runs in a thread: no database here."""
     try:
         response = client.get_records(ShardIterator=shard.iterator or _iterator(client, shard), Limit=GET_RECORDS_LIMIT)
-    except Exception:  # noqa: BLE001 - read_shard meets it again, and backs off or says why
+    except Exception as exc:  # noqa: BLE001 - read_shard meets it again, and backs off or says why
+        log.info("a batch's GetRecords of %s failed (its own read follows): %s", shard, exc)
         return None
     return None if response.get("Records") else response.get("NextShardIterator")
 
@@ -355,10 +358,8 @@ def _commit(
     with transaction.atomic():
         if not lifecycle.lock_source(source.pk, Source.State.PROCESSING_STREAM):
             return False  # paused, failed or re-synced since the read began
-        if not leases.holds(Shard, shard.pk, owner):
-            return False
-        if not Shard.objects.filter(pk=shard.pk, checkpoint=shard.checkpoint).exists():
-            return False  # another worker moved the checkpoint on while our lease had lapsed
+        if not leases.holds(Shard, shard.pk, owner, checkpoint=shard.checkpoint):
+            return False  # lapsed, or another worker moved the checkpoint on while our lease had lapsed
         writer.apply(source.collection_id, changes)
         finished = next_iterator is None
         idle_polls = 0 if records else shard.idle_polls + 1
@@ -372,6 +373,7 @@ def _commit(
             "problem": "",
             "not_before": now + timedelta(seconds=wait) if at_tip else None,
             "iterator": next_iterator or "",
+            "lease_expires_at": leases.expiry(),  # renewed: we hold it, checked under the lock above
         }
         if records:
             shard.checkpoint = records[-1]["dynamodb"]["SequenceNumber"]
@@ -380,7 +382,6 @@ def _commit(
             update["done"] = True
         Shard.objects.filter(pk=shard.pk).update(**update)
         shard.idle_polls = idle_polls
-        leases.renew(Shard, shard.pk, owner)
         source_update: dict[str, Any] = {"stream_last_processed_at": now}
         if changes:
             source_update.update(
@@ -390,7 +391,7 @@ def _commit(
                 ttl_deletes=F("ttl_deletes") + ttl_deletes,
             )
         Source.objects.filter(pk=source.pk).update(**source_update)
-        if at_tip or finished:
+        if (at_tip or finished) and source.collection.status == Collection.Status.CREATED:
             _mark_ready_if_caught_up(source)
     return True
 

@@ -150,16 +150,21 @@ def after_idle_poll(shard_pk: int) -> None:
     """A shard that found nothing: polled again by its own task soon, or, once quiet, by the tick's batches
     (its queued mark is cleared so that the tick takes it)."""
     shard = Shard.objects.filter(pk=shard_pk).only("caught_up", "not_before", "last_read_at").first()
-    if shard and stream.quiet(shard):
+    if shard is None:
+        return
+    if stream.quiet(shard):
         Shard.objects.filter(pk=shard_pk).update(dispatched_at=None)
     else:
-        dispatch_when_due(Shard, shard_pk)
+        wait = (shard.not_before - clock.now()).total_seconds() if shard.not_before else 0.0
+        dispatch(Shard, shard_pk, countdown=max(0.0, wait))
 
 
 def dispatch_shards(source: Source) -> None:
+    """After a listing: a task for each readable shard due now, but for quiet ones (the tick's batches)."""
     ready = Shard.objects.filter(stream.readable_shards(source), leases.needing_dispatch(Shard))
-    for pk in list(ready.values_list("pk", flat=True)):
-        dispatch(Shard, pk)
+    for shard in ready.only("pk", "caught_up", "not_before", "last_read_at"):
+        if not stream.quiet(shard):
+            dispatch(Shard, shard.pk)
 
 
 def retry_failed_sources() -> None:

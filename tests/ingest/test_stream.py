@@ -218,19 +218,19 @@ def test_an_idle_shard_backs_off_to_a_ceiling_and_its_next_poll_is_scheduled_not
     source = loaded(people, integration, aws, items=5)
     assert [stream.idle_wait(source, n) for n in range(0, 8)] == [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
     shard = Shard.objects.get(source=source)
-    Shard.objects.filter(pk=shard.pk).update(idle_polls=4)
+    Shard.objects.filter(pk=shard.pk).update(idle_polls=1)
     no_queue.clear()
     virtual_clock.sleeps.clear()
     tasks.read_shard(shard.pk)
     shard.refresh_from_db()
-    assert shard.caught_up and shard.idle_polls == 5
-    assert (shard.not_before - shard.last_read_at).total_seconds() == pytest.approx(4.0, abs=0.01)
+    assert shard.caught_up and shard.idle_polls == 2
+    assert (shard.not_before - shard.last_read_at).total_seconds() == pytest.approx(0.5, abs=0.01)
     assert virtual_clock.sleeps == []  # the worker slot was free at once
     assert no_queue == [("read_shard", shard.pk)]  # queued again, for its next poll
     assert (shard.dispatched_at - shard.not_before).total_seconds() == pytest.approx(0, abs=0.01)
 
-    # At the ceiling the shard is quiet: its task isn't queued again, the supervisor's batches poll it.
-    virtual_clock.advance(4.0)
+    # Quiet (its next poll 2 s or more away): its task isn't queued again, the supervisor's batches poll it.
+    virtual_clock.advance(0.5)
     Shard.objects.filter(pk=shard.pk).update(idle_polls=6)
     no_queue.clear()
     tasks.read_shard(shard.pk)
@@ -308,9 +308,9 @@ def test_quiet_shards_are_polled_in_batches_by_the_tick_and_a_change_is_still_se
     workers.run(300 - seen_after)
 
     assert max(batches) == 2 and len(batches) <= 2 * 600 / timing.tick()  # a few tasks a tick, however many shards
-    # Only the shard that found the change got a task of its own: one read, then five polls (0.25 to 4 s
-    # apart) before it is quiet again.
-    assert workers.ran.count("read_shard") == 6
+    # Only the shard that found the change got a task of its own: one read (the records, then nothing), then
+    # three polls 0.25, 0.5 and 1 s apart, before it is quiet again.
+    assert workers.ran.count("read_shard") == 4
     per_shard_hour = len(get_records) / len(sources) * 3600 / 600
     assert 600 <= per_shard_hour <= 900  # polled every 5 s, within DynamoDB's budget
     assert seen_after <= timing.tick() + 1
