@@ -59,7 +59,11 @@ def page_plan(
     if share >= FULL_PAGE_RCU:
         return None, FULL_PAGE_RCU
     limit = max(1, int(share * BYTES_PER_RCU / (item_bytes * SAFETY)))
-    return limit, min(rcu_budget, max(1.0, math.ceil(limit * item_bytes * SAFETY / BYTES_PER_RCU)))
+    # What the page costs if its items are of the size seen so far, plus the safety margin; the margin is
+    # rounded, not rounded up, so that a page of one 3.5 KB item reserves the 1 RCU it costs, not 2.
+    expected = limit * item_bytes / BYTES_PER_RCU
+    reserve = max(math.ceil(expected), round(expected * SAFETY), 1)
+    return limit, float(min(rcu_budget, reserve))
 
 
 def run_segment(segment_id: int, *, owner: str | None = None, slice_seconds: float = timing.SCAN_SLICE) -> str:

@@ -24,10 +24,11 @@ from integrations import aws
 log = logging.getLogger(__name__)
 
 IDLE_CEILING_SECONDS = 5.0  # an idle shard is polled at most every 5 s: ≤ 720 GetRecords an hour
-# A fifth of DynamoDB Streams' 10 DescribeStream calls a second per account, leaving the rest to the account's
-# other readers. Listing shards again is only a safety net: a shard read to its end has its children listed
-# at once (tasks.read_shard), so each source is listed at most every DISCOVERY_SECONDS.
-DESCRIBE_STREAM_PER_SECOND = 2.0
+# DynamoDB Streams allows 10 DescribeStream calls a second per account. Millrace makes at most half of them
+# (a new collection's first listing), and lists streams again at most a fifth of them: that is only a
+# safety net, since a shard read to its end has its children listed at once (tasks.read_shard).
+DESCRIBE_STREAM_PER_SECOND = 5.0
+RELIST_PER_SECOND = 2.0
 GET_RECORDS_LIMIT = 1000
 QUIET_BATCH = 100  # quiet shards polled by one task
 QUIET_SECONDS = 2.0  # a shard whose next poll is this far away is quiet: polled in the tick's batches
@@ -430,6 +431,6 @@ def _fail(source: Source, shard: Shard, error: aws.AwsError, *, action: str = "d
 
 
 def discovery_interval(streaming_sources: int) -> timedelta:
-    """DescribeStream for each source every minute, or less often when there are so many that this would
-    exceed `DESCRIBE_STREAM_PER_SECOND` across them all (500 sources: every 250 s)."""
-    return timedelta(seconds=max(timing.DISCOVERY_SECONDS, streaming_sources / DESCRIBE_STREAM_PER_SECOND))
+    """DescribeStream for each source again every minute, or less often when there are so many that this
+    would exceed `RELIST_PER_SECOND` across them all (500 sources: every 250 s)."""
+    return timedelta(seconds=max(timing.DISCOVERY_SECONDS, streaming_sources / RELIST_PER_SECOND))

@@ -47,9 +47,10 @@ def tick() -> None:
 
 def queue_discoveries(now: datetime) -> None:
     """DescribeStream for the sources due one, the longest waiting first, spread out with countdowns so
-    that the calls go at most `stream.DESCRIBE_STREAM_PER_SECOND` (a fifth of the account's limit of 10 a
-    second), whatever the number of collections: a tick queues no more than a tick's worth. A listing that
-    failed is tried again after `timing.DISCOVERY_RETRY_SECONDS`, so a stall it caused clears soon."""
+    that the calls go at most `stream.DESCRIBE_STREAM_PER_SECOND` (half the account's limit of 10 a
+    second), whatever the number of collections: a tick queues no more than a tick's worth, new sources
+    first. A listing that failed is tried again after `timing.DISCOVERY_RETRY_SECONDS`, so a stall it
+    caused clears soon."""
     streaming = Source.objects.filter(ACTIVE, state=Source.State.PROCESSING_STREAM)
     interval = stream.discovery_interval(streaming.count())
     retry = now - timedelta(seconds=timing.DISCOVERY_RETRY_SECONDS)
