@@ -159,6 +159,7 @@ def collection_list(request: HttpRequest, caller: Caller, workspace: str) -> lis
 
 
 def collection_create(request: HttpRequest, caller: Caller, workspace: str) -> dict[str, Any]:
+    _workspace(caller, workspace)  # another organisation's workspace is not found, whatever the body
     data = json_body(request)
     created = services.collection_create_from(caller=caller, workspace_name=workspace, data=data)
     return present.collection(_collection(caller, workspace, created.name))
