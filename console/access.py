@@ -22,9 +22,9 @@ from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.checks import CheckMessage, Error, register
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import ResolverMatch
@@ -214,7 +214,10 @@ def scoped_object_or_404(request: HttpRequest, queryset: models.QuerySet | type[
     organisation `AccessMiddleware` found for this request, so another organisation's object is a 404."""
     if isinstance(queryset, type):
         queryset = queryset.objects.all()
-    return get_object_or_404(queryset.for_organisation(request.organisation), **lookup)
+    try:
+        return get_object_or_404(queryset.for_organisation(request.organisation), **lookup)
+    except (ValueError, TypeError, ValidationError):  # `?integration=abc`: no such object, not a 500
+        raise Http404("There is no such object in your organisation.") from None
 
 
 def url_patterns(
