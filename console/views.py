@@ -193,6 +193,10 @@ def invitation_accept_view(request: HttpRequest, token: str) -> HttpResponse:
     invitation = invitation_for_token(token)
     context: dict[str, object] = {"invitation": invitation}
     if request.user.is_authenticated:
+        if (request.user.email or "").lower() != invitation.email.lower():
+            # The invitation names a person by address: a forwarded link mustn't let another account in.
+            context["wrong_account"] = True
+            return render(request, "console/invitation.html", context)
         if request.method == "POST":
             invitation_accept(invitation=invitation, user=request.user)
             organisation_switch(request=request, organisation_id=invitation.organisation_id)

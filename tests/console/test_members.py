@@ -76,6 +76,15 @@ def test_a_signed_in_person_joins_a_second_organisation_and_can_switch(people):
     assert "carol · Globex" in carol.get(reverse("dashboard")).content.decode()
 
 
+def test_a_forwarded_link_doesnt_let_another_account_in(people):
+    link = invite(client_for(people.alice), "dana@acme.test")
+    carol = client_for(people.carol)
+    assert "this invitation is for dana@acme.test" in carol.get(path_of(link)).content.decode()
+    carol.post(path_of(link))
+    assert not Membership.objects.filter(user=people.carol, organisation=people.acme).exists()
+    assert Invitation.objects.get().is_pending
+
+
 def test_someone_with_an_account_is_asked_to_log_in_first(people):
     link = invite(client_for(people.alice), "carol@globex.test")
     page = Client().get(path_of(link)).content.decode()
