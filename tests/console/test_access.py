@@ -28,6 +28,7 @@ from django.urls import URLPattern
 from django.utils import timezone
 
 from collections_app.models import Collection, Source, Workspace
+from console import access
 from console.access import url_patterns
 from console.models import Invitation, Membership, Organisation, hash_api_key
 from console.services import api_key_create, first_admin_create, organisation_admin_create
@@ -302,3 +303,16 @@ def test_each_kind_of_user_gets_what_their_role_allows_on_every_url(world, monke
                 if got != want:
                     wrong.append(f"{method} {path} as {actor}: got {got}, expected {want}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_manage_py_check_names_a_url_without_an_access_rule(monkeypatch):
+    monkeypatch.delitem(access.RULES, "collection_status")
+    errors = access.every_url_has_a_rule(None)
+    assert [e.id for e in errors] == ["millrace.E001"]
+    assert "collections/<str:workspace>/<str:name>/status/" in errors[0].msg
+
+
+def test_a_url_without_a_rule_is_refused_to_everyone(world, monkeypatch):
+    monkeypatch.delitem(access.RULES, "dashboard")
+    response = world.clients["admin"].get("/")
+    assert response.status_code == 403 and "no access rule" in response.content.decode()
