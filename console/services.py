@@ -125,10 +125,11 @@ def membership_remove(*, membership: Membership) -> None:
     membership.delete()
 
 
-def invitation_create(
-    *, organisation: Organisation, email: str, role: str, invited_by: AbstractBaseUser, base_url: str
-) -> Invitation:
-    """Save the invitation and email its link; the token is in the link only (its hash is stored)."""
+@transaction.atomic
+def invitation_create(*, organisation: Organisation, email: str, role: str, invited_by: AbstractBaseUser) -> Invitation:
+    """Save the invitation and email its link; the token is in the link only (its hash is stored). The link
+    starts with MILLRACE_BASE_URL, like every email's, never with the request's Host header (which a
+    client chooses). If the email can't be sent, nothing is saved."""
     token = secrets.token_urlsafe(32)
     invitation = Invitation.objects.create(
         organisation=organisation,
@@ -141,7 +142,7 @@ def invitation_create(
     context = {
         "invitation": invitation,
         "inviter": invited_by.get_username(),
-        "link": base_url.rstrip("/") + reverse("invitation_accept", args=[token]),
+        "link": settings.MILLRACE_BASE_URL.rstrip("/") + reverse("invitation_accept", args=[token]),
         "days": INVITATION_LIFETIME.days,
     }
     send_mail(

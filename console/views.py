@@ -124,7 +124,6 @@ def organisation_invite(request: HttpRequest) -> HttpResponse:
         email=form.cleaned_data["email"],
         role=form.cleaned_data["role"],
         invited_by=request.user,
-        base_url=request.build_absolute_uri("/"),
     )
     messages.success(
         request, f"Invited {invitation.email} as {invitation.get_role_display().lower()}; the link works for 7 days."
