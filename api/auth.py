@@ -22,6 +22,12 @@ class Caller:
     key: ApiKey
     user: AbstractBaseUser
     organisation: Organisation
+    membership: Membership
+
+    @property
+    def role(self) -> str:
+        """The key acts with its user's role in the key's organisation, as it is now (not when made)."""
+        return self.membership.role
 
     @property
     def email(self) -> str:
@@ -46,11 +52,13 @@ def authenticate(request: HttpRequest) -> Caller:
     )
     if row is None or not row.user.is_active:
         raise ApiError("AUTHEXCEPTION", "Authentication failed: the API key is not valid, or it was revoked.")
-    if not Membership.objects.filter(user=row.user, organisation=row.organisation).exists():
+    membership = Membership.objects.filter(user=row.user, organisation=row.organisation).first()
+    if membership is None:
         raise ApiError(
             "AUTHEXCEPTION", "Authentication failed: the key's user is no longer a member of its organisation."
         )
     now = timezone.now()
     if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=row.pk).update(last_used_at=now)
-    return Caller(key=row, user=row.user, organisation=row.organisation)
+    membership.organisation = row.organisation  # already loaded with the key
+    return Caller(key=row, user=row.user, organisation=row.organisation, membership=membership)

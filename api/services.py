@@ -73,7 +73,7 @@ def workspace_create(*, caller: Caller, data: dict[str, Any]) -> Workspace:
     description = field(data, "description", str, max_length=500) or ""
     if not NAME_RE.match(name):
         raise invalid(f"Field `name`: {NAME_RULE}")
-    if Workspace.objects.filter(organisation=caller.organisation, name=name).exists():
+    if Workspace.objects.for_organisation(caller.organisation).filter(name=name).exists():
         raise ApiError("ALREADYEXISTS", f"Workspace `{name}` already exists.")
     try:
         with transaction.atomic():
@@ -140,7 +140,7 @@ def integration_create(*, caller: Caller, data: dict[str, Any]) -> Integration:
             "access_key_id": field(keys, "aws_access_key_id", str, prefix=prefix, required=True),
             "secret_access_key": field(keys, "aws_secret_access_key", str, prefix=prefix, required=True),
         }
-    if Integration.objects.filter(organisation=organisation, name__iexact=name).exists():
+    if Integration.objects.for_organisation(organisation).filter(name__iexact=name).exists():
         raise ApiError("ALREADYEXISTS", f"Integration `{name}` already exists.")
 
     scope_form = ScopeForm(
@@ -269,7 +269,7 @@ def collection_create_from(*, caller: Caller, workspace_name: str, data: dict[st
 
     if (
         workspace_name != Workspace.DEFAULT_NAME
-        and not Workspace.objects.filter(organisation=organisation, name=workspace_name).exists()
+        and not Workspace.objects.for_organisation(organisation).filter(name=workspace_name).exists()
     ):
         raise not_found(f"Workspace `{workspace_name}` does not exist.")
     integration = Integration.objects.for_organisation(organisation).filter(name=integration_name).first()

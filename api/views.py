@@ -10,7 +10,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from api import present, services
-from api.auth import Caller, authenticate
+from api.auth import Caller
 from api.body import json_body
 from api.errors import ApiError, error_response, invalid, not_found
 from api.openapi import openapi_document
@@ -28,7 +28,7 @@ def endpoint(**handlers: Handler) -> Callable[..., JsonResponse]:
     @csrf_exempt
     def view(request: HttpRequest, **kwargs: str) -> JsonResponse:
         try:
-            caller = authenticate(request)
+            caller = request.caller  # set by console.access.AccessMiddleware, with the key's role checked
             handler = handlers.get(request.method or "")
             if handler is None:
                 allowed = ", ".join(sorted(handlers))
@@ -48,7 +48,7 @@ def _workspaces(caller: Caller) -> QuerySet[Workspace]:
     # Positive on purpose: a negated lookup across a relation becomes a subquery over the whole workspace.
     live = Q(collections__status__in=[s for s in Collection.Status.values if s != Collection.Status.DELETED])
     return (
-        Workspace.objects.filter(organisation=caller.organisation)
+        Workspace.objects.for_organisation(caller.organisation)
         .select_related("created_by")
         .annotate(collection_count=Count("collections", filter=live))
     )
@@ -159,6 +159,7 @@ def collection_list(request: HttpRequest, caller: Caller, workspace: str) -> lis
 
 
 def collection_create(request: HttpRequest, caller: Caller, workspace: str) -> dict[str, Any]:
+    _workspace(caller, workspace)  # another organisation's workspace is not found, whatever the body
     data = json_body(request)
     created = services.collection_create_from(caller=caller, workspace_name=workspace, data=data)
     return present.collection(_collection(caller, workspace, created.name))
@@ -210,7 +211,7 @@ def _own_user(caller: Caller, user: str) -> None:
 
 def _own_key(caller: Caller, user: str, name: str) -> ApiKey:
     _own_user(caller, user)
-    key = ApiKey.objects.active().filter(user=caller.user, organisation=caller.organisation, name=name).first()
+    key = ApiKey.objects.for_organisation(caller.organisation).active().filter(user=caller.user, name=name).first()
     if key is None:
         raise not_found(f"API key `{name}` was not found.")
     return key
@@ -218,7 +219,7 @@ def _own_key(caller: Caller, user: str, name: str) -> ApiKey:
 
 def api_key_list(request: HttpRequest, caller: Caller, user: str = "self") -> list[dict[str, Any]]:
     _own_user(caller, user)
-    keys = ApiKey.objects.active().filter(user=caller.user, organisation=caller.organisation).select_related("user")
+    keys = ApiKey.objects.for_organisation(caller.organisation).active().filter(user=caller.user).select_related("user")
     return [present.api_key(k) for k in keys]
 
 

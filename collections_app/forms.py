@@ -150,7 +150,7 @@ class NameForm(forms.Form):
     def __init__(self, *args: Any, organisation: Organisation, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.organisation = organisation
-        names = set(Workspace.objects.filter(organisation=organisation).values_list("name", flat=True))
+        names = set(Workspace.objects.for_organisation(organisation).values_list("name", flat=True))
         names.add(Workspace.DEFAULT_NAME)
         self.fields["workspace"].choices = [(n, n) for n in sorted(names)]
         self.fields["workspace"].initial = Workspace.DEFAULT_NAME

@@ -10,10 +10,14 @@ from django.db import models
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from console.models import Heartbeat, Organisation
+from console.models import Heartbeat, Organisation, OrganisationQuerySet
 from ingest import timing
 from ingest.convert import ExactJSONDecoder, ExactJSONEncoder
 from integrations.models import Integration
+
+
+class WorkspaceQuerySet(OrganisationQuerySet):
+    """Reached only through `for_organisation`, like every organisation-owned model."""
 
 
 class Workspace(models.Model):
@@ -27,6 +31,8 @@ class Workspace(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = WorkspaceQuerySet.as_manager()
+
     class Meta:
         constraints = [models.UniqueConstraint(fields=["organisation", "name"], name="workspace_unique_per_org")]
         ordering = ["name"]
@@ -35,9 +41,14 @@ class Workspace(models.Model):
         return self.name
 
 
-class CollectionQuerySet(models.QuerySet):
+class CollectionQuerySet(OrganisationQuerySet):
+    """A DELETED collection is gone as far as any person or script can tell (its rows wait to be purged),
+    so the scoped path never yields one: not in lists, not in counts, not by name."""
+
+    organisation_path = "workspace__organisation"
+
     def for_organisation(self, organisation: Organisation) -> CollectionQuerySet:
-        return self.filter(workspace__organisation=organisation).exclude(status=Collection.Status.DELETED)
+        return super().for_organisation(organisation).exclude(status=Collection.Status.DELETED)
 
 
 class Collection(models.Model):

@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 from formtools.wizard.views import NamedUrlSessionWizardView
@@ -26,7 +26,7 @@ from collections_app.services import (
     source_resume,
     source_retry,
 )
-from console.services import request_organisation
+from console.access import scoped_object_or_404
 from console.wizards import ConsoleWizardMixin
 from ingest import convert
 from integrations import aws
@@ -44,8 +44,7 @@ STEP_TITLES = {
 
 
 def _integration(request: HttpRequest, pk: Any) -> Integration:
-    organisation = request_organisation(request)
-    return get_object_or_404(Integration.objects.for_organisation(organisation), pk=pk, status="validated")
+    return scoped_object_or_404(request, Integration, pk=pk, status=Integration.Status.VALIDATED)
 
 
 @login_required
@@ -120,7 +119,7 @@ class CollectionWizard(ConsoleWizardMixin, LoginRequiredMixin, NamedUrlSessionWi
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated:
             return self.handle_no_permission()
-        self.organisation = request_organisation(request)
+        self.organisation = request.organisation  # found, and the role checked, by console.access
         self.described: dict[tuple[Any, ...], tables.TableSummary] = {}  # DescribeTable once per request
         return super().dispatch(request, *args, **kwargs)
 
@@ -258,14 +257,14 @@ def enable_stream(request: HttpRequest) -> HttpResponse:
 
 
 def _collection(request: HttpRequest, workspace: str, name: str) -> Collection:
-    queryset = Collection.objects.for_organisation(request_organisation(request)).select_related("workspace")
-    return get_object_or_404(queryset, workspace__name=workspace, name=name)
+    queryset = Collection.objects.select_related("workspace")
+    return scoped_object_or_404(request, queryset, workspace__name=workspace, name=name)
 
 
 @login_required
 def collection_list(request: HttpRequest) -> HttpResponse:
     collections = (
-        Collection.objects.for_organisation(request_organisation(request))
+        Collection.objects.for_organisation(request.organisation)
         .select_related("workspace")
         .prefetch_related("sources")
     )

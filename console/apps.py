@@ -6,3 +6,6 @@ from django.apps import AppConfig
 class ConsoleConfig(AppConfig):
     name = "console"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from console import access  # noqa: F401 - registers the check that every URL has an access rule

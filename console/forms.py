@@ -1,4 +1,4 @@
-"""Account forms: the first admin on a fresh install, and API keys."""
+"""Account forms: the first admin on a fresh install, API keys, members and invitations."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from console.models import ApiKey, Organisation
+from console.models import ApiKey, Invitation, Membership, Organisation
 
 KEY_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -59,3 +59,39 @@ class NotificationEmailsForm(forms.ModelForm):
             except ValidationError:
                 raise ValidationError(f"“{address}” is not an email address.") from None
         return "\n".join(addresses)
+
+
+class InvitationForm(forms.ModelForm):
+    """An admin invites an address with a role; someone already in the organisation needs no invitation."""
+
+    class Meta:
+        model = Invitation
+        fields = ["email", "role"]
+        labels = {"email": "Email address"}
+        help_texts = {"role": "Admin: members and keys. Member: collections and integrations. Read-only: sees all."}
+
+    def __init__(self, *args: object, organisation: Organisation, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.organisation = organisation
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip().lower()
+        if Membership.objects.for_organisation(self.organisation).filter(user__email__iexact=email).exists():
+            raise ValidationError(f"{email} is already a member of {self.organisation.name}.")
+        if Invitation.objects.for_organisation(self.organisation).pending().filter(email__iexact=email).exists():
+            raise ValidationError(f"{email} already has a pending invitation; withdraw it to send a new one.")
+        return email
+
+
+class MembershipRoleForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ["role"]
+
+
+class InvitationAcceptForm(UserCreationForm):
+    """The invited person's new account; the address is the invited one and can't be changed here."""
+
+    class Meta:
+        model = get_user_model()
+        fields = ["username"]

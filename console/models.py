@@ -1,4 +1,8 @@
-"""Organisations, their members, API keys, and the heartbeat rows of the background processes."""
+"""Organisations, their members and invitations, API keys, and the heartbeat rows of the background processes.
+
+Every model an organisation owns gets its manager from `OrganisationQuerySet`, so that there is one way to
+reach a tenant's rows (`Model.objects.for_organisation(organisation)`) and one place to get it right.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,15 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+
+class OrganisationQuerySet(models.QuerySet):
+    """The one scoped path to an organisation's rows; subclasses say how a row reaches its organisation."""
+
+    organisation_path = "organisation"
+
+    def for_organisation(self, organisation: Organisation) -> OrganisationQuerySet:
+        return self.filter(**{self.organisation_path: organisation})
 
 
 def new_external_id() -> str:
@@ -45,16 +58,24 @@ class Organisation(models.Model):
 
 
 class Membership(models.Model):
-    """A user's place in an organisation."""
+    """A user's place in an organisation, and what the role there lets them do (as Rockset's roles did):
+    read-only sees everything and changes nothing, member creates and changes collections and
+    integrations, admin also manages the members, invitations and other people's API keys."""
 
     class Role(models.TextChoices):
         ADMIN = "admin", "Admin"
         MEMBER = "member", "Member"
+        READ_ONLY = "read_only", "Read-only"
+
+    # Each role may do what the roles below it may; the access rules compare these ranks.
+    RANK: ClassVar[dict[str, int]] = {Role.READ_ONLY: 1, Role.MEMBER: 2, Role.ADMIN: 3}
 
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = OrganisationQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["organisation", "user"], name="one_membership_per_org")]
@@ -62,13 +83,52 @@ class Membership(models.Model):
     def __str__(self) -> str:
         return f"{self.user} in {self.organisation} ({self.role})"
 
+    @property
+    def is_admin(self) -> bool:
+        return self.role == self.Role.ADMIN
+
+    @property
+    def can_write(self) -> bool:
+        return self.RANK[self.role] >= self.RANK[self.Role.MEMBER]
+
+
+class InvitationQuerySet(OrganisationQuerySet):
+    def pending(self) -> InvitationQuerySet:
+        return self.filter(accepted_at__isnull=True, expires_at__gt=timezone.now())
+
+
+class Invitation(models.Model):
+    """An admin's invitation for an email address to join an organisation with a role. The link carries
+    a random token of which only the hash is stored (like API keys); it works once, until it expires."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Membership.Role.choices, default=Membership.Role.MEMBER)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.organisation} ({self.role})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None and self.expires_at > timezone.now()
+
 
 def hash_api_key(key: str) -> str:
     """API keys are 256-bit random tokens, so a plain SHA-256 is enough to store them safely."""
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-class ApiKeyQuerySet(models.QuerySet):
+class ApiKeyQuerySet(OrganisationQuerySet):
     def active(self) -> ApiKeyQuerySet:
         return self.filter(revoked_at__isnull=True)
 

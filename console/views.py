@@ -1,4 +1,8 @@
-"""Console pages: first run, dashboard, organisation, API keys, health."""
+"""Console pages: first run, dashboard, organisation (members, invitations), API keys, health.
+
+Who may open each page is decided before it runs (console.access); views here reach objects only
+through `scoped_object_or_404` and the organisation it found.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,36 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from collections_app.models import Collection
-from console.forms import ApiKeyForm, FirstAdminForm, NotificationEmailsForm
-from console.models import ApiKey, Heartbeat, Membership
-from console.services import api_key_create, first_admin_create, request_organisation
+from console.access import scoped_object_or_404
+from console.forms import (
+    ApiKeyForm,
+    FirstAdminForm,
+    InvitationAcceptForm,
+    InvitationForm,
+    MembershipRoleForm,
+    NotificationEmailsForm,
+)
+from console.models import ApiKey, Heartbeat, Invitation, Membership
+from console.services import (
+    LastAdminError,
+    api_key_create,
+    first_admin_create,
+    invitation_accept,
+    invitation_accept_new_user,
+    invitation_create,
+    invitation_for_token,
+    membership_remove,
+    membership_role_change,
+    organisation_switch,
+)
 from integrations.models import Integration
 
 WORKER_STALE_AFTER = timedelta(seconds=90)  # a tick may wait behind a 30 s work slice
@@ -43,14 +68,14 @@ def first_run(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    organisation = request_organisation(request)
+    organisation = request.organisation
     heartbeat = Heartbeat.objects.filter(name="worker").first()
     context = {
         "integration_count": Integration.objects.for_organisation(organisation).count(),
         "validated_count": Integration.objects.for_organisation(organisation)
         .filter(status=Integration.Status.VALIDATED)
         .count(),
-        "collection_count": Collection.objects.filter(workspace__organisation=organisation).count(),
+        "collection_count": Collection.objects.for_organisation(organisation).count(),
         "heartbeat": heartbeat,
         "worker_alive": bool(heartbeat and timezone.now() - heartbeat.seen_at < WORKER_STALE_AFTER),
     }
@@ -59,28 +84,160 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def organisation_detail(request: HttpRequest) -> HttpResponse:
-    organisation = request_organisation(request)
-    is_admin = organisation.memberships.filter(user=request.user, role=Membership.Role.ADMIN).exists()
-    form = NotificationEmailsForm(request.POST or None, instance=organisation)
-    if request.method == "POST" and is_admin and form.is_valid():
+    """Members, pending invitations and notification addresses; only admins see the forms that change them."""
+    form = NotificationEmailsForm(request.POST or None, instance=request.organisation)
+    if request.method == "POST" and form.is_valid():
         form.save()
         messages.success(request, "Saved the notification addresses.")
         return redirect("organisation")
-    memberships = organisation.memberships.select_related("user").order_by("user__username")
-    context = {"organisation": organisation, "memberships": memberships, "form": form, "is_admin": is_admin}
+    return _organisation_page(request, form=form)
+
+
+def _organisation_page(
+    request: HttpRequest, *, form: NotificationEmailsForm | None = None, invite_form: InvitationForm | None = None
+) -> HttpResponse:
+    organisation = request.organisation
+    is_admin = request.membership.is_admin
+    memberships = Membership.objects.for_organisation(organisation).select_related("user").order_by("user__username")
+    invitations = Invitation.objects.for_organisation(organisation).pending().select_related("invited_by")
+    context = {
+        "organisation": organisation,
+        "memberships": memberships,
+        "invitations": invitations if is_admin else [],
+        "form": form or NotificationEmailsForm(instance=organisation),
+        "invite_form": invite_form or InvitationForm(organisation=organisation),
+        "roles": Membership.Role.choices,
+        "is_admin": is_admin,
+    }
     return render(request, "console/organisation.html", context)
 
 
 @login_required
+@require_POST
+def organisation_invite(request: HttpRequest) -> HttpResponse:
+    organisation = request.organisation
+    form = InvitationForm(request.POST, organisation=organisation)
+    if not form.is_valid():
+        return _organisation_page(request, invite_form=form)
+    invitation = invitation_create(
+        organisation=organisation,
+        email=form.cleaned_data["email"],
+        role=form.cleaned_data["role"],
+        invited_by=request.user,
+    )
+    messages.success(
+        request, f"Invited {invitation.email} as {invitation.get_role_display().lower()}; the link works for 7 days."
+    )
+    return redirect("organisation")
+
+
+@login_required
+@require_POST
+def organisation_invitation_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    invitation = scoped_object_or_404(request, Invitation.objects.pending(), pk=pk)
+    invitation.delete()
+    messages.success(request, f"Withdrew the invitation for {invitation.email}; its link no longer works.")
+    return redirect("organisation")
+
+
+@login_required
+@require_POST
+def organisation_member_role(request: HttpRequest, pk: int) -> HttpResponse:
+    membership = scoped_object_or_404(request, Membership.objects.select_related("user"), pk=pk)
+    form = MembershipRoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose admin, member or read-only.")
+        return redirect("organisation")
+    try:
+        membership_role_change(membership=membership, role=form.cleaned_data["role"])
+    except LastAdminError as error:
+        messages.error(request, str(error))
+    else:
+        name = membership.user.get_username()
+        messages.success(request, f"{name} is now {membership.get_role_display().lower()}.")
+    return redirect("organisation")
+
+
+@login_required
+@require_POST
+def organisation_member_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    membership = scoped_object_or_404(request, Membership.objects.select_related("user"), pk=pk)
+    try:
+        membership_remove(membership=membership)
+    except LastAdminError as error:
+        messages.error(request, str(error))
+        return redirect("organisation")
+    name = membership.user.get_username()
+    messages.success(request, f"Removed {name} from {request.organisation.name}; their API keys here are revoked.")
+    if membership.user_id == request.user.pk:
+        return redirect("dashboard")
+    return redirect("organisation")
+
+
+@login_required
+@require_POST
+def organisation_switch_view(request: HttpRequest) -> HttpResponse:
+    try:
+        organisation_id = int(request.POST.get("organisation", ""))
+    except ValueError:
+        raise Http404("No such organisation.") from None
+    membership = organisation_switch(request=request, organisation_id=organisation_id)
+    messages.success(request, f"You are working in {membership.organisation.name}.")
+    return redirect("dashboard")
+
+
+def invitation_accept_view(request: HttpRequest, token: str) -> HttpResponse:
+    """The emailed link: a signed-in person joins; a new person creates their account with the invited
+    address; someone who has an account with that address signs in first."""
+    invitation = invitation_for_token(token)
+    context: dict[str, object] = {"invitation": invitation}
+    if request.user.is_authenticated:
+        if (request.user.email or "").lower() != invitation.email.lower():
+            # The invitation names a person by address: a forwarded link mustn't let another account in.
+            context["wrong_account"] = True
+            return render(request, "console/invitation.html", context)
+        if request.method == "POST":
+            invitation_accept(invitation=invitation, user=request.user)
+            organisation_switch(request=request, organisation_id=invitation.organisation_id)
+            messages.success(request, f"Welcome to {invitation.organisation.name}.")
+            return redirect("dashboard")
+        return render(request, "console/invitation.html", context)
+    if get_user_model().objects.filter(email__iexact=invitation.email).exists():
+        if request.method == "POST":
+            return redirect_to_login(request.get_full_path())
+        context["has_account"] = True
+        return render(request, "console/invitation.html", context)
+    form = InvitationAcceptForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = invitation_accept_new_user(
+            invitation=invitation, username=form.cleaned_data["username"], password=form.cleaned_data["password1"]
+        )
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        organisation_switch(request=request, organisation_id=invitation.organisation_id)
+        messages.success(request, f"Welcome to {invitation.organisation.name}.")
+        return redirect("dashboard")
+    context["form"] = form
+    return render(request, "console/invitation.html", context)
+
+
+@login_required
 def api_keys(request: HttpRequest) -> HttpResponse:
-    organisation = request_organisation(request)
+    """Your own keys; an admin also sees (and may revoke) the other members' keys in the organisation."""
+    organisation = request.organisation
     form = ApiKeyForm(request.POST or None, user=request.user)
     new_key = None
     if request.method == "POST" and form.is_valid():
         _, new_key = api_key_create(user=request.user, organisation=organisation, name=form.cleaned_data["name"])
         form = ApiKeyForm(user=request.user)
-    keys = ApiKey.objects.filter(user=request.user, organisation=organisation)
-    context = {"form": form, "keys": keys, "new_key": new_key, "base_url": settings.MILLRACE_BASE_URL}
+    keys = ApiKey.objects.for_organisation(organisation).select_related("user")
+    others = keys.active().exclude(user=request.user) if request.membership.is_admin else ApiKey.objects.none()
+    context = {
+        "form": form,
+        "keys": keys.filter(user=request.user),
+        "others": others,
+        "new_key": new_key,
+        "base_url": settings.MILLRACE_BASE_URL,
+    }
     response = render(request, "console/api_keys.html", context)
     if new_key:
         response["Cache-Control"] = "no-store"  # the page shows the key once; don't keep it in caches
@@ -90,7 +247,9 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    key = get_object_or_404(ApiKey.objects.active(), pk=pk, user=request.user)
+    key = scoped_object_or_404(request, ApiKey.objects.active(), pk=pk)
+    if key.user_id != request.user.pk and not request.membership.is_admin:
+        raise PermissionDenied("Only an admin of the organisation can revoke someone else's API key.")
     key.revoke()
     messages.success(request, f"Revoked API key “{key.name}”. It can't be used again.")
     return redirect("api_keys")

@@ -74,7 +74,7 @@ class ScopeForm(forms.Form):
         name = self.cleaned_data["name"].strip()
         if not NAME_RE.match(name):
             raise ValidationError("Use only letters, digits, underscores (_) and hyphens (-), no spaces.")
-        taken = Integration.objects.filter(organisation=self.organisation, name__iexact=name)
+        taken = Integration.objects.for_organisation(self.organisation).filter(name__iexact=name)
         if self.instance is not None:
             taken = taken.exclude(pk=self.instance.pk)
         if taken.exists():

@@ -5,13 +5,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from console.models import Organisation
+from console.models import Organisation, OrganisationQuerySet
 from integrations import crypto
 
 
-class IntegrationQuerySet(models.QuerySet):
-    def for_organisation(self, organisation: Organisation) -> IntegrationQuerySet:
-        return self.filter(organisation=organisation)
+class IntegrationQuerySet(OrganisationQuerySet):
+    """Reached only through `for_organisation`, like every organisation-owned model."""
 
 
 class Integration(models.Model):

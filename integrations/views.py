@@ -10,12 +10,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 from formtools.wizard.views import NamedUrlSessionWizardView
 
-from console.services import request_organisation
+from console.access import scoped_object_or_404
 from console.wizards import ConsoleWizardMixin
 from integrations import aws, policy
 from integrations.forms import (
@@ -37,13 +37,12 @@ from integrations.validation import essentials_pass, validate
 
 
 def _integration(request: HttpRequest, pk: int) -> Integration:
-    """Every lookup goes through the user's organisation: another org's integration is a 404."""
-    return get_object_or_404(Integration.objects.for_organisation(request_organisation(request)), pk=pk)
+    return scoped_object_or_404(request, Integration, pk=pk)
 
 
 @login_required
 def integration_list(request: HttpRequest) -> HttpResponse:
-    integrations = Integration.objects.for_organisation(request_organisation(request))
+    integrations = Integration.objects.for_organisation(request.organisation)
     return render(request, "integrations/list.html", {"integrations": integrations})
 
 
@@ -113,7 +112,7 @@ class IntegrationWizard(ConsoleWizardMixin, LoginRequiredMixin, NamedUrlSessionW
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated:
             return self.handle_no_permission()
-        self.organisation = request_organisation(request)
+        self.organisation = request.organisation  # found, and the role checked, by console.access
         pk = kwargs.get("pk")
         self.instance = _integration(request, pk) if pk else None
         return super().dispatch(request, *args, **kwargs)

@@ -90,11 +90,13 @@ def test_an_api_key_name_must_be_unique_for_the_user(people):
     assert client_for(people.bob).post(reverse("api_keys"), {"name": "ci"}).context["new_key"]
 
 
-def test_an_api_key_can_be_revoked_by_its_owner_only(people):
+def test_an_api_key_can_be_revoked_by_its_owner_or_an_admin_only(people):
     client_for(people.alice).post(reverse("api_keys"), {"name": "ci"})
     key = ApiKey.objects.get()
     assert client_for(people.carol).post(reverse("api_key_revoke", args=[key.pk])).status_code == 404
-    assert client_for(people.bob).post(reverse("api_key_revoke", args=[key.pk])).status_code == 404
+    refused = client_for(people.bob).post(reverse("api_key_revoke", args=[key.pk]))
+    assert refused.status_code == 403
+    assert "Only an admin" in refused.content.decode()
     response = client_for(people.alice).post(reverse("api_key_revoke", args=[key.pk]), follow=True)
     assert "Revoked API key" in response.content.decode()
     key.refresh_from_db()

@@ -15,7 +15,8 @@ def test_it_creates_admin_organisation_and_key_without_prompting(db, monkeypatch
                  stdout=out, stderr=io.StringIO())  # fmt: skip
     key = out.getvalue().strip()
     membership = Membership.objects.get(user__username="ops")
-    assert membership.organisation.name == "Ops" and membership.user.is_superuser
+    assert membership.organisation.name == "Ops" and membership.role == "admin"
+    assert membership.user.is_superuser  # the first account is the installation's operator
     assert ApiKey.objects.get().key_hash == hash_api_key(key)
 
 
@@ -30,3 +31,14 @@ def test_it_refuses_a_weak_password_and_an_existing_user(people):
         call_command("bootstrap", "--username", "ops", "--email", "o@x.test", "--password", "password")
     with pytest.raises(CommandError, match="already exists"):
         call_command("bootstrap", "--username", "alice", "--email", "o@x.test", "--password", "a long passphrase x")
+
+
+def test_a_second_organisation_gets_an_admin_who_is_not_an_operator(people, monkeypatch):
+    monkeypatch.setenv("MILLRACE_ADMIN_PASSWORD", "a long and unusual passphrase")
+    err = io.StringIO()
+    call_command("bootstrap", "--username", "gina", "--email", "gina@initech.test", "--organisation", "Initech",
+                 stdout=io.StringIO(), stderr=err)  # fmt: skip
+    membership = Membership.objects.get(user__username="gina")
+    assert membership.organisation.name == "Initech" and membership.role == "admin"
+    assert not membership.user.is_superuser and not membership.user.is_staff
+    assert "admin (not an operator)" in err.getvalue()

@@ -36,4 +36,5 @@ def test_the_revalidate_action_checks_against_aws(people, aws):
 
 def test_members_cannot_open_the_admin(people):
     response = client_for(people.bob).get(reverse("admin:index"))
-    assert response.status_code == 302
+    assert response.status_code == 403
+    assert "operators only" in response.content.decode()

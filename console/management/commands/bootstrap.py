@@ -1,7 +1,9 @@
-"""Create the first admin, its organisation and an API key without prompting (for scripted installs).
+"""Create an organisation, its admin and an API key without prompting (for scripted installs).
 
-Like `createsuperuser --noinput`: values come from options or the environment, and the API key is
-printed once on stdout.
+On a fresh install the account is also the installation's operator (as on the first-run page); once an
+account exists, `bootstrap --organisation Other` makes an ordinary admin of a new organisation, never
+another operator. Like `createsuperuser --noinput`: values come from options or the environment, and the
+API key is printed once on stdout.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from console.models import Organisation
-from console.services import api_key_create, first_admin_create
+from console.services import api_key_create, first_admin_create, organisation_admin_create
 
 
 class Command(BaseCommand):
-    help = "Create the first admin user, its organisation and an API key; print the key."
+    help = (
+        "Create an organisation, its admin user and an API key; print the key. The first account created "
+        "is the installation's operator; later ones are admins of their organisation only."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         env = os.environ.get
@@ -41,7 +46,9 @@ class Command(BaseCommand):
             password_validation.validate_password(options["password"], User(username=options["username"]))
         except ValidationError as exc:
             raise CommandError("Password rejected: " + " ".join(exc.messages)) from exc
-        user = first_admin_create(
+        is_first = not User.objects.exists()
+        create = first_admin_create if is_first else organisation_admin_create
+        user = create(
             username=options["username"],
             email=options["email"],
             password=options["password"],
@@ -49,5 +56,6 @@ class Command(BaseCommand):
         )
         organisation = Organisation.objects.get(memberships__user=user)
         _, key = api_key_create(user=user, organisation=organisation, name=options["api_key_name"])
-        self.stderr.write(f"Created admin {user.username} in organisation {organisation.name!r}. API key:")
+        what = "operator and admin" if is_first else "admin (not an operator)"
+        self.stderr.write(f"Created {what} {user.username} of organisation {organisation.name!r}. API key:")
         self.stdout.write(key)
