@@ -58,9 +58,10 @@ def page_plan(
     share = max(1.0, rcu_budget / max(1, total_segments) * d / (1 + d))
     if share >= FULL_PAGE_RCU:
         return None, FULL_PAGE_RCU
-    limit = max(1, int(share * BYTES_PER_RCU / (item_bytes * SAFETY)))
-    # What the page costs if its items are of the size seen so far, plus the safety margin; the margin is
-    # rounded, not rounded up, so that a page of one 3.5 KB item reserves the 1 RCU it costs, not 2.
+    limit = max(1, int(share * BYTES_PER_RCU / item_bytes))
+    # What the page costs if its items are of the size seen so far, plus the safety margin for items larger
+    # than those; the margin is rounded, not rounded up, so that a page of one 3.5 KB item reserves the
+    # 1 RCU it costs, not 2.
     expected = limit * item_bytes / BYTES_PER_RCU
     reserve = max(math.ceil(expected), round(expected * SAFETY), 1)
     return limit, float(min(rcu_budget, reserve))
