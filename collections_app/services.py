@@ -29,10 +29,12 @@ def collection_create(
     may_enable_pitr: bool,
     poll_frequency_ms: int,
 ) -> Collection:
-    """Save the collection and its source in INITIALIZING, and queue its initial load once committed."""
+    """Save the collection and its source in INITIALIZING, and queue its initial load once committed. A
+    DELETED collection of the same name is purged first: its name is free again, as in Rockset."""
     workspace, _ = Workspace.objects.get_or_create(
         organisation=organisation, name=workspace_name, defaults={"created_by": user}
     )
+    collections_purge_deleted(collections=Collection.objects.filter(workspace=workspace, name=name))
     collection = Collection.objects.create(workspace=workspace, name=name, description=description, created_by=user)
     source = Source.objects.create(
         collection=collection,

@@ -11,12 +11,19 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from console.models import ApiKey, Organisation
+from console.validators import reject_control_characters_single_line
 
-KEY_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# \Z, not $: $ also matches before a trailing newline, which then reaches e-mail headers and URLs.
+KEY_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 
 
 class FirstAdminForm(UserCreationForm):
-    organisation_name = forms.CharField(max_length=100, label="Organisation", initial="My organisation")
+    organisation_name = forms.CharField(
+        max_length=100,
+        label="Organisation",
+        initial="My organisation",
+        validators=[reject_control_characters_single_line],
+    )
 
     class Meta:
         model = get_user_model()

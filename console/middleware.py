@@ -1,11 +1,12 @@
-"""Send every visitor of a fresh install to the page that creates the first admin account."""
+"""Requests refused before any view: a malformed Content-Length, and every page of a fresh install but
+the one that creates the first account."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from django.contrib.auth import get_user_model
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect
 
 EXEMPT_PREFIXES = ("/setup/", "/static/", "/healthz", "/v1/")
@@ -23,4 +24,19 @@ class FirstRunMiddleware:
             self.has_users = get_user_model().objects.exists()
             if not self.has_users:
                 return redirect("first_run")
+        return self.get_response(request)
+
+
+class ContentLengthMiddleware:
+    """Django parses Content-Length with int() when a view reads the body (CSRF reads every POST's), so
+    `Content-Length: abc` would be a 500. It is the client's mistake: a 400. (/v1/ is answered in
+    Rockset's body by api.errors.ApiErrorMiddleware, which sits before this one.)"""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not (request.META.get("CONTENT_LENGTH") or "0").isdigit():
+            message = "The Content-Length header must be a number of bytes."
+            return HttpResponseBadRequest(message, content_type="text/plain")
         return self.get_response(request)

@@ -6,7 +6,7 @@ import secrets
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest
 
 from console.models import ApiKey, Membership, Organisation, hash_api_key
@@ -23,12 +23,22 @@ def first_admin_create(*, username: str, email: str, password: str, organisation
     return user
 
 
+class ApiKeyNameTaken(Exception):
+    """The user already has a key of that name (names of revoked keys stay taken)."""
+
+
 def api_key_create(*, user: AbstractBaseUser, organisation: Organisation, name: str) -> tuple[ApiKey, str]:
-    """Return the new key row and the key itself, which is never stored and can't be shown again."""
+    """Return the new key row and the key itself, which is never stored and can't be shown again. The
+    forms check the name first; two requests at once both pass that check, and the unique constraint
+    decides: the loser gets ApiKeyNameTaken, not a 500."""
     key = ApiKey.KEY_PREFIX + secrets.token_urlsafe(32)
-    row = ApiKey.objects.create(
-        user=user, organisation=organisation, name=name, key_hash=hash_api_key(key), last_four=key[-4:]
-    )
+    try:
+        with transaction.atomic():
+            row = ApiKey.objects.create(
+                user=user, organisation=organisation, name=name, key_hash=hash_api_key(key), last_four=key[-4:]
+            )
+    except IntegrityError as exc:
+        raise ApiKeyNameTaken(f"You already have an API key named “{name}”.") from exc
     return row, key
 
 

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from collections_app.models import Collection
 from console.forms import ApiKeyForm, FirstAdminForm, NotificationEmailsForm
 from console.models import ApiKey, Heartbeat, Membership
-from console.services import api_key_create, first_admin_create, request_organisation
+from console.services import ApiKeyNameTaken, api_key_create, first_admin_create, request_organisation
 from integrations.models import Integration
 
 WORKER_STALE_AFTER = timedelta(seconds=90)  # a tick may wait behind a 30 s work slice
@@ -77,8 +77,12 @@ def api_keys(request: HttpRequest) -> HttpResponse:
     form = ApiKeyForm(request.POST or None, user=request.user)
     new_key = None
     if request.method == "POST" and form.is_valid():
-        _, new_key = api_key_create(user=request.user, organisation=organisation, name=form.cleaned_data["name"])
-        form = ApiKeyForm(user=request.user)
+        try:
+            _, new_key = api_key_create(user=request.user, organisation=organisation, name=form.cleaned_data["name"])
+        except ApiKeyNameTaken as exc:  # created by a request at the same moment
+            form.add_error("name", str(exc))
+        else:
+            form = ApiKeyForm(user=request.user)
     keys = ApiKey.objects.filter(user=request.user, organisation=organisation)
     context = {"form": form, "keys": keys, "new_key": new_key, "base_url": settings.MILLRACE_BASE_URL}
     response = render(request, "console/api_keys.html", context)
