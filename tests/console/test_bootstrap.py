@@ -30,3 +30,12 @@ def test_it_refuses_a_weak_password_and_an_existing_user(people):
         call_command("bootstrap", "--username", "ops", "--email", "o@x.test", "--password", "password")
     with pytest.raises(CommandError, match="already exists"):
         call_command("bootstrap", "--username", "alice", "--email", "o@x.test", "--password", "a long passphrase x")
+
+
+@pytest.mark.parametrize("email", ["not-an-address", "ops@", "ops@example.test\nBcc: x@evil.test"])
+def test_it_refuses_an_email_that_is_not_an_address(db, email):
+    with pytest.raises(CommandError, match="is not an email address"):
+        call_command("bootstrap", "--username", "ops", "--email", email, "--password", "a long passphrase x")
+    from django.contrib.auth import get_user_model
+
+    assert not get_user_model().objects.exists()
