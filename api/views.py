@@ -33,7 +33,10 @@ def endpoint(**handlers: Handler) -> Callable[..., JsonResponse]:
             if handler is None:
                 allowed = ", ".join(sorted(handlers))
                 raise ApiError("METHODNOTALLOWED", f"{request.method} is not served at {request.path}; use {allowed}.")
-            return JsonResponse({"data": handler(request, caller, **kwargs)})
+            response = JsonResponse({"data": handler(request, caller, **kwargs)})
+            # The organisation's data, and once a new API key: no cache between here and the script keeps it.
+            response["Cache-Control"] = "no-store"
+            return response
         except ApiError as error:
             return error_response(error.type, error.message, error.status)
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import environ
 from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
 
-from console import broker
+from console import broker, private_files
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -24,21 +25,28 @@ VAR_DIR = Path(env.str("MILLRACE_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
-def _generated_secret(filename: str, make: callable) -> str:
-    """Read a secret kept in var/, creating it (mode 0600) the first time it is needed."""
-    path = VAR_DIR / filename
-    if not path.exists():
-        path.touch(mode=0o600)
-        path.write_text(make())
-    return path.read_text().strip()
-
-
+DEFAULT_DATABASE_URL = f"sqlite:///{VAR_DIR / 'millrace.sqlite3'}"
+DATABASE_URL = env.str("DATABASE_URL", default=DEFAULT_DATABASE_URL)
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env.str("SECRET_KEY", default="") or _generated_secret("secret_key", lambda: secrets.token_urlsafe(50))
+# A database other than the default SQLite file may be shared by several machines (web, workers): each
+# would generate keys of its own into its var/ and none could read the others' secrets or sessions. So
+# there the keys must come from the environment, the same on every machine.
+_missing = [name for name in ("SECRET_KEY", "MILLRACE_ENCRYPTION_KEYS") if not env.str(name, default="")]
+if DATABASE_URL != DEFAULT_DATABASE_URL and _missing:
+    raise ImproperlyConfigured(
+        f"DATABASE_URL is not the default SQLite file, so {' and '.join(_missing)} must be set in the "
+        "environment, the same on every machine that uses this database. Generate them with: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))' for SECRET_KEY and "
+        "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' for "
+        "MILLRACE_ENCRYPTION_KEYS."
+    )
+SECRET_KEY = env.str("SECRET_KEY", default="") or private_files.generated_secret(
+    VAR_DIR / "secret_key", lambda: secrets.token_urlsafe(50)
+)
 # Fernet keys for credentials stored in the database, newest first. Kept apart from SECRET_KEY so
 # either can rotate alone (`manage.py rotate_encryption_key` re-encrypts with the first one).
 MILLRACE_ENCRYPTION_KEYS = env.list("MILLRACE_ENCRYPTION_KEYS", default=[]) or [
-    _generated_secret("encryption_key", lambda: Fernet.generate_key().decode())
+    private_files.generated_secret(VAR_DIR / "encryption_key", lambda: Fernet.generate_key().decode())
 ]
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
@@ -96,10 +104,11 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'millrace.sqlite3'}"),
-}
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The file holds the sessions and the encrypted AWS secrets: the owner's alone. SQLite gives its -wal
+    # and -shm files the database file's mode.
+    private_files.make_private(Path(DATABASES["default"]["NAME"]))
     # Web, worker and beat share one SQLite file: wait for a lock instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}

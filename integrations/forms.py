@@ -162,6 +162,10 @@ class AccessForm(forms.Form):
     def __init__(self, *args: object, has_stored_secret: bool = False, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.has_stored_secret = has_stored_secret
+        # True only when the data is the wizard's own, from the session (IntegrationWizard.get_form): a
+        # browser or an API client never sends ciphertext. Accepting it would let one paste the stored form
+        # of someone else's secret, or of another install's.
+        self.accept_ciphertext = False
         for name in ("role_arn", "access_key_id", "secret_access_key"):
             self.fields[name].conditional = True  # required by the access method chosen
         if has_stored_secret:
@@ -173,6 +177,12 @@ class AccessForm(forms.Form):
         if not value:
             return ""
         if value.startswith(ENCRYPTED_MARK):
+            if not self.accept_ciphertext:
+                raise ValidationError("Enter the secret access key itself, as AWS showed it, not an encrypted form.")
+            try:
+                plaintext_secret(value)
+            except crypto.InvalidToken:  # the encryption keys changed since this step was filled in
+                raise ValidationError("Enter the secret access key again; the one entered earlier expired.") from None
             return value
         if not SECRET_RE.match(value):
             raise ValidationError("A secret access key is 40 characters of letters, digits, / and +.")

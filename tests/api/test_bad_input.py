@@ -132,3 +132,21 @@ def test_six_concurrent_key_creates_with_one_name_make_one_key(live_server, alic
     assert statuses == [200, 409, 409, 409, 409, 409], [r.text for r in answers]
     assert all(r.json()["type"] == "ALREADYEXISTS" for r in answers if r.status_code == 409)
     assert ApiKey.objects.filter(name="race").count() == 1
+
+
+def test_the_api_refuses_ciphertext_for_a_secret(api):
+    from integrations import crypto
+    from integrations.models import Integration
+    from tests.conftest import ACCESS_KEY_ID, SECRET_ACCESS_KEY
+
+    for secret in ["enc:garbage", "enc:" + crypto.encrypt(SECRET_ACCESS_KEY)]:
+        keys = {"aws_access_key_id": ACCESS_KEY_ID, "aws_secret_access_key": secret}
+        response = api("POST", "/v1/orgs/self/integrations", {"name": "prod", "dynamodb": {"aws_access_key": keys}})
+        rockset_error(response, 400, "INVALIDINPUT", "not an encrypted form")
+    assert not Integration.objects.exists()
+
+
+def test_the_response_that_shows_a_new_key_is_not_stored_by_caches(api):
+    response = api("POST", "/v1/orgs/self/users/self/apikeys", {"name": "ci"})
+    assert response.status_code == 200 and response.json()["data"]["key"].startswith("mr_")
+    assert response["Cache-Control"] == "no-store"
