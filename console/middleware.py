@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect
@@ -40,3 +41,13 @@ class ContentLengthMiddleware:
             message = "The Content-Length header must be a number of bytes."
             return HttpResponseBadRequest(message, content_type="text/plain")
         return self.get_response(request)
+
+
+def client_address(request: HttpRequest) -> str:
+    """The address a failed login is counted against (django-axes). Behind a TLS proxy
+    (MILLRACE_BEHIND_PROXY) it is the last X-Forwarded-For entry, the one the proxy itself added: earlier
+    entries are whatever the client claimed, and trusting them would let one rotate addresses at will."""
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if settings.MILLRACE_BEHIND_PROXY and forwarded.strip():
+        return forwarded.split(",")[-1].strip()
+    return request.META.get("REMOTE_ADDR", "")

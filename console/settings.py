@@ -8,10 +8,12 @@ use so that no key is ever committed.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from cryptography.fernet import Fernet
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from console import broker, private_files
@@ -63,6 +65,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "formtools",
+    "axes",
     "console",
     "integrations",
     "collections_app",
@@ -82,7 +85,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
     "console.middleware.FirstRunMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: it answers a locked-out login
 ]
 
 ROOT_URLCONF = "console.urls"
@@ -123,6 +128,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Failed logins (the console's and /admin/'s) are counted per username *and* address by django-axes:
+# after MILLRACE_LOGIN_FAILURE_LIMIT failures that pair is locked out for MILLRACE_LOGIN_COOLOFF_MINUTES
+# with a page that says so, while the same user from elsewhere (and others from here) can still log in.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("MILLRACE_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("MILLRACE_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "console.middleware.client_address"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -161,8 +176,43 @@ SESSION_COOKIE_SECURE = MILLRACE_HTTPS
 CSRF_COOKIE_SECURE = MILLRACE_HTTPS
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=MILLRACE_HTTPS)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=3600 if MILLRACE_HTTPS else 0)
-if env.bool("MILLRACE_BEHIND_PROXY", default=False):
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=MILLRACE_HTTPS)
+# Preloading puts the domain into browsers' built-in lists for months: the domain owner's decision, not a
+# default. `check --deploy` would warn about it (W021) on every install that rightly leaves it off.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+MILLRACE_BEHIND_PROXY = env.bool("MILLRACE_BEHIND_PROXY", default=False)
+if MILLRACE_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content-Security-Policy (django-csp): scripts and style sheets from this server only, no inline script,
+# no framing, forms posting only here. htmx fetches from 'self' (connect-src); its own indicator <style>
+# is turned off in base.html and the rules live in millrace.css. Style *attributes* stay allowed: a few
+# templates set a width (the progress bar's is computed), and an attribute can't run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# The cache holds the API's per-key request counters, so it must be one for every web process: a file
+# cache in var/ by default (shared by the processes of one machine, `make run`'s included, with no table
+# to create and no write to the SQLite database per request), or Redis with CACHE_URL when several web
+# machines serve the API (then the limit holds across them).
+CACHES = {"default": env.cache_url("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}
+CACHES["default"].setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", 100_000)
+# Requests per minute per API key (0: no limit); past it the API answers 429 in Rockset's error body.
+MILLRACE_API_RATE_PER_MINUTE = env.int("MILLRACE_API_RATE_PER_MINUTE", default=600)
 
 # Celery: an embedded broker by default (kombu's SQLAlchemy transport on a SQLite file in var/: no server
 # to install; console/broker.py says why not the filesystem transport), Redis/RabbitMQ by URL.

@@ -131,7 +131,7 @@ def test_the_sandbox_banner_shows_only_on_the_sandbox(people, settings):
 
 def test_a_user_without_an_organisation_gets_a_clear_404(db, client):
     get_user_model().objects.create_user("loner", password=PASSWORD)
-    client.login(username="loner", password=PASSWORD)
+    client.force_login(get_user_model().objects.get(username="loner"))
     response = client.get(reverse("integration_list"))
     assert response.status_code == 404
 

@@ -22,6 +22,7 @@ print(json.dumps({
     "email": settings.EMAIL_BACKEND, "session_secure": settings.SESSION_COOKIE_SECURE,
     "csrf_secure": settings.CSRF_COOKIE_SECURE, "hsts": settings.SECURE_HSTS_SECONDS,
     "ssl_redirect": settings.SECURE_SSL_REDIRECT, "keys": settings.MILLRACE_ENCRYPTION_KEYS,
+    "hsts_subdomains": settings.SECURE_HSTS_INCLUDE_SUBDOMAINS,
     "endpoint": settings.MILLRACE_AWS_ENDPOINT_URL,
 }))
 """
@@ -49,7 +50,7 @@ def test_the_defaults_need_nothing_installed_and_are_secure(tmp_path):
     assert config["broker"] == f"sqla+sqlite:///{tmp_path.resolve() / 'broker.sqlite3'}"  # embedded, in var/
     assert config["email"] == "django.core.mail.backends.console.EmailBackend"
     assert config["session_secure"] and config["csrf_secure"] and config["ssl_redirect"]
-    assert config["hsts"] > 0
+    assert config["hsts"] > 0 and config["hsts_subdomains"]
     assert config["endpoint"] is None
 
 
@@ -118,3 +119,19 @@ def test_no_key_or_generated_file_is_tracked_by_git():
     if not tracked:
         pytest.skip("not a git checkout (e.g. an unpacked archive): no tracked files to inspect")
     assert not [p for p in tracked if p.startswith(("var/", ".venv/")) or p == ".env"]
+
+
+def test_production_settings_pass_check_deploy(tmp_path):
+    """Production: DEBUG off and MILLRACE_HTTPS on (both the defaults), keys and hosts from the environment."""
+    clean = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
+    clean.update(
+        DJANGO_SETTINGS_MODULE="console.settings",
+        MILLRACE_VAR_DIR=str(tmp_path),
+        SECRET_KEY="k" * 20 + "-production-secret-key-of-enough-length-and-variety-0123456789",
+        MILLRACE_ENCRYPTION_KEYS=FERNET_KEY,
+        ALLOWED_HOSTS="millrace.example.com",
+    )
+    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                            cwd=ROOT, env=clean, capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
