@@ -259,6 +259,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": MILLRACE_TICK_SECONDS,
         "options": {"expires": 2 * MILLRACE_TICK_SECONDS},
     },
+    # Deleted collections' documents and rows, a lease or two after the deletion.
+    "purge-deleted-collections": {
+        "task": "console.tasks.purge_deleted_collections",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
 }
 if broker.sqlite_path(CELERY_BROKER_URL):
     CELERY_BEAT_SCHEDULE["broker-forget-delivered"] = {"task": "console.tasks.forget_delivered", "schedule": 60.0}
