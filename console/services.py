@@ -8,10 +8,19 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest
+from django.utils.crypto import salted_hmac
 
 from console.models import ApiKey, Membership, Organisation, hash_api_key
 
 User = get_user_model()
+
+
+def setup_token() -> str:
+    """The one-time token the first-run page asks for, so that the first visitor of a fresh public install
+    can't make themselves its operator: only who can read the server's log (where the page prints it) or
+    `make run`'s output can. Derived from SECRET_KEY, so every web process and machine agrees on it with
+    nothing stored; it stops mattering once the first account exists (the page is gone then)."""
+    return salted_hmac("millrace.first-run", "setup-token", algorithm="sha256").hexdigest()[:24]
 
 
 @transaction.atomic

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -17,9 +18,16 @@ from django.views.decorators.http import require_POST
 from collections_app.models import Collection
 from console.forms import ApiKeyForm, FirstAdminForm, NotificationEmailsForm
 from console.models import ApiKey, Heartbeat, Membership
-from console.services import ApiKeyNameTaken, api_key_create, first_admin_create, request_organisation
+from console.services import (
+    ApiKeyNameTaken,
+    api_key_create,
+    first_admin_create,
+    request_organisation,
+    setup_token,
+)
 from integrations.models import Integration
 
+log = logging.getLogger(__name__)
 WORKER_STALE_AFTER = timedelta(seconds=90)  # a tick may wait behind a 30 s work slice
 
 
@@ -27,7 +35,10 @@ def first_run(request: HttpRequest) -> HttpResponse:
     """Create the first admin account. Gone for good once any user exists."""
     if get_user_model().objects.exists():
         raise Http404("This install already has an admin account.")
-    form = FirstAdminForm(request.POST or None)
+    form = FirstAdminForm(request.POST or None, initial={"setup_token": request.GET.get("token", "")})
+    if request.method != "POST":
+        # The log is where the operator of a public install finds it; a visitor can't read it.
+        log.warning("First run: the set-up page (%s) asks for this setup token: %s", request.path, setup_token())
     if request.method == "POST" and form.is_valid():
         user = first_admin_create(
             username=form.cleaned_data["username"],
