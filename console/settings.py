@@ -113,7 +113,8 @@ DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The file holds the sessions and the encrypted AWS secrets: the owner's alone. SQLite gives its -wal
     # and -shm files the database file's mode.
-    private_files.make_private(Path(DATABASES["default"]["NAME"]))
+    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+        private_files.make_private(Path(DATABASES["default"]["NAME"]))
     # Web, worker and beat share one SQLite file: wait for a lock instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}

@@ -21,7 +21,8 @@ from collections_app.models import Collection, Source
 from console.services import api_key_create
 from tests.e2e.conftest import free_port
 from tests.ingest.engine import assert_equal_to_table, item, make_table
-from tests.processes import ROOT, bound_process, test_database_url
+from tests.processes import ROOT, bound_process
+from tests.processes import test_database_url as database_url  # aliased: pytest would collect test_*
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -34,7 +35,7 @@ def production_env(broker: str, moto_endpoint: str, tmp_path: Path) -> dict[str,
     keys from the environment), with the production defaults left alone: no DEBUG, MILLRACE_HTTPS on."""
     env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "MILLRACE_HTTPS", "SECURE_SSL_REDIRECT")}
     env.update(
-        DATABASE_URL=test_database_url(),
+        DATABASE_URL=database_url(),
         CELERY_BROKER_URL=broker,
         CACHE_URL=broker,
         SECRET_KEY=settings.SECRET_KEY,
