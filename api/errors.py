@@ -88,7 +88,7 @@ class ApiErrorMiddleware:
         if not request.path.startswith(API_PREFIX):
             return self.get_response(request)
         length_header = request.META.get("CONTENT_LENGTH") or "0"
-        if not length_header.isdigit():  # Django's own parsing of it would raise, a 500
+        if not (length_header.isascii() and length_header.isdigit()):  # Django's int() of it would raise: a 500
             return error_response("INVALIDINPUT", "The Content-Length header must be a number of bytes.")
         length = int(length_header)
         if length > MAX_BODY_BYTES:

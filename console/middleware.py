@@ -37,7 +37,8 @@ class ContentLengthMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not (request.META.get("CONTENT_LENGTH") or "0").isdigit():
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if not (length.isascii() and length.isdigit()):  # "²" is a digit to isdigit(), not to int()
             message = "The Content-Length header must be a number of bytes."
             return HttpResponseBadRequest(message, content_type="text/plain")
         return self.get_response(request)

@@ -57,16 +57,16 @@ def test_a_poll_frequency_of_ten_billion_days_is_out_of_range(api):
     assert not Collection.objects.exists()
 
 
-def test_a_content_length_that_is_not_a_number_is_a_400(api, people):
-    rockset_error(
-        api("POST", "/v1/orgs/self/ws", {"name": "x"}, CONTENT_LENGTH="abc"), 400, "INVALIDINPUT", "Content-Length"
-    )
+@pytest.mark.parametrize("length", ["abc", "-1", "1e3", "\xb2", " 7"])
+def test_a_content_length_that_is_not_a_number_is_a_400(api, people, length):
+    response = api("POST", "/v1/orgs/self/ws", {"name": "x"}, CONTENT_LENGTH=length)
+    rockset_error(response, 400, "INVALIDINPUT", "Content-Length")
     console = Client()
     console.force_login(people.alice)
     page = console.post("/api-keys/", data="name=k", content_type="application/x-www-form-urlencoded",
-                        CONTENT_LENGTH="abc")  # fmt: skip
+                        CONTENT_LENGTH=length)  # fmt: skip
     assert page.status_code == 400 and b"Content-Length" in page.content
-    assert not ApiKey.objects.filter(name="k").exists()
+    assert not ApiKey.objects.filter(name="k").exists() and not Workspace.objects.filter(name="x").exists()
 
 
 def test_a_workspace_name_with_a_trailing_newline_is_refused(api):
