@@ -1,4 +1,4 @@
-"""Celery beat's supervisor tick."""
+"""Celery beat's periodic tasks: the supervisor tick, the purge of deleted collections, the broker's cleanup."""
 
 from __future__ import annotations
 
