@@ -13,6 +13,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 
 from api.errors import MAX_BODY_BYTES, invalid
+from console.validators import control_character_error
 
 JSON_TYPES = {str: "a string", bool: "true or false", int: "an integer", dict: "an object", list: "an array"}
 
@@ -32,6 +33,8 @@ def json_body(request: HttpRequest, *, required: bool = True) -> dict[str, Any]:
         data = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
         raise invalid(f"The request body is not valid JSON: {exc}.") from exc
+    except RecursionError as exc:  # arrays or objects nested thousands deep: no request of ours needs that
+        raise invalid("The request body is nested too deeply; Millrace's requests are a few levels deep.") from exc
     if not isinstance(data, dict):
         raise invalid("The request body must be a JSON object.")
     return data
@@ -69,6 +72,8 @@ def field(
         raise invalid(f"Field `{name}` must be {JSON_TYPES[kind]}, not {json.dumps(value)[:60]}.")
     if kind is str and max_length is not None and len(value) > max_length:
         raise invalid(f"Field `{name}` is {len(value)} characters long; at most {max_length} are allowed.")
+    if kind is str and (message := control_character_error(value)):
+        raise invalid(f"Field `{name}`: {message}")
     if choices is not None and value not in choices:
         raise invalid(f"Field `{name}` must be one of {', '.join(choices)}; got {json.dumps(value)[:60]}.")
     return value

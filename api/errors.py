@@ -26,6 +26,7 @@ STATUS_FOR_TYPE = {
     "NOTFOUND": 404,
     "METHODNOTALLOWED": 405,
     "ALREADYEXISTS": 409,
+    "RATELIMITEXCEEDED": 429,
     "INTERNALERROR": 500,
 }
 TYPE_FOR_STATUS = {
@@ -36,6 +37,7 @@ TYPE_FOR_STATUS = {
     405: "METHODNOTALLOWED",
     409: "ALREADYEXISTS",
     413: "INVALIDINPUT",
+    429: "RATELIMITEXCEEDED",
 }
 
 
@@ -60,8 +62,9 @@ def not_found(message: str) -> ApiError:
     return ApiError("NOTFOUND", message)
 
 
-def error_response(type_: str, message: str, status: int | None = None) -> JsonResponse:
-    error_id = uuid.uuid4().hex
+def error_response(type_: str, message: str, status: int | None = None, error_id: str = "") -> JsonResponse:
+    """Rockset's body; `error_id` (also the trace_id) is the one the server's log names, when it logged."""
+    error_id = error_id or uuid.uuid4().hex
     body = {"message": message, "type": type_, "line": None, "column": None, "trace_id": error_id, "error_id": error_id}
     return JsonResponse(body, status=status or STATUS_FOR_TYPE.get(type_, 400))
 
@@ -84,10 +87,10 @@ class ApiErrorMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path.startswith(API_PREFIX):
             return self.get_response(request)
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
+        length_header = request.META.get("CONTENT_LENGTH") or "0"
+        if not (length_header.isascii() and length_header.isdigit()):  # Django's int() of it would raise: a 500
+            return error_response("INVALIDINPUT", "The Content-Length header must be a number of bytes.")
+        length = int(length_header)
         if length > MAX_BODY_BYTES:
             return error_response(
                 "INVALIDINPUT", f"The request body is {length:,} bytes; the limit is {MAX_BODY_BYTES:,} bytes."
@@ -97,7 +100,11 @@ class ApiErrorMiddleware:
         if response.status_code >= 400 and not is_json:
             status = response.status_code
             type_ = TYPE_FOR_STATUS.get(status, "INTERNALERROR" if status >= 500 else "INVALIDINPUT")
-            return error_response(type_, _generic_message(request, status), status)
+            error_id = uuid.uuid4().hex
+            if status >= 500:
+                log.error("API request %s %s answered %s (error_id=%s trace_id=%s)",
+                          request.method, request.path, status, error_id, error_id)  # fmt: skip
+            return error_response(type_, _generic_message(request, status), status, error_id)
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
@@ -107,7 +114,14 @@ class ApiErrorMiddleware:
             return error_response(exception.type, exception.message, exception.status)
         if isinstance(exception, Http404):
             return error_response("NOTFOUND", str(exception) or _generic_message(request, 404), 404)
-        log.exception("API request %s %s failed", request.method, request.path)
+        # The client gets these ids in the body; the log names them, so a report can be matched to its trace.
+        error_id = uuid.uuid4().hex
+        log.exception(
+            "API request %s %s failed (error_id=%s trace_id=%s)", request.method, request.path, error_id, error_id
+        )
         return error_response(
-            "INTERNALERROR", "Millrace failed to serve this request; the error is logged on the server.", 500
+            "INTERNALERROR",
+            f"Millrace failed to serve this request; the error is logged on the server as {error_id}.",
+            500,
+            error_id,
         )

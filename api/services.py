@@ -19,7 +19,7 @@ from collections_app.models import Collection, Source, Workspace
 from collections_app.services import collection_create, collection_delete, collections_purge_deleted
 from console.forms import ApiKeyForm
 from console.models import ApiKey
-from console.services import api_key_create
+from console.services import ApiKeyNameTaken, api_key_create
 from integrations import aws
 from integrations.forms import AccessForm, ScopeForm, plaintext_secret
 from integrations.models import Integration
@@ -196,7 +196,10 @@ def integration_remove(*, integration: Integration) -> Integration:
 
 def parse_poll_frequency(text: str, name: str) -> Decimal:
     """ISO-8601 duration (PT1S, PT0.25S, PT5M) to seconds; the range is checked by the wizard's form."""
-    duration = parse_duration(text) if text.upper().startswith("P") else None
+    try:
+        duration = parse_duration(text) if text.upper().startswith("P") else None
+    except (OverflowError, ValueError) as exc:  # e.g. P9999999999D: more days than a timedelta holds
+        raise invalid(f"Field `{name}` must be between PT0.25S and PT5M; got “{text}”.") from exc
     if duration is None:
         raise invalid(f"Field `{name}` must be an ISO-8601 duration such as PT1S, PT0.25S or PT5M; got “{text}”.")
     return Decimal(duration.days * 86400 + duration.seconds) + Decimal(duration.microseconds) / 1_000_000
@@ -391,4 +394,7 @@ def api_key_create_from(*, caller: Caller, data: dict[str, Any]) -> tuple[ApiKey
         )
     form = ApiKeyForm(data={"name": name}, user=caller.user)
     raise_form_errors(form, {"name": "name"}, "name")
-    return api_key_create(user=caller.user, organisation=caller.organisation, name=form.cleaned_data["name"])
+    try:
+        return api_key_create(user=caller.user, organisation=caller.organisation, name=form.cleaned_data["name"])
+    except ApiKeyNameTaken as exc:  # created by a concurrent request
+        raise ApiError("ALREADYEXISTS", f"You already have an API key named `{name}`.") from exc

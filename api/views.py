@@ -14,6 +14,7 @@ from api.auth import Caller
 from api.body import json_body
 from api.errors import ApiError, error_response, invalid, not_found
 from api.openapi import openapi_document
+from api.throttle import RateLimited, check_rate
 from collections_app.models import Collection, Source, Workspace
 from collections_app.services import source_pause, source_resume
 from console.models import ApiKey
@@ -29,11 +30,19 @@ def endpoint(**handlers: Handler) -> Callable[..., JsonResponse]:
     def view(request: HttpRequest, **kwargs: str) -> JsonResponse:
         try:
             caller = request.caller  # set by console.access.AccessMiddleware, with the key's role checked
+            check_rate(caller)
             handler = handlers.get(request.method or "")
             if handler is None:
                 allowed = ", ".join(sorted(handlers))
                 raise ApiError("METHODNOTALLOWED", f"{request.method} is not served at {request.path}; use {allowed}.")
-            return JsonResponse({"data": handler(request, caller, **kwargs)})
+            response = JsonResponse({"data": handler(request, caller, **kwargs)})
+            # The organisation's data, and once a new API key: no cache between here and the script keeps it.
+            response["Cache-Control"] = "no-store"
+            return response
+        except RateLimited as error:
+            response = error_response(error.type, error.message, error.status)
+            response["Retry-After"] = str(error.retry_after)
+            return response
         except ApiError as error:
             return error_response(error.type, error.message, error.status)
 

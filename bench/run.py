@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -10,6 +11,8 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -46,6 +49,9 @@ def main() -> None:
         MILLRACE_AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x",
         AWS_DEFAULT_REGION="us-east-1", LOG_LEVEL="WARNING", EMAIL_URL="dummymail://",
     )  # fmt: skip
+    # PostgreSQL is a shared database: console/settings.py wants its keys from the environment.
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+    os.environ.setdefault("MILLRACE_ENCRYPTION_KEYS", Fernet.generate_key().decode())
     # moto behind a call counter (bench/moto_counting.py): the shards bench counts a worker's calls there.
     # Bound to this process (console/processes.py): a killed bench leaves no server on its port.
     server = popen_bound([sys.executable, str(ROOT / "bench" / "moto_counting.py"), "-p", str(port)],

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from collections.abc import Callable
+
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from collections_app.models import Collection, Source, Workspace
 from collections_app.services import source_pause, source_resume, source_resync
+from ingest import lifecycle
 
 
 @admin.register(Workspace)
@@ -46,15 +49,31 @@ class CollectionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Resume the selected collections")
     def resume(self, request: HttpRequest, queryset: QuerySet[Collection]) -> None:
-        for collection in queryset:
-            source_resume(source=collection.source)
-        self.message_user(request, f"Resumed {queryset.count()} collection(s).")
+        self.act(request, queryset, source_resume, "Resumed")
 
     @admin.action(description="Re-sync: a fresh initial load, then the stream from a new start position")
     def resync(self, request: HttpRequest, queryset: QuerySet[Collection]) -> None:
+        self.act(request, queryset, source_resync, "Re-syncing")
+
+    def act(self, request: HttpRequest, queryset: QuerySet[Collection], action: Callable[..., object],
+            done: str) -> None:  # fmt: skip
+        """Resume or re-sync each collection but the deleted ones, which stay deleted (and are purged)."""
+        acted, refused = 0, []
         for collection in queryset:
-            source_resync(source=collection.source)
-        self.message_user(request, f"Re-syncing {queryset.count()} collection(s).")
+            try:
+                action(source=collection.source)
+            except lifecycle.CollectionDeleted:
+                refused.append(str(collection))
+            else:
+                acted += 1
+        if acted or not refused:
+            self.message_user(request, f"{done} {acted} collection(s).")
+        if refused:
+            self.message_user(
+                request,
+                f"Left {', '.join(refused)} alone: a deleted collection can't be brought back. Create it again.",
+                level=messages.WARNING,
+            )
 
     def get_queryset(self, request: object) -> object:
         return super().get_queryset(request).select_related("workspace", "created_by").prefetch_related("sources")

@@ -15,11 +15,13 @@ from collections_app import capacity
 from collections_app.models import Collection, Source, Workspace
 from collections_app.tables import TableSummary
 from console.models import Organisation
+from console.validators import reject_control_characters
 from integrations import aws
 from integrations.forms import REGION_RE, TABLE_RE
 from integrations.models import Integration
 
-NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+# \Z, not $: $ also matches before a trailing newline, which then reaches e-mail headers and URLs.
+NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}\Z")
 NAME_RULE = "Use letters, digits, underscores (_) and hyphens (-) only, up to 100 characters."
 
 
@@ -139,7 +141,9 @@ class NameForm(forms.Form):
     workspace = forms.ChoiceField(help_text="Collections live in a workspace; “commons” is the default.")
     new_workspace = forms.CharField(max_length=100, required=False, label="…or create a workspace")
     name = forms.CharField(max_length=100, help_text=NAME_RULE)
-    description = forms.CharField(max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    description = forms.CharField(
+        max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2}), validators=[reject_control_characters]
+    )
     poll_frequency = forms.DecimalField(
         label="Stream poll frequency (seconds)", min_value=Decimal("0.25"), max_value=Decimal(300),
         decimal_places=2, initial=Decimal(1),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import models, transaction
 from django.utils import timezone
@@ -9,7 +11,7 @@ from django.utils import timezone
 from collections_app.models import Collection, Source, Workspace
 from collections_app.tables import TableSummary
 from console.models import Organisation
-from ingest import lifecycle, tasks
+from ingest import clock, lifecycle, tasks
 from integrations import aws
 from integrations.models import Integration
 
@@ -29,10 +31,12 @@ def collection_create(
     may_enable_pitr: bool,
     poll_frequency_ms: int,
 ) -> Collection:
-    """Save the collection and its source in INITIALIZING, and queue its initial load once committed."""
+    """Save the collection and its source in INITIALIZING, and queue its initial load once committed. A
+    DELETED collection of the same name is purged first: its name is free again, as in Rockset."""
     workspace, _ = Workspace.objects.get_or_create(
         organisation=organisation, name=workspace_name, defaults={"created_by": user}
     )
+    collections_purge_deleted(collections=Collection.objects.filter(workspace=workspace, name=name))
     collection = Collection.objects.create(workspace=workspace, name=name, description=description, created_by=user)
     source = Source.objects.create(
         collection=collection,
@@ -91,16 +95,40 @@ def collections_purge_deleted(*, collections: models.QuerySet[Collection]) -> in
     return len(deleted)
 
 
+def collections_purge_expired(*, grace: timedelta) -> int:
+    """Purge the collections DELETED more than `grace` ago (beat runs this every minute). The grace lets a
+    worker that was mid-page when the collection was deleted finish and find its source stopped (it then
+    writes nothing), rather than find the rows gone. The deletion's time is the source's suspended_at,
+    which deleting sets (or an earlier pause did: work stopped then). One collection per transaction, so
+    a large one doesn't hold up the others."""
+    cutoff = clock.now() - grace
+    expired = Collection.objects.filter(status=Collection.Status.DELETED).exclude(sources__suspended_at__gt=cutoff)
+    purged = 0
+    for pk in list(expired.values_list("pk", flat=True)):
+        purged += collections_purge_deleted(collections=Collection.objects.filter(pk=pk))
+    return purged
+
+
 class ExportDeleteError(Exception):
     """AWS refused to delete the export's files; the message says what to change."""
 
 
 def export_delete(*, source: Source) -> int:
     """Delete exactly this export's objects (its manifests, markers and data files) from S3.
-    Returns how many were deleted."""
+    Returns how many were deleted. Refused until the initial load has read every file: deleting them
+    mid-download would leave the collection stopped part-way, with NoSuchKey."""
+    source = Source.objects.select_related("integration").get(pk=source.pk)  # the state as it is now
     bucket, folder = source.integration.s3_bucket, source.export_folder
     if not folder or source.export_deleted_at:
         return 0
+    if not source.initial_load_done:
+        files = source.export_files.count()
+        done = source.export_files.filter(done=True).count()
+        progress = f" ({done} of {files} files read so far)" if files else ""
+        raise ExportDeleteError(
+            f"The export is still being downloaded{progress}: its files are needed until the initial load "
+            "is done. Delete them once the collection follows the stream."
+        )
     s3 = aws.integration_client(source.integration, "s3", source.region)
     keys = list(source.export_files.values_list("key", flat=True))
     try:

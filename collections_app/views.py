@@ -9,7 +9,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db import IntegrityError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
@@ -30,7 +31,7 @@ from console.access import scoped_object_or_404
 from console.wizards import ConsoleWizardMixin
 from ingest import convert
 from integrations import aws
-from integrations.forms import COMMON_REGIONS
+from integrations.forms import COMMON_REGIONS, REGION_RE, TABLE_RE
 from integrations.models import Integration
 
 STEP_TITLES = {
@@ -54,7 +55,10 @@ def table_options(request: HttpRequest) -> HttpResponse:
     integration_id, region = request.GET.get("source-integration"), request.GET.get("source-region", "")
     if integration_id:
         integration = _integration(request, integration_id)
-        region = integration.region or region.strip() or aws.default_region()
+        region = integration.region or region.strip().lower() or aws.default_region()
+        if not REGION_RE.match(region):  # shown under the field, like the form's own error
+            context["error"] = f"“{region[:40]}” is not an AWS region; they look like us-east-1 or eu-west-2."
+            return render(request, "collections_app/table_options.html", context)
         try:
             context["tables"], context["truncated"] = tables.list_tables(integration, region)
         except aws.AwsError as error:
@@ -63,19 +67,38 @@ def table_options(request: HttpRequest) -> HttpResponse:
     return render(request, "collections_app/table_options.html", context)
 
 
+class BadParameter(Exception):
+    """A query or form parameter no page of ours sends (typed by hand, or tampered with): a 400."""
+
+
 def _table_in_scope(request: HttpRequest, params: Any) -> tuple[Integration, str, str]:
-    """(integration, region, table) named by a request, 404 unless the user's integration covers it."""
+    """(integration, region, table) named by a request, 404 unless the user's integration covers both the
+    table and the region. The names are checked before boto3 sees them: a region such as
+    `us-east-1.evil.com` would otherwise become part of the endpoint's host name."""
     integration = _integration(request, params.get("integration"))
-    region, table = params.get("region", ""), params.get("table", "")
+    region, table = params.get("region", "").strip().lower(), params.get("table", "").strip()
+    if not REGION_RE.match(region):
+        raise BadParameter(f"“{region[:40]}” is not an AWS region; they look like us-east-1 or eu-west-2.")
+    if not TABLE_RE.match(table):
+        raise BadParameter("DynamoDB table names are 3–255 letters, digits, _, - and dots.")
+    if integration.region and region != integration.region:
+        raise Http404(f"This integration only covers {integration.region}.")
     if not integration.covers_table(table):
         raise Http404("That table is outside the integration's scope.")
     return integration, region, table
 
 
+def _bad_parameter(error: BadParameter) -> HttpResponse:
+    return HttpResponseBadRequest(str(error), content_type="text/plain; charset=utf-8")
+
+
 @login_required
 def table_preview(request: HttpRequest) -> HttpResponse:
     """The first items of the table, converted exactly as the collection will store them."""
-    integration, region, table = _table_in_scope(request, request.GET)
+    try:
+        integration, region, table = _table_in_scope(request, request.GET)
+    except BadParameter as error:
+        return _bad_parameter(error)
     context: dict[str, Any] = {"table": table}
     try:
         items = tables.preview_items(integration, region, table)
@@ -221,19 +244,25 @@ class CollectionWizard(ConsoleWizardMixin, LoginRequiredMixin, NamedUrlSessionWi
     def done(self, form_list: Any, form_dict: dict[str, Any], **kwargs: Any) -> HttpResponse:
         integration, region, table_name = self.chosen()
         method, naming = form_dict["method"].cleaned_data, form_dict["name"].cleaned_data
-        collection = collection_create(
-            organisation=self.organisation,
-            user=self.request.user,
-            workspace_name=naming["workspace"],
-            name=naming["name"],
-            description=naming["description"],
-            integration=integration,
-            table=self.describe(integration, region, table_name),
-            load_method=method["load_method"],
-            rcu=method["rcu"],
-            may_enable_pitr=method["may_enable_pitr"],
-            poll_frequency_ms=int(naming["poll_frequency"] * Decimal(1000)),
-        )
+        try:
+            collection = collection_create(
+                organisation=self.organisation,
+                user=self.request.user,
+                workspace_name=naming["workspace"],
+                name=naming["name"],
+                description=naming["description"],
+                integration=integration,
+                table=self.describe(integration, region, table_name),
+                load_method=method["load_method"],
+                rcu=method["rcu"],
+                may_enable_pitr=method["may_enable_pitr"],
+                poll_frequency_ms=int(naming["poll_frequency"] * Decimal(1000)),
+            )
+        except IntegrityError:  # the same name, created a moment ago by someone else
+            messages.error(
+                self.request, f"Workspace “{naming['workspace']}” already has a collection named “{naming['name']}”."
+            )
+            return redirect(self.get_step_url("name"))
         messages.success(self.request, f"Collection {collection} is created; its initial load is queued.")
         return redirect("collection_detail", workspace=collection.workspace.name, name=collection.name)
 
@@ -242,7 +271,10 @@ class CollectionWizard(ConsoleWizardMixin, LoginRequiredMixin, NamedUrlSessionWi
 @require_POST
 def enable_stream(request: HttpRequest) -> HttpResponse:
     """Turn on the table's stream (UpdateTable) for the wizard's stream step."""
-    integration, region, table = _table_in_scope(request, request.POST)
+    try:
+        integration, region, table = _table_in_scope(request, request.POST)
+    except BadParameter as error:
+        return _bad_parameter(error)
     try:
         tables.enable_stream(integration, region, table)
     except aws.AwsError as error:

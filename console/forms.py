@@ -9,14 +9,29 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.utils.crypto import constant_time_compare
 
 from console.models import ApiKey, Invitation, Membership, Organisation
+from console.services import setup_token
+from console.validators import reject_control_characters_single_line
 
-KEY_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# \Z, not $: $ also matches before a trailing newline, which then reaches e-mail headers and URLs.
+KEY_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 
 
 class FirstAdminForm(UserCreationForm):
-    organisation_name = forms.CharField(max_length=100, label="Organisation", initial="My organisation")
+    setup_token = forms.CharField(
+        max_length=100,
+        label="Setup token",
+        help_text="Printed in the server's log (and by `make run`) while the install has no accounts.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    organisation_name = forms.CharField(
+        max_length=100,
+        label="Organisation",
+        initial="My organisation",
+        validators=[reject_control_characters_single_line],
+    )
 
     class Meta:
         model = get_user_model()
@@ -26,6 +41,16 @@ class FirstAdminForm(UserCreationForm):
         super().__init__(*args, **kwargs)
         self.fields["email"].required = True
         self.fields["email"].help_text = "Millrace sends “initial load done” and error emails here."
+        self.order_fields(["setup_token"])
+
+    def clean_setup_token(self) -> str:
+        token = self.cleaned_data["setup_token"].strip()
+        if not constant_time_compare(token, setup_token()):
+            raise ValidationError(
+                "That is not this install's setup token. Copy it from the server's log (the line that says "
+                "“setup token”), or from `make run`'s output."
+            )
+        return token
 
 
 class ApiKeyForm(forms.Form):

@@ -9,11 +9,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from console.models import ApiKey, Invitation, Membership, Organisation, hash_api_key
 
@@ -25,6 +26,14 @@ SESSION_ORGANISATION = "organisation_id"
 
 class LastAdminError(Exception):
     """The change would leave an organisation with nobody who can manage its members."""
+
+
+def setup_token() -> str:
+    """The one-time token the first-run page asks for, so that the first visitor of a fresh public install
+    can't make themselves its operator: only who can read the server's log (where the page prints it) or
+    `make run`'s output can. Derived from SECRET_KEY, so every web process and machine agrees on it with
+    nothing stored; it stops mattering once the first account exists (the page is gone then)."""
+    return salted_hmac("millrace.first-run", "setup-token", algorithm="sha256").hexdigest()[:24]
 
 
 @transaction.atomic
@@ -47,12 +56,22 @@ def organisation_admin_create(*, username: str, email: str, password: str, organ
     return user
 
 
+class ApiKeyNameTaken(Exception):
+    """The user already has a key of that name (names of revoked keys stay taken)."""
+
+
 def api_key_create(*, user: AbstractBaseUser, organisation: Organisation, name: str) -> tuple[ApiKey, str]:
-    """Return the new key row and the key itself, which is never stored and can't be shown again."""
+    """Return the new key row and the key itself, which is never stored and can't be shown again. The
+    forms check the name first; two requests at once both pass that check, and the unique constraint
+    decides: the loser gets ApiKeyNameTaken, not a 500."""
     key = ApiKey.KEY_PREFIX + secrets.token_urlsafe(32)
-    row = ApiKey.objects.create(
-        user=user, organisation=organisation, name=name, key_hash=hash_api_key(key), last_four=key[-4:]
-    )
+    try:
+        with transaction.atomic():
+            row = ApiKey.objects.create(
+                user=user, organisation=organisation, name=name, key_hash=hash_api_key(key), last_four=key[-4:]
+            )
+    except IntegrityError as exc:
+        raise ApiKeyNameTaken(f"You already have an API key named “{name}”.") from exc
     return row, key
 
 

@@ -8,12 +8,15 @@ use so that no key is ever committed.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from cryptography.fernet import Fernet
+from csp.constants import NONE, SELF, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 
-from console import broker
+from console import broker, private_files
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -24,21 +27,28 @@ VAR_DIR = Path(env.str("MILLRACE_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
-def _generated_secret(filename: str, make: callable) -> str:
-    """Read a secret kept in var/, creating it (mode 0600) the first time it is needed."""
-    path = VAR_DIR / filename
-    if not path.exists():
-        path.touch(mode=0o600)
-        path.write_text(make())
-    return path.read_text().strip()
-
-
+DEFAULT_DATABASE_URL = f"sqlite:///{VAR_DIR / 'millrace.sqlite3'}"
+DATABASE_URL = env.str("DATABASE_URL", default=DEFAULT_DATABASE_URL)
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env.str("SECRET_KEY", default="") or _generated_secret("secret_key", lambda: secrets.token_urlsafe(50))
+# A database other than the default SQLite file may be shared by several machines (web, workers): each
+# would generate keys of its own into its var/ and none could read the others' secrets or sessions. So
+# there the keys must come from the environment, the same on every machine.
+_missing = [name for name in ("SECRET_KEY", "MILLRACE_ENCRYPTION_KEYS") if not env.str(name, default="")]
+if DATABASE_URL != DEFAULT_DATABASE_URL and _missing:
+    raise ImproperlyConfigured(
+        f"DATABASE_URL is not the default SQLite file, so {' and '.join(_missing)} must be set in the "
+        "environment, the same on every machine that uses this database. Generate them with: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))' for SECRET_KEY and "
+        "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' for "
+        "MILLRACE_ENCRYPTION_KEYS."
+    )
+SECRET_KEY = env.str("SECRET_KEY", default="") or private_files.generated_secret(
+    VAR_DIR / "secret_key", lambda: secrets.token_urlsafe(50)
+)
 # Fernet keys for credentials stored in the database, newest first. Kept apart from SECRET_KEY so
 # either can rotate alone (`manage.py rotate_encryption_key` re-encrypts with the first one).
 MILLRACE_ENCRYPTION_KEYS = env.list("MILLRACE_ENCRYPTION_KEYS", default=[]) or [
-    _generated_secret("encryption_key", lambda: Fernet.generate_key().decode())
+    private_files.generated_secret(VAR_DIR / "encryption_key", lambda: Fernet.generate_key().decode())
 ]
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
@@ -55,6 +65,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "formtools",
+    "axes",
     "console",
     "integrations",
     "collections_app",
@@ -65,6 +76,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "api.errors.ApiErrorMiddleware",  # JSON errors under /v1/, whatever fails below it
+    "console.middleware.ContentLengthMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -73,8 +85,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
     "console.middleware.FirstRunMiddleware",
     "console.access.AccessMiddleware",  # every URL's rule: who may read it, who may change through it
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: it answers a locked-out login
 ]
 
 ROOT_URLCONF = "console.urls"
@@ -96,10 +110,12 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'millrace.sqlite3'}"),
-}
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The file holds the sessions and the encrypted AWS secrets: the owner's alone. SQLite gives its -wal
+    # and -shm files the database file's mode.
+    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+        private_files.make_private(Path(DATABASES["default"]["NAME"]))
     # Web, worker and beat share one SQLite file: wait for a lock instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
@@ -114,6 +130,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Failed logins (the console's and /admin/'s) are counted per username *and* address by django-axes:
+# after MILLRACE_LOGIN_FAILURE_LIMIT failures that pair is locked out for MILLRACE_LOGIN_COOLOFF_MINUTES
+# with a page that says so, while the same user from elsewhere (and others from here) can still log in.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("MILLRACE_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("MILLRACE_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "console.middleware.client_address"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -152,8 +178,45 @@ SESSION_COOKIE_SECURE = MILLRACE_HTTPS
 CSRF_COOKIE_SECURE = MILLRACE_HTTPS
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=MILLRACE_HTTPS)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=3600 if MILLRACE_HTTPS else 0)
-if env.bool("MILLRACE_BEHIND_PROXY", default=False):
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=MILLRACE_HTTPS)
+# Preloading puts the domain into browsers' built-in lists for months: the domain owner's decision, not a
+# default. `check --deploy` would warn about it (W021) on every install that rightly leaves it off.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+MILLRACE_BEHIND_PROXY = env.bool("MILLRACE_BEHIND_PROXY", default=False)
+if MILLRACE_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content-Security-Policy (django-csp): scripts and style sheets from this server only, no inline script,
+# no framing, forms posting only here. htmx fetches from 'self' (connect-src); its own indicator <style>
+# is turned off in base.html and the rules live in millrace.css. Style *attributes* stay allowed: a few
+# templates set a width (the progress bar's is computed), and an attribute can't run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# The cache holds the API's per-key request counters, so it must be one for every web process: a file
+# cache in var/ by default (shared by the processes of one machine, `make run`'s included, with no table
+# to create and no write to the SQLite database per request), or Redis with CACHE_URL when several web
+# machines serve the API (then the limit holds across them).
+CACHES = {"default": env.cache_url("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}
+if CACHES["default"]["BACKEND"].endswith("FileBasedCache"):
+    # Past MAX_ENTRIES the file cache drops a third of its entries (counters included): room for many keys.
+    CACHES["default"].setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", 100_000)
+# Requests per minute per API key (0: no limit); past it the API answers 429 in Rockset's error body.
+MILLRACE_API_RATE_PER_MINUTE = env.int("MILLRACE_API_RATE_PER_MINUTE", default=600)
 
 # Celery: an embedded broker by default (kombu's SQLAlchemy transport on a SQLite file in var/: no server
 # to install; console/broker.py says why not the filesystem transport), Redis/RabbitMQ by URL.
@@ -199,6 +262,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "console.tasks.supervisor_tick",
         "schedule": MILLRACE_TICK_SECONDS,
         "options": {"expires": 2 * MILLRACE_TICK_SECONDS},
+    },
+    # Deleted collections' documents and rows, a lease or two after the deletion.
+    "purge-deleted-collections": {
+        "task": "console.tasks.purge_deleted_collections",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
     },
 }
 if broker.sqlite_path(CELERY_BROKER_URL):

@@ -7,6 +7,7 @@ through `scoped_object_or_404` and the organisation it found.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -32,6 +33,7 @@ from console.forms import (
 )
 from console.models import ApiKey, Heartbeat, Invitation, Membership
 from console.services import (
+    ApiKeyNameTaken,
     LastAdminError,
     api_key_create,
     first_admin_create,
@@ -42,9 +44,11 @@ from console.services import (
     membership_remove,
     membership_role_change,
     organisation_switch,
+    setup_token,
 )
 from integrations.models import Integration
 
+log = logging.getLogger(__name__)
 WORKER_STALE_AFTER = timedelta(seconds=90)  # a tick may wait behind a 30 s work slice
 
 
@@ -52,7 +56,10 @@ def first_run(request: HttpRequest) -> HttpResponse:
     """Create the first admin account. Gone for good once any user exists."""
     if get_user_model().objects.exists():
         raise Http404("This install already has an admin account.")
-    form = FirstAdminForm(request.POST or None)
+    form = FirstAdminForm(request.POST or None, initial={"setup_token": request.GET.get("token", "")})
+    if request.method != "POST":
+        # The log is where the operator of a public install finds it; a visitor can't read it.
+        log.warning("First run: the set-up page (%s) asks for this setup token: %s", request.path, setup_token())
     if request.method == "POST" and form.is_valid():
         user = first_admin_create(
             username=form.cleaned_data["username"],
@@ -227,8 +234,12 @@ def api_keys(request: HttpRequest) -> HttpResponse:
     form = ApiKeyForm(request.POST or None, user=request.user)
     new_key = None
     if request.method == "POST" and form.is_valid():
-        _, new_key = api_key_create(user=request.user, organisation=organisation, name=form.cleaned_data["name"])
-        form = ApiKeyForm(user=request.user)
+        try:
+            _, new_key = api_key_create(user=request.user, organisation=organisation, name=form.cleaned_data["name"])
+        except ApiKeyNameTaken as exc:  # created by a request at the same moment
+            form.add_error("name", str(exc))
+        else:
+            form = ApiKeyForm(user=request.user)
     keys = ApiKey.objects.for_organisation(organisation).select_related("user")
     others = keys.active().exclude(user=request.user) if request.membership.is_admin else ApiKey.objects.none()
     context = {

@@ -36,6 +36,15 @@ class TransitionError(Exception):
     """A move the lifecycle doesn't allow: a bug, never a user's doing."""
 
 
+class CollectionDeleted(Exception):
+    """Resume or re-sync asked of a DELETED collection: it stays deleted (and is purged shortly)."""
+
+
+def _refuse_deleted(source: Source) -> None:
+    if Collection.objects.filter(pk=source.collection_id, status=Collection.Status.DELETED).exists():
+        raise CollectionDeleted(f"Collection {source.collection_id} is deleted; it can't be resumed or re-synced.")
+
+
 def enter(source: Source, state: str, **fields: object) -> None:
     """Move the source to `state` (with the fields that go with it), if the lifecycle allows it."""
     if state not in TRANSITIONS[source.state]:
@@ -85,6 +94,7 @@ def resume(source_id: int) -> bool:
     """Continue from the checkpoints. Returns False when the pause outlasted the stream's 24 hours, so
     some changes may be gone (the reader then reports it and the collection re-syncs)."""
     source = Source.objects.select_for_update().get(pk=source_id)
+    _refuse_deleted(source)
     if not source.suspended_at:
         return True
     within_retention = clock.now() - source.suspended_at < STREAM_RETENTION
@@ -113,6 +123,7 @@ def resync(source_id: int) -> None:
     """Start again: forget documents, checkpoints and progress, then a fresh initial load and the stream
     from a new start position. The source's lock comes first (the fence: see the module's docstring)."""
     source = Source.objects.select_for_update().get(pk=source_id)
+    _refuse_deleted(source)
     source.scan_segments.all().delete()
     source.shards.all().delete()
     source.capacity_spends.all().delete()

@@ -7,8 +7,10 @@ first so an old key can then be dropped.
 
 from __future__ import annotations
 
-from cryptography.fernet import Fernet, MultiFernet
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+
+__all__ = ["InvalidToken", "decrypt", "encrypt", "rotate"]
 
 
 def _fernet() -> MultiFernet:

@@ -8,17 +8,20 @@ import re
 from django import forms
 from django.core.exceptions import ValidationError
 
+from console.validators import control_character_error, reject_control_characters
 from integrations import crypto
 from integrations.models import Integration
 
-NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
-TABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
-PREFIX_RE = re.compile(r"^[A-Za-z0-9_.-]{1,255}$")
-REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
-BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-ROLE_ARN_RE = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
-ACCESS_KEY_RE = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
-SECRET_RE = re.compile(r"^[A-Za-z0-9/+=]{40}$")
+# \Z, not $: $ also matches before a trailing newline, which then reaches e-mail headers and URLs.
+NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}\Z")
+TABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}\Z")
+PREFIX_RE = re.compile(r"^[A-Za-z0-9_.-]{1,255}\Z")
+REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}\Z")
+BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
+ROLE_ARN_RE = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:role/[\w+=,.@/-]{1,512}\Z")
+ACCESS_KEY_RE = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}\Z")
+SECRET_RE = re.compile(r"^[A-Za-z0-9/+=]{40}\Z")
+S3_PREFIX_RE = re.compile(r"^[A-Za-z0-9!_.*'()/-]{1,512}\Z")  # S3's "safe characters" for key names
 ENCRYPTED_MARK = "enc:"  # the wizard keeps the secret encrypted in the session between steps
 
 COMMON_REGIONS = [
@@ -47,7 +50,9 @@ class ScopeForm(forms.Form):
     name = forms.CharField(
         max_length=100, help_text="Letters, digits, underscores and hyphens; unique in your organisation."
     )
-    description = forms.CharField(max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    description = forms.CharField(
+        max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2}), validators=[reject_control_characters]
+    )
     scope = forms.ChoiceField(choices=Integration.Scope.choices, widget=forms.RadioSelect, initial="table")
     table_name = forms.CharField(
         max_length=255, required=False, label="Table name or prefix",
@@ -98,7 +103,16 @@ class ScopeForm(forms.Form):
         return bucket
 
     def clean_s3_prefix(self) -> str:
-        return self.cleaned_data["s3_prefix"].strip().strip("/")
+        """A folder in the bucket, in S3's safe characters: `..` or a control character would make the
+        policy's resource ARN and the export's keys point somewhere other than what the page shows."""
+        prefix = self.cleaned_data["s3_prefix"].strip().strip("/")
+        if message := control_character_error(prefix, single_line=True):
+            raise ValidationError(message)
+        if prefix and not S3_PREFIX_RE.match(prefix):
+            raise ValidationError("Use letters, digits and ! - _ . * ' ( ) in the prefix, with / between folders.")
+        if prefix and any(part in ("", ".", "..") for part in prefix.split("/")):
+            raise ValidationError("A prefix's folders can't be empty, “.” or “..”; e.g. millrace/exports.")
+        return prefix
 
     def clean(self) -> dict:
         data = super().clean()
@@ -148,6 +162,10 @@ class AccessForm(forms.Form):
     def __init__(self, *args: object, has_stored_secret: bool = False, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.has_stored_secret = has_stored_secret
+        # True only when the data is the wizard's own, from the session (IntegrationWizard.get_form): a
+        # browser or an API client never sends ciphertext. Accepting it would let one paste the stored form
+        # of someone else's secret, or of another install's.
+        self.accept_ciphertext = False
         for name in ("role_arn", "access_key_id", "secret_access_key"):
             self.fields[name].conditional = True  # required by the access method chosen
         if has_stored_secret:
@@ -159,6 +177,12 @@ class AccessForm(forms.Form):
         if not value:
             return ""
         if value.startswith(ENCRYPTED_MARK):
+            if not self.accept_ciphertext:
+                raise ValidationError("Enter the secret access key itself, as AWS showed it, not an encrypted form.")
+            try:
+                plaintext_secret(value)
+            except crypto.InvalidToken:  # the encryption keys changed since this step was filled in
+                raise ValidationError("Enter the secret access key again; the one entered earlier expired.") from None
             return value
         if not SECRET_RE.match(value):
             raise ValidationError("A secret access key is 40 characters of letters, digits, / and +.")

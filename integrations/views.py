@@ -144,6 +144,14 @@ class IntegrationWizard(ConsoleWizardMixin, LoginRequiredMixin, NamedUrlSessionW
             return {"report": self.current_report()}
         return {}
 
+    def get_form(self, step: str | None = None, data: Any = None, files: Any = None) -> Any:
+        form = super().get_form(step, data, files)
+        if isinstance(form, AccessForm):
+            # formtools re-validates each step from what process_step stored in the session (the secret
+            # encrypted); the request's own POST is the browser's, and may not carry ciphertext.
+            form.accept_ciphertext = data is not None and data is not self.request.POST
+        return form
+
     def process_step(self, form: Any) -> Any:
         if isinstance(form, AccessForm):
             return form.for_transport()

@@ -38,6 +38,15 @@ def virtual_clock(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.fixture(autouse=True)
+def empty_cache() -> None:
+    """The cache (a file cache in the test's var/) holds the API's rate counters: none carries over from
+    one test to the next, whose key may have the same id and whose virtual clock the same minute."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings: object) -> None:
     """Real hashers take ~0.3 s a password by design; tests make many accounts."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -90,3 +90,20 @@ def celery_worker(
 def kill_worker(process: subprocess.Popen) -> None:
     """SIGKILL the worker and its pool processes at once, as when its machine dies."""
     kill_group(process)
+
+
+@contextmanager
+def bound_process(command: list[str], *, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """Any long-running process (gunicorn, a worker, beat) in a group of its own, output to `log`, killed by
+    the kernel if this test run dies, and stopped (SIGTERM, then SIGKILL of its group) when the block ends."""
+    output = open(log, "a")  # noqa: SIM115 - closed with the process below
+    process = popen_bound(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            with suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=20)
+        kill_group(process)  # its children too (gunicorn's workers, Celery's pool)
+        output.close()

@@ -4,12 +4,20 @@ folder (so a running `make run` never shares a broker queue or database with the
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # `make test` runs its SQLite and PostgreSQL passes side by side, each in a folder of its own.
 os.environ["MILLRACE_VAR_DIR"] = str(ROOT / os.environ.get("MILLRACE_TEST_VAR_DIR", "var/test"))
 os.environ.pop("MILLRACE_AWS_ENDPOINT_URL", None)
+if os.environ.get("DATABASE_URL"):
+    # A shared database needs its keys from the environment (console/settings.py): fresh ones for this run,
+    # which the processes the tests start (workers, gunicorn, beat) inherit.
+    from cryptography.fernet import Fernet
+
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+    os.environ.setdefault("MILLRACE_ENCRYPTION_KEYS", Fernet.generate_key().decode())
 os.environ.pop("DEBUG", None)
 os.environ["MILLRACE_HTTPS"] = "off"  # the test client speaks plain HTTP; the secure default has its own test
 os.environ.update(

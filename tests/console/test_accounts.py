@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from console.models import ApiKey, Membership, Organisation, hash_api_key
+from console.services import setup_token
 from tests.conftest import PASSWORD, client_for
 
 
@@ -20,7 +21,7 @@ def test_set_up_creates_the_first_admin_and_organisation(db, client):
     response = client.post(
         reverse("first_run"),
         {"username": "ada", "email": "ada@example.test", "password1": PASSWORD, "password2": PASSWORD,
-         "organisation_name": "Analytical Engines"},
+         "organisation_name": "Analytical Engines", "setup_token": setup_token()},
         follow=True,
     )  # fmt: skip
     assert response.redirect_chain[-1][0] == reverse("dashboard")
@@ -37,7 +38,7 @@ def test_set_up_refuses_a_weak_password(db, client):
     response = client.post(
         reverse("first_run"),
         {"username": "ada", "email": "ada@example.test", "password1": "password", "password2": "password",
-         "organisation_name": "X"},
+         "organisation_name": "X", "setup_token": setup_token()},
     )  # fmt: skip
     assert response.status_code == 200
     assert "too common" in response.content.decode()
@@ -133,7 +134,7 @@ def test_the_sandbox_banner_shows_only_on_the_sandbox(people, settings):
 
 def test_a_user_without_an_organisation_gets_a_clear_404(db, client):
     get_user_model().objects.create_user("loner", password=PASSWORD)
-    client.login(username="loner", password=PASSWORD)
+    client.force_login(get_user_model().objects.get(username="loner"))
     response = client.get(reverse("integration_list"))
     assert response.status_code == 404
 

@@ -42,3 +42,12 @@ def test_a_second_organisation_gets_an_admin_who_is_not_an_operator(people, monk
     assert membership.organisation.name == "Initech" and membership.role == "admin"
     assert not membership.user.is_superuser and not membership.user.is_staff
     assert "admin (not an operator)" in err.getvalue()
+
+
+@pytest.mark.parametrize("email", ["not-an-address", "ops@", "ops@example.test\nBcc: x@evil.test"])
+def test_it_refuses_an_email_that_is_not_an_address(db, email):
+    with pytest.raises(CommandError, match="is not an email address"):
+        call_command("bootstrap", "--username", "ops", "--email", email, "--password", "a long passphrase x")
+    from django.contrib.auth import get_user_model
+
+    assert not get_user_model().objects.exists()

@@ -22,6 +22,15 @@ SCREENSHOTS = ROOT / "var" / "artifacts" / "screenshots"
 CHROMIUM = os.environ.get("MILLRACE_CHROMIUM", "/usr/bin/chromium")
 # Links that are not pages to fetch: logging out is a POST form, not a link, but never follow it by GET.
 UNFETCHED = re.compile(r"^/logout/")
+# Added to every page before its own scripts (Playwright's init scripts are not subject to the page's
+# Content-Security-Policy): what the policy blocked, with the directive, for check() to report.
+CSP_LISTENER = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  const where = `${e.sourceFile}:${e.lineNumber}`;
+  window.__cspViolations.push(`${e.violatedDirective} blocked ${e.blockedURI || "inline"} (${where})`);
+});
+"""
 
 
 def chromium_path() -> str:
@@ -58,6 +67,10 @@ class Browser:
     def _on_response(self, response: object) -> None:
         if response.status >= 400:
             self.problems.append(f"{response.status} for {response.request.method} {response.url} on {self.page.url}")
+        # Every page of ours is served with the policy, or "no violation" below would prove nothing.
+        ours = response.request.resource_type == "document" and response.url.startswith(self.base_url + "/")
+        if ours and "content-security-policy" not in response.headers:
+            self.problems.append(f"no Content-Security-Policy header on {response.url}")
 
     def goto(self, path: str) -> None:
         self.page.goto(self.base_url + path)
@@ -74,6 +87,7 @@ class Browser:
         self.page.wait_for_load_state()
         title = self.page.title().strip()
         assert title and title != "· Millrace", f"{self.page.url} has no title"
+        self.note_csp_violations()
         self.assert_no_problems()
         hrefs = self.page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
         for href in hrefs:
@@ -83,7 +97,15 @@ class Browser:
             else:
                 assert urlparse(url).scheme in ("http", "https", "mailto", "data", ""), f"odd link {href}"
 
+    def note_csp_violations(self) -> None:
+        """What the Content-Security-Policy blocked on this page so far (htmx fragments included) is a problem:
+        the console's pages must satisfy their own policy."""
+        for violation in self.page.evaluate("() => window.__cspViolations || []"):
+            self.problems.append(f"Content-Security-Policy violation on {self.page.url}: {violation}")
+        self.page.evaluate("() => { window.__cspViolations = []; }")
+
     def assert_no_problems(self) -> None:
+        self.note_csp_violations()
         assert not self.problems, "the browser saw problems:\n" + "\n".join(self.problems)
 
     def shot(self, name: str) -> None:
@@ -121,6 +143,7 @@ def chromium_browser(base_url: str, shots_name: str) -> Iterator[Browser]:
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             context.set_default_timeout(15_000)
+            context.add_init_script(CSP_LISTENER)
             session = Browser(context.new_page(), base_url, shots)
             yield session
             session.shot("last")  # after a failure, what the page showed when the test gave up

@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from console.sandbox.seed import EXPORT_BUCKET, SANDBOX_ROLE, order_item, seed
+from console.services import setup_token
 from tests.e2e.browser import Browser, chromium_browser, chromium_path
 from tests.processes import celery_worker
 
@@ -71,6 +72,7 @@ def first_run(browser: Browser) -> None:
     assert page.url.endswith("/setup/"), "a fresh install sends every visitor to the set-up page"
     assert page.get_by_role("heading", name="Set up Millrace").is_visible()
     browser.shot("setup")
+    page.get_by_label("Setup token").fill(setup_token())  # what the server printed in its log
     page.get_by_label("Username").fill("ada")
     page.get_by_label("Email address").fill("ada@example.com")
     page.get_by_label("Organisation").fill("Analytical Engines")

@@ -7,6 +7,7 @@ import io
 import json
 import random
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -326,3 +327,28 @@ def test_a_second_poll_that_finds_the_export_completed_late_changes_nothing(peop
     load_by_export(source)
     source.refresh_from_db()
     assert source.items_loaded == source.items_expected == 50
+
+
+def test_delete_export_is_refused_while_the_export_is_being_downloaded(people, integration, aws):
+    source = exported(people, integration, aws, items=50, may_enable_pitr=True)
+    initial_load.start(source.pk)
+    for _ in range(1000):
+        source.refresh_from_db()
+        if source.state == Source.State.DOWNLOADING_FROM_S3:
+            break
+        time.sleep(0.01)  # moto writes the export in a thread, in real time
+        export.poll(source.pk)
+    first = ExportFile.objects.filter(source=source).first()
+    export.load_file(first.pk)
+    s3 = aws.session.client("s3")
+    before = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="millrace-exports").get("Contents", []))
+    response = client_for(people.bob).post(
+        reverse("collection_action", args=["commons", "c", "delete-export"]), follow=True
+    )
+    text = response.content.decode()
+    assert "The export is still being downloaded (1 of 8 files read so far)" in text
+    assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket="millrace-exports").get("Contents", [])) == before
+    load_by_export(source)  # the load goes on to the end: nothing was taken from under it
+    source.refresh_from_db()
+    assert source.load_finished_at and not source.error and not source.export_deleted_at
+    assert Collection.objects.get(pk=source.collection_id).doc_count == 50

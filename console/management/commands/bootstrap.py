@@ -14,6 +14,7 @@ from typing import Any
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.core.validators import validate_email
 
 from console.models import Organisation
 from console.services import api_key_create, first_admin_create, organisation_admin_create
@@ -39,6 +40,10 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Missing {', '.join(missing)} (or MILLRACE_ADMIN_USERNAME / _EMAIL / _PASSWORD in the environment)."
             )
+        try:
+            validate_email(options["email"])
+        except ValidationError as exc:
+            raise CommandError(f"--email {options['email']!r} is not an email address.") from exc
         User = get_user_model()
         if User.objects.filter(username=options["username"]).exists():
             raise CommandError(f"A user named {options['username']!r} already exists.")

@@ -20,9 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from console.processes import popen_bound, stop_group
+from console.services import setup_token
 
 COLOURS = {"sandbox": "33", "web": "36", "worker": "35", "beat": "34"}
 FIRST_BACKOFF = 1.0
@@ -94,6 +97,7 @@ class Command(BaseCommand):
             self.wait_for(f"http://{host}:{port}/healthz", children["web"], "the web server")
             if not self.stopping.is_set():
                 self.stdout.write(self.style.SUCCESS(f"\n  Millrace is running: open http://{host}:{port}/\n"))
+                self.announce_setup(f"http://{host}:{port}")
                 if "sandbox" in children:
                     self.stdout.write("  AWS: the local sandbox (no account needed). Ctrl-C stops everything.\n")
             self.supervise(children)
@@ -101,6 +105,21 @@ class Command(BaseCommand):
             pass
         finally:
             self.stop_all(children)
+
+    def announce_setup(self, base_url: str) -> None:
+        """On a fresh install, the set-up link with its one-time token: the first-run page asks for it (so
+        the first visitor of a public address can't become the operator), and whoever runs `make run` is
+        the one who should. A link with the token filled in keeps the first run one click away."""
+        try:
+            fresh = not get_user_model().objects.exists()
+        except DatabaseError:  # not migrated: the web process says so
+            return
+        if fresh:
+            token = setup_token()
+            self.stdout.write(self.style.WARNING(
+                f"  First run: create the first account at {base_url}/setup/?token={token}\n"
+                f"  (the set-up page asks for this setup token: {token})\n"
+            ))  # fmt: skip
 
     def supervise(self, children: dict[str, Child]) -> None:
         """Runs in the main thread until asked to stop: children are (re)started from here only, because the
