@@ -299,19 +299,19 @@ def test_quiet_shards_are_polled_in_batches_by_the_tick_and_a_change_is_still_se
     get_records = faults.spy("dynamodbstreams", "GetRecords")
     workers = Workers(monkeypatch)
 
-    workers.run(300)
+    workers.run(150)
     aws.dynamodb.put_item(TableName="t1", Item=item(77, random.Random(7)))
     written_at = clock.monotonic()
     while not Document.objects.filter(collection_id=sources[1].collection_id, doc_id="item-00077").exists():
         workers.run(0.5)
     seen_after = clock.monotonic() - written_at
-    workers.run(300 - seen_after)
+    workers.run(150 - seen_after)
 
-    assert max(batches) == 2 and len(batches) <= 2 * 600 / timing.tick()  # a few tasks a tick, however many shards
+    assert max(batches) == 2 and len(batches) <= 2 * 300 / timing.tick()  # a few tasks a tick, however many shards
     # Only the shard that found the change got a task of its own: one read (the records, then nothing), then
     # three polls 0.25, 0.5 and 1 s apart, before it is quiet again.
     assert workers.ran.count("read_shard") == 4
-    per_shard_hour = len(get_records) / len(sources) * 3600 / 600
+    per_shard_hour = len(get_records) / len(sources) * 3600 / 300
     assert 600 <= per_shard_hour <= 900  # polled every 5 s, within DynamoDB's budget
     assert seen_after <= timing.tick() + 1
     assert virtual_clock.sleeps and all(s <= timing.tick() for s in virtual_clock.sleeps)  # the clock's jumps
