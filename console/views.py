@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.contrib import messages
@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -46,10 +47,21 @@ from console.services import (
     organisation_switch,
     setup_token,
 )
+from ingest import timing
 from integrations.models import Integration
 
 log = logging.getLogger(__name__)
-WORKER_STALE_AFTER = timedelta(seconds=90)  # a tick may wait behind a 30 s work slice
+
+
+def worker_state(seen_at: datetime | None) -> str:
+    """running | slow | stopped | unseen, from the supervisor tick's last heartbeat. "stopped" at the same
+    bound as a collection's stall (timing.STALL_SECONDS), so the overview and the collections agree."""
+    if seen_at is None:
+        return "unseen"
+    quiet = (timezone.now() - seen_at).total_seconds()
+    if quiet >= timing.STALL_SECONDS:
+        return "stopped"
+    return "running" if quiet < max(15.0, 3 * timing.tick()) else "slow"
 
 
 def first_run(request: HttpRequest) -> HttpResponse:
@@ -83,8 +95,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         .filter(status=Integration.Status.VALIDATED)
         .count(),
         "collection_count": Collection.objects.for_organisation(organisation).count(),
+        "troubled_count": Collection.objects.for_organisation(organisation)
+        .filter(~Q(sources__stalled="") | ~Q(sources__error=""))
+        .distinct()
+        .count(),
         "heartbeat": heartbeat,
-        "worker_alive": bool(heartbeat and timezone.now() - heartbeat.seen_at < WORKER_STALE_AFTER),
+        "worker_state": worker_state(heartbeat.seen_at if heartbeat else None),
     }
     return render(request, "console/dashboard.html", context)
 

@@ -121,7 +121,11 @@ def test_the_dashboard_shows_the_worker_state(people):
     assert "not seen yet" in page
     Heartbeat.objects.create(name="worker", seen_at=timezone.now())
     assert "running" in client_for(people.alice).get(reverse("dashboard")).content.decode()
-    Heartbeat.objects.update(seen_at=timezone.now() - timezone.timedelta(minutes=5))
+    Heartbeat.objects.update(seen_at=timezone.now() - timezone.timedelta(seconds=30))
+    page = client_for(people.alice).get(reverse("dashboard")).content.decode()
+    assert "answering slowly" in page and "running" not in page
+    # Past the bound at which collections show as stalled, the overview says so too (not "running").
+    Heartbeat.objects.update(seen_at=timezone.now() - timezone.timedelta(seconds=65))
     assert "not responding" in client_for(people.alice).get(reverse("dashboard")).content.decode()
 
 

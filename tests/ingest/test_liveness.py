@@ -329,3 +329,18 @@ def test_paused_is_not_caught_up_and_neither_is_a_resume_until_the_shards_are_re
     assert Source.objects.get(pk=source.pk).stream_lag_seconds >= 50  # read 50 s ago, at best
     follow(source)
     assert Source.objects.get(pk=source.pk).stream_lag_seconds == 0
+
+
+def test_the_overview_counts_the_collections_that_are_stalled_or_stopped(people, integration, aws):
+    from django.urls import reverse
+
+    from tests.conftest import client_for
+
+    source = loaded(people, integration, aws, items=3)
+    overview = reverse("dashboard")
+    assert "attention" not in client_for(people.alice).get(overview).content.decode()
+    Source.objects.filter(pk=source.pk).update(stalled="No worker has answered for 2 min.")
+    assert "1 needs attention" in client_for(people.alice).get(overview).content.decode()
+    Source.objects.filter(pk=source.pk).update(stalled="", error="AWS refused dynamodb:GetRecords")
+    assert "1 needs attention" in client_for(people.alice).get(overview).content.decode()
+    assert "attention" not in client_for(people.carol).get(overview).content.decode()  # another organisation's
