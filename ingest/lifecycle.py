@@ -212,4 +212,5 @@ def load_finished(source_id: int) -> None:
         )
         return
     enter(source, Source.State.PROCESSING_STREAM)
+    transaction.on_commit(lambda: tasks.discover_shards.delay(source_id))  # live sync starts now, not at a tick
     transaction.on_commit(lambda: notify.load_done(source_id))
