@@ -137,3 +137,24 @@ def descendants(pid: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
+
+
+class SignalFlag:
+    """A stop request set from a signal handler and polled by the main thread. Not a threading.Event: its
+    set() takes the lock that wait() holds for a moment, and a signal landing in that moment runs the
+    handler on the same thread, which then waits for itself forever (seen under load: SIGTERM ignored)."""
+
+    def __init__(self) -> None:
+        self.signals: list[int] = []
+
+    def set(self, signum: int = 0, _frame: object = None) -> None:
+        self.signals.append(signum)  # a list append is atomic and takes no lock we could already hold
+
+    def is_set(self) -> bool:
+        return bool(self.signals)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.signals and (deadline is None or time.monotonic() < deadline):
+            time.sleep(0.05 if deadline is None else max(0.0, min(0.05, deadline - time.monotonic())))
+        return bool(self.signals)

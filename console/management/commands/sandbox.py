@@ -12,6 +12,7 @@ import boto3
 from django.core.management.base import BaseCommand
 from moto.server import ThreadedMotoServer
 
+from console.processes import SignalFlag
 from console.sandbox import moto_exports, moto_shards
 from console.sandbox.seed import seed
 from console.sandbox.traffic import run_traffic
@@ -61,12 +62,13 @@ class Command(BaseCommand):
 
         # Until here SIGTERM and Ctrl-C have their default effect (stop at once, mid-seed). From here on they
         # ask for a clean stop, bounded: the launcher SIGKILLs what is still there after a few seconds.
-        stop = threading.Event()
+        stop = threading.Event()  # the traffic generator's
+        asked = SignalFlag()
 
-        def on_signal(*_: object) -> None:
-            if stop.is_set():  # asked twice: no more waiting
+        def on_signal(signum: int, frame: object) -> None:
+            if asked.is_set():  # asked twice: no more waiting
                 os._exit(1)
-            stop.set()
+            asked.set(signum, frame)
 
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, on_signal)
@@ -80,7 +82,8 @@ class Command(BaseCommand):
             )
             traffic.start()
             self.stdout.write(f"sandbox: traffic generator on, about {options['writes_per_second']:g} writes/s")
-        stop.wait()
+        asked.wait()
+        stop.set()
         # A request in flight must not hold the stop (and the port) hostage: the server thread is a daemon,
         # so returning ends the process, which closes the listening socket.
         stopper = threading.Thread(target=server.stop, daemon=True)

@@ -24,7 +24,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from console.processes import popen_bound, stop_group
+from console.processes import SignalFlag, popen_bound, stop_group
 from console.services import setup_token
 
 COLOURS = {"sandbox": "33", "web": "36", "worker": "35", "beat": "34"}
@@ -84,11 +84,11 @@ class Command(BaseCommand):
         commands["beat"] = [*celery, "beat", "-l", "info"]
         children = {name: Child(name, command) for name, command in commands.items()}
 
-        self.stopping = threading.Event()
+        self.stopping = SignalFlag()  # set by the signal handlers below
         # Handled explicitly: a shell may start a background job with SIGINT ignored. SIGHUP: the terminal
         # closed; the children, in sessions of their own, would not hear of it otherwise.
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, lambda *_: self.stopping.set())
+            signal.signal(sig, self.stopping.set)
         try:
             for child in children.values():
                 self.start(child)
