@@ -32,7 +32,7 @@ RELIST_PER_SECOND = 2.0
 GET_RECORDS_LIMIT = 1000
 QUIET_BATCH = 100  # quiet shards polled by one task
 QUIET_SECONDS = 2.0  # a shard whose next poll is this far away is quiet: polled in the tick's batches
-QUIET_THREADS = 8  # GetRecords calls of a batch in flight at once: the batch waits on AWS, not on the CPU
+QUIET_THREADS = 16  # GetRecords calls of a batch in flight at once: the batch waits on AWS, not on the CPU
 DYNAMODB_SERVICE = "dynamodb.amazonaws.com"
 
 
