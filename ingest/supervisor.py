@@ -8,11 +8,14 @@ the tick queues a new one once the row's lease has lapsed. Tasks that find the w
 from __future__ import annotations
 
 import logging
+import random
 from datetime import datetime, timedelta
 
+from django.db import transaction
 from django.db.models import F, Q
 
 from collections_app.models import Source
+from console.models import Heartbeat
 from ingest import clock, errors, export, leases, lifecycle, liveness, stream, tasks, timing
 from ingest.models import ExportFile, ScanSegment, Shard
 
@@ -65,6 +68,34 @@ def queue_discoveries(now: datetime) -> None:
     for n, pk in enumerate(chosen):
         Source.objects.filter(pk=pk).update(shards_discovered_at=now)  # paced, even when it fails
         tasks.discover_shards.apply_async((pk,), countdown=n / stream.DESCRIBE_STREAM_PER_SECOND)
+
+
+DESCRIBE_STREAM_SLOT = "describe-stream"  # a Heartbeat row: when the last DescribeStream went
+
+
+def describe_stream_wait() -> float:
+    """0 when a DescribeStream may go now (the moment is then taken), else the seconds until one may. A hard
+    cap of `stream.DESCRIBE_STREAM_PER_SECOND` across every worker and machine: countdowns alone are not one,
+    since a busy worker runs the tasks that came due meanwhile together (the shards bench saw 10 in a second)."""
+    now = clock.now()
+    gap = timedelta(seconds=1 / stream.DESCRIBE_STREAM_PER_SECOND)
+    with transaction.atomic():
+        Heartbeat.objects.get_or_create(name=DESCRIBE_STREAM_SLOT, defaults={"seen_at": now - gap})
+        slot = Heartbeat.objects.select_for_update().get(name=DESCRIBE_STREAM_SLOT)
+        if now - slot.seen_at < gap:
+            return (slot.seen_at + gap - now).total_seconds()
+        Heartbeat.objects.filter(pk=slot.pk).update(seen_at=now)
+    return 0.0
+
+
+def discover_shards_paced(source_id: int) -> None:
+    """`discover_shards` when the cap allows, else queued again for when it may (with jitter, so that the
+    deferred don't all come back at the same moment)."""
+    wait = describe_stream_wait()
+    if wait > 0:
+        tasks.discover_shards.apply_async((source_id,), countdown=wait * random.uniform(1.0, 3.0))
+        return
+    discover_shards(source_id)
 
 
 def discover_shards(source_id: int) -> None:

@@ -38,7 +38,7 @@ def load_export_file(file_id: int) -> None:
 
 @shared_task
 def discover_shards(source_id: int) -> None:
-    supervisor.discover_shards(source_id)
+    supervisor.discover_shards_paced(source_id)
 
 
 @shared_task
@@ -59,4 +59,4 @@ def read_shard(shard_pk: int) -> None:
     elif outcome == "finished":  # its children may be readable now: discover them without waiting
         source_id = Shard.objects.filter(pk=shard_pk).values_list("source_id", flat=True).first()
         if source_id:
-            supervisor.discover_shards(source_id)
+            supervisor.discover_shards_paced(source_id)

@@ -113,3 +113,23 @@ def test_the_tick_and_discovery_have_a_queue_of_their_own_that_workers_take_firs
     assert route({}, "ingest.tasks.discover_shards")["queue"].name == "supervisor"
     assert route({}, "ingest.tasks.read_shard")["queue"].name == "celery"
     assert list(app.amqp.queues)[0] == "supervisor"
+
+
+def test_describestream_is_capped_across_workers_even_when_late_tasks_run_together(
+    people, integration, aws, faults, no_queue
+):
+    from ingest import clock, stream, tasks
+
+    make_table(aws.dynamodb, "t", 5)
+    sources = [create_source(people.acme, people.alice, integration, "t", rcu=10, name=f"c{n}") for n in range(3)]
+    for source in sources:
+        load(source)
+    calls = faults.spy("dynamodbstreams", "DescribeStream")
+    no_queue.clear()
+    for source in sources:  # three tasks that came due while the worker was busy, run back to back
+        tasks.discover_shards(source.pk)
+    assert len(calls) == 1
+    assert sorted(pk for name, pk in no_queue if name == "discover_shards") == [s.pk for s in sources[1:]]
+    clock.sleep(1 / stream.DESCRIBE_STREAM_PER_SECOND)
+    tasks.discover_shards(sources[1].pk)
+    assert len(calls) == 2
