@@ -253,7 +253,10 @@ def _note_empty(shards: list[Shard], iterators: dict[int, str], owner: str) -> N
     now = clock.now()
     with transaction.atomic():
         sources = Source.objects.select_for_update().filter(
-            pk__in={s.source_id for s in shards}, state=Source.State.PROCESSING_STREAM
+            pk__in={s.source_id for s in shards},
+            state=Source.State.PROCESSING_STREAM,
+            error="",
+            suspended_at__isnull=True,
         )
         following = set(sources.order_by("pk").values_list("pk", flat=True))
         mine = Shard.objects.select_for_update().filter(
