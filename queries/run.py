@@ -109,13 +109,14 @@ def _decode(text: str) -> Any:
 
 
 def _plain(value: Any, kind: str) -> Any:
-    """A database value as JSON: integral numbers as integers, floats exactly as Python prints them."""
+    """A computed value as JSON. Numbers: integral ones as integers, others exactly as the database gave
+    them, so that both databases answer alike (SQLite's 51.0 float and PostgreSQL's 51.0 numeric are 51)."""
     if value is None:
         return None
     if kind == BOOL:
         return bool(value)
     if isinstance(value, float):
-        return Decimal(repr(value))
+        value = Decimal(repr(value))
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else value.normalize()
     return value

@@ -143,7 +143,22 @@ class Translator:
             if distinct.args.get("on"):
                 raise unsupported(distinct, "DISTINCT ON is")
             parts.append("DISTINCT")
-        outputs = [self.output(column, s) for column, s in items]
+        # ORDER BY first: on PostgreSQL, SELECT DISTINCT needs its sort keys in the select list, and ours
+        # return JSON text (which would sort 10 before 9), so the keys ride along as hidden columns.
+        terms, order_params, hidden = [], [], []
+        if (order := node.args.get("order")) is not None:
+            for ordered in order.expressions:
+                key, is_item = self.by_reference(ordered.this, items, named)
+                desc = bool(ordered.args.get("desc"))
+                nulls_first = ordered.args.get("nulls_first")
+                # Rockset sorts undefined and null before every value (the dialect's "nulls are small", which
+                # sqlglot applies when the query doesn't say); the databases' own defaults differ, so say it.
+                first = (not desc) if nulls_first is None else bool(nulls_first)
+                terms.append(f"{key.sql} {'DESC' if desc else 'ASC'} NULLS {'FIRST' if first else 'LAST'}")
+                order_params += key.params
+                if distinct is not None and self.pg and is_item:
+                    hidden.append(key)
+        outputs = [self.output(column, s) for column, s in items] + hidden
         parts.append(", ".join(o.sql for o in outputs))
         params: list[Any] = [p for o in outputs for p in o.params]
         parts.append(f"FROM {DOCUMENTS} {ALIAS} WHERE {ALIAS}.collection_id = %s")
@@ -153,24 +168,16 @@ class Translator:
             parts.append(f"AND ({condition.sql})")
             params += condition.params
         if (group := node.args.get("group")) is not None:
-            keys = [self.by_reference(e, items, named) for e in group.expressions]
+            keys = [self.by_reference(e, items, named)[0] for e in group.expressions]
             parts.append("GROUP BY " + ", ".join(k.sql for k in keys))
             params += [p for k in keys for p in k.params]
         if (having := node.args.get("having")) is not None:
             condition = self.condition(having.this)
             parts.append(f"HAVING {condition.sql}")
             params += condition.params
-        if (order := node.args.get("order")) is not None:
-            terms = []
-            for ordered in order.expressions:
-                key = self.by_reference(ordered.this, items, named)
-                desc = bool(ordered.args.get("desc"))
-                nulls_first = ordered.args.get("nulls_first")
-                # Rockset sorts undefined and null before every value; the databases' defaults differ.
-                first = (not desc) if nulls_first is None or ordered.args.get("explicit_nulls") is False else nulls_first
-                terms.append(f"{key.sql} {'DESC' if desc else 'ASC'} NULLS {'FIRST' if first else 'LAST'}")
-                params += key.params
+        if terms:
             parts.append("ORDER BY " + ", ".join(terms))
+            params += order_params
         limit = self.count_of(node.args.get("limit"), "LIMIT")
         if limit is None:
             limit = default_limit
@@ -249,19 +256,17 @@ class Translator:
             return Sql(f"({emitted.sql})::text", JSON, emitted.params)
         return emitted
 
-    def by_reference(self, node: exp.Expression, items: list[tuple[Column, Sql | None]], named: dict) -> Sql:
-        """GROUP BY and ORDER BY name a select item by position (`1`), by alias, or write an expression."""
+    def by_reference(self, node: exp.Expression, items: list[tuple[Column, Sql | None]], named: dict) -> tuple:
+        """GROUP BY and ORDER BY name a select item by position (`1`) or alias, or write an expression;
+        the second value says whether it was a select item."""
         if isinstance(node, exp.Literal) and not node.is_string:
             position = int(node.this) if node.this.isdigit() else 0
             if not 1 <= position <= len(items) or items[position - 1][1] is None:
                 raise QueryError(f"Position {node.this} is not an expression of the select list.", *where_of(node))
-            return items[position - 1][1]
+            return items[position - 1][1], True
         if isinstance(node, exp.Column) and not node.table and node.name in named:
-            chosen = named[node.name]
-            path = chosen.path
-            if path is None or path == (node.name,):
-                return chosen
-        return self.value(node)
+            return named[node.name], True  # an alias wins over a field of the same name, as in SQL
+        return self.value(node), False
 
     # Expressions
 
@@ -394,7 +399,16 @@ class Translator:
     # Predicates
 
     def compare(self, node: exp.Binary, operator: str) -> Sql:
-        a, b = self.pair(node.this, node.expression)
+        """A field against a number compares as numbers, against a string as strings; a value of another
+        type is neither equal, less nor greater (NULL), so `amount > 20` never matches the string 'n/a'
+        (SQLite would rank every string above every number; jsonb would rank them below)."""
+        a, b = self.value(node.this), self.value(node.expression)
+        if JSON in (a.kind, b.kind) and {a.kind, b.kind} & {NUM, TEXT}:
+            other = b.kind if a.kind == JSON else a.kind
+            convert = self.number if other == NUM else self.text
+            a, b = convert(a), convert(b)
+        elif self.pg and JSON in (a.kind, b.kind):
+            a, b = self.json(a), self.json(b)
         return Sql(f"({a.sql} {operator} {b.sql})", BOOL, a.params + b.params)
 
     def emit_eq(self, node: exp.EQ) -> Sql:
@@ -499,12 +513,16 @@ class Translator:
         return Sql(f"CAST(AVG({inner.sql}) AS {cast})", NUM, inner.params)
 
     def extreme(self, node: exp.Expression, function: str) -> Sql:
+        """MIN/MAX over a field: over its numbers if it has any, else over its strings, on both databases
+        (PostgreSQL has no MIN over jsonb; SQLite would rank any string above every number)."""
         emitted = self.value(node.this)
-        if not self.pg or emitted.kind != JSON:
+        if emitted.kind != JSON:
             return Sql(f"{function}({emitted.sql})", emitted.kind, emitted.params)
-        # PostgreSQL has no MIN/MAX over jsonb: numbers first, else strings (Rockset orders numbers first).
         number, text = self.number(emitted), self.text(emitted)
-        sql = f"COALESCE(to_jsonb({function}({number.sql})), to_jsonb({function}({text.sql})))"
+        if self.pg:
+            sql = f"COALESCE(to_jsonb({function}({number.sql})), to_jsonb({function}({text.sql})))"
+        else:
+            sql = f"COALESCE({function}({number.sql}), {function}({text.sql}))"
         return Sql(sql, JSON, number.params + text.params)
 
     def emit_min(self, node: exp.Min) -> Sql:

@@ -1,0 +1,87 @@
+"""Rockset SQL over documents, with the answers Rockset gives, on whichever database the run uses (the
+suite runs on SQLite and, with DATABASE_URL, on PostgreSQL: the same expectations for both)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from tests.queries.conftest import BIG
+
+ids = lambda *values: [{"_id": v} for v in values]  # noqa: E731
+
+CASES = [
+    # What a new user tries first
+    ("SELECT status, COUNT(*) AS n FROM commons.orders GROUP BY status ORDER BY status",
+     [{"status": "cancelled", "n": 1}, {"status": "pending", "n": 2}, {"status": "shipped", "n": 2}]),
+    # Comparisons are typed: 'n/a' is neither above nor below 20
+    ("SELECT _id FROM orders WHERE amount > 20 ORDER BY _id", ids("2", "3")),
+    ("SELECT _id FROM orders WHERE amount <= 10 ORDER BY _id", ids("1", "4")),
+    ("SELECT _id FROM orders WHERE amount = 25.5", ids("2")),
+    ("SELECT _id FROM orders WHERE amount <> 10 ORDER BY _id", ids("2", "3", "4")),
+    ("SELECT _id FROM orders WHERE status = 'shipped' AND amount < 20", ids("1")),
+    ("SELECT _id FROM orders WHERE NOT (status = 'shipped') OR amount = 10 ORDER BY _id", ids("1", "3", "4", "5")),
+    ("SELECT _id FROM orders WHERE status IN ('pending', 'cancelled') ORDER BY _id", ids("3", "4", "5")),
+    ("SELECT _id FROM orders WHERE amount BETWEEN 5 AND 25.5 ORDER BY _id", ids("1", "2", "4")),
+    # LIKE tells upper from lower case
+    ("SELECT _id FROM orders WHERE customer.name LIKE 'c%'", ids("3")),
+    ("SELECT _id FROM orders WHERE customer.name LIKE 'C%'", []),
+    ("SELECT _id FROM orders WHERE customer.name LIKE '_o_'", ids("2")),
+    # null and undefined are both NULL to IS NULL; a result leaves undefined out and keeps null
+    ("SELECT _id FROM orders WHERE note IS NULL ORDER BY _id", ids("1", "2", "3", "4", "5")),
+    ("SELECT _id FROM orders WHERE note IS NOT NULL", []),
+    ("SELECT _id, note FROM orders ORDER BY _id LIMIT 2", [{"_id": "1", "note": None}, {"_id": "2"}]),
+    # Nested fields, table aliases, brackets, 1-based arrays
+    ("SELECT o.customer.name AS name FROM commons.orders AS o WHERE o.customer.tier = 'gold' ORDER BY name",
+     [{"name": "Ann"}, {"name": "cat"}]),
+    ("SELECT customer['name'], tags[1] AS first, tags[2] AS second FROM orders WHERE _id = '1'",
+     [{"name": "Ann", "first": "a", "second": "b"}]),
+    ("SELECT customer FROM orders WHERE _id = '4'", [{"customer": {"name": "Dan"}}]),
+    # Aggregates: SUM/AVG over numbers only, COUNT(x) counts values, MIN/MAX prefer numbers
+    ("SELECT SUM(amount) AS total, AVG(amount) AS mean, COUNT(amount) AS c, MIN(amount) AS lo, MAX(amount) AS hi "
+     "FROM orders", [{"total": Decimal("80.5"), "mean": Decimal("20.125"), "c": 5, "lo": 5, "hi": 40}]),
+    ("SELECT COUNT(DISTINCT status) AS statuses, COUNT(note) AS notes, MAX(customer.name) AS last FROM orders",
+     [{"statuses": 3, "notes": 0, "last": "cat"}]),
+    ("SELECT customer.tier AS tier, COUNT(*) AS n FROM orders GROUP BY 1 HAVING COUNT(*) > 1 ORDER BY tier",
+     [{"n": 2}, {"tier": "gold", "n": 2}]),
+    ("SELECT status, SUM(amount) AS total FROM orders GROUP BY status ORDER BY total DESC",
+     [{"status": "pending", "total": 40}, {"status": "shipped", "total": Decimal("35.5")},
+      {"status": "cancelled", "total": 5}]),
+    ("SELECT amount * 2 AS twice, amount + 1 AS more, -amount AS minus FROM orders WHERE _id = '2'",
+     [{"twice": 51, "more": Decimal("26.5"), "minus": Decimal("-25.5")}]),
+    # ORDER BY, NULLS, LIMIT, OFFSET
+    ("SELECT _id FROM orders ORDER BY _id LIMIT 2 OFFSET 1", ids("2", "3")),
+    ("SELECT _id FROM orders ORDER BY customer.tier DESC, _id", ids("2", "1", "3", "4", "5")),
+    ("SELECT _id FROM orders ORDER BY customer.tier NULLS LAST, _id DESC", ids("3", "1", "2", "5", "4")),
+    ("SELECT DISTINCT status FROM orders ORDER BY 1", [{"status": s} for s in ("cancelled", "pending", "shipped")]),
+    # Numbers keep every digit; * is the whole document with its _id
+    ("SELECT big FROM orders WHERE _id = '4'", [{"big": BIG}]),
+    ("SELECT * FROM orders WHERE _id = '2'",
+     [{"_id": "2", "id": "2", "status": "shipped", "amount": Decimal("25.5"),
+       "customer": {"name": "Bob", "tier": "silver"}, "tags": ["b"]}]),
+    # Comments are comments
+    ("SELECT _id -- the key\nFROM orders /* ; DELETE FROM orders */ WHERE _id = '3'", ids("3")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("sql", "expected"), CASES, ids=[c[0][:70] for c in CASES])
+def test_it_answers_as_rockset_does(run, sql, expected):
+    assert run(sql) == expected
+
+
+def test_parameters_are_bound_with_their_types(run):
+    parameters = [{"name": "s", "type": "string", "value": "shipped"}, {"name": "min", "type": "int", "value": "20"}]
+    assert run("SELECT _id FROM orders WHERE status = :s AND amount >= :min", parameters) == ids("2")
+    assert run("SELECT _id FROM orders WHERE amount = :a", [{"name": "a", "type": "float", "value": 25.5}]) == ids("2")
+
+
+def test_a_quote_in_a_value_is_data_not_sql(run):
+    assert run("SELECT _id FROM orders WHERE status = 'x'' OR 1=1 --'") == []
+    parameters = [{"name": "s", "type": "string", "value": "x' OR '1'='1"}]
+    assert run("SELECT _id FROM orders WHERE status = :s", parameters) == []
+
+
+def test_the_default_row_limit_applies_only_without_a_limit(run):
+    assert len(run("SELECT _id FROM orders", default_row_limit=2)) == 2
+    assert len(run("SELECT _id FROM orders LIMIT 3", default_row_limit=2)) == 3
