@@ -71,12 +71,15 @@ class Translation:
 
 
 def where_of(node: exp.Expression) -> tuple[int | None, int | None]:
-    """The line and column of a node, from the first identifier under it that the tokenizer placed."""
-    for candidate in [node, *node.find_all(exp.Identifier)]:
-        meta = candidate.meta if isinstance(candidate, exp.Identifier) else {}
-        if meta.get("line"):
-            return meta["line"], meta["col"] - len(candidate.name) + 1 if meta.get("col") else None
-    return None, None
+    """The line and column where a node starts: its first identifier that the tokenizer placed (sqlglot
+    records where an identifier ends; `commons.orders` starts at `commons`)."""
+    places = []
+    for identifier in [node, *node.find_all(exp.Identifier)]:
+        meta = identifier.meta if isinstance(identifier, exp.Identifier) else {}
+        if meta.get("line") and meta.get("col"):
+            width = len(identifier.name) + (2 if identifier.quoted else 0)
+            places.append((meta["line"], meta["col"] - width + 1))
+    return min(places) if places else (None, None)
 
 
 def unsupported(node: exp.Expression, what: str | None = None) -> QueryError:

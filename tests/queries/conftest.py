@@ -30,10 +30,10 @@ ORDERS = [
 def add_collection(organisation: Organisation, workspace: str, name: str, documents: list[dict]) -> Collection:
     space, _ = Workspace.objects.get_or_create(organisation=organisation, name=workspace)
     collection = Collection.objects.create(workspace=space, name=name, status=Collection.Status.READY)
+    applied = datetime(2026, 1, 1, tzinfo=UTC)
     Document.objects.bulk_create(
-        Document(collection=collection, doc_id=d["id"], body=d, size_bytes=100, event_time=datetime(2026, 1, 1, tzinfo=UTC))
-        for d in documents
-    )  # fmt: skip
+        Document(collection=collection, doc_id=d["id"], body=d, size_bytes=100, event_time=applied) for d in documents
+    )
     return collection
 
 
