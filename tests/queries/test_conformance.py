@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.queries.conftest import BIG
+from tests.queries.sample import BIG
 
 ids = lambda *values: [{"_id": v} for v in values]  # noqa: E731
 
