@@ -27,7 +27,8 @@ from queries.translate import BOOL, DOCUMENTS, JSON, STAR, Translation
 MAX_ROWS = 100_000  # a synchronous result bigger than this is a mistake or needs paging (not built yet)
 MAX_BYTES = 64 * 1024 * 1024
 SQLITE_READABLE = {"doc_id", "body", "collection_id", ""}  # "": the table is scanned, no column read
-SQLITE_FUNCTIONS = {"json_extract", "->", "typeof", "count", "sum", "avg", "min", "max", "coalesce", "like"}
+SQLITE_FUNCTIONS = {"json_extract", "->", "typeof", "count", "sum", "avg", "min", "max", "coalesce", "like",
+                    "lower", "upper", "length", "abs"}  # fmt: skip
 PROGRESS_STEPS = 10_000  # SQLite virtual-machine instructions between two looks at the clock
 
 
@@ -130,6 +131,8 @@ def _document(row: tuple, translation: Translation) -> dict[str, Any]:
         if column.kind == STAR:
             doc_id, body = next(values), next(values)
             document.update({"_id": doc_id, **_decode(body)})
+            for name in column.exclude:
+                document.pop(name, None)
             size += len(body)
         elif column.kind == JSON:
             text = next(values)

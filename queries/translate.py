@@ -57,6 +57,7 @@ class Column:
 
     name: str
     kind: str  # JSON: JSON text to decode (None = undefined, omitted); STAR: doc_id and body; else a value
+    exclude: tuple[str, ...] = ()  # `* EXCEPT (a, b)`: top-level fields left out of the document
 
 
 STAR = "star"
@@ -225,9 +226,15 @@ class Translator:
 
     def item(self, node: exp.Expression, index: int) -> tuple[Column, Sql | None]:
         if isinstance(node, exp.Star):
-            if node.args.get("except") or node.args.get("replace"):
-                raise unsupported(node, "* EXCEPT and * REPLACE are")
-            return Column("*", STAR), None
+            if node.args.get("replace") or node.args.get("replace_") or node.args.get("rename"):
+                raise unsupported(node, "* REPLACE is")
+            excluded = node.args.get("except_") or node.args.get("except") or []
+            names = []
+            for column in excluded:
+                if not isinstance(column, exp.Column) or column.table:
+                    raise unsupported(column, "* EXCEPT of anything but top-level fields is")
+                names.append(column.name)
+            return Column("*", STAR, tuple(names)), None
         if isinstance(node, exp.Column) and isinstance(node.this, exp.Star):
             return Column("*", STAR), None
         alias = node.alias if isinstance(node, exp.Alias) else None
@@ -488,6 +495,73 @@ class Translator:
 
     def emit_mul(self, node: exp.Mul) -> Sql:
         return self.arithmetic(node, "*")
+
+    # Functions and conditional values
+
+    def common(self, values: list[Sql]) -> list[Sql]:
+        """Branches of one value (CASE, COALESCE) in one type on PostgreSQL: jsonb if any branch is a field."""
+        if self.pg and any(v.kind == JSON for v in values):
+            return [self.json(v) for v in values]
+        return values
+
+    def choice(self, conditions: list[Sql], values: list[Sql], default: Sql | None) -> Sql:
+        values = self.common([*values, *([default] if default is not None else [])])
+        parts, params = ["CASE"], []
+        for condition, value in zip(conditions, values, strict=False):
+            parts.append(f"WHEN {condition.sql} THEN {value.sql}")
+            params += [*condition.params, *value.params]
+        if default is not None:
+            parts.append(f"ELSE {values[-1].sql}")
+            params += values[-1].params
+        kinds = {v.kind for v in values} - {NULL}
+        kind = JSON if JSON in kinds else kinds.pop() if len(kinds) == 1 else VALUE
+        return Sql(" ".join([*parts, "END"]), kind, tuple(params))
+
+    def emit_case(self, node: exp.Case) -> Sql:
+        operand = node.this
+        conditions = []
+        for branch in node.args.get("ifs") or []:
+            if operand is not None:
+                conditions.append(self.compare(exp.EQ(this=operand, expression=branch.this), "="))
+            else:
+                conditions.append(self.condition(branch.this))
+        values = [self.value(branch.args["true"]) for branch in node.args.get("ifs") or []]
+        default = node.args.get("default")
+        return self.choice(conditions, values, self.value(default) if default is not None else None)
+
+    def emit_if(self, node: exp.If) -> Sql:
+        otherwise = node.args.get("false")
+        default = self.value(otherwise) if otherwise is not None else None
+        return self.choice([self.condition(node.this)], [self.value(node.args["true"])], default)
+
+    def emit_coalesce(self, node: exp.Coalesce) -> Sql:
+        values = self.common([self.value(e) for e in [node.this, *node.expressions]])
+        if self.pg and values[0].kind == JSON:  # a JSON null is null to COALESCE, as in Rockset
+            values = [Sql(f"NULLIF({v.sql}, 'null'::jsonb)", JSON, v.params) for v in values]
+        kinds = {v.kind for v in values} - {NULL}
+        kind = JSON if JSON in kinds else kinds.pop() if len(kinds) == 1 else VALUE
+        return Sql(f"COALESCE({', '.join(v.sql for v in values)})", kind, tuple(p for v in values for p in v.params))
+
+    def text_function(self, node: exp.Func, function: str, kind: str = TEXT) -> Sql:
+        inner = self.text(self.value(node.this))
+        return Sql(f"{function}({inner.sql})", kind, inner.params)
+
+    def emit_lower(self, node: exp.Lower) -> Sql:
+        return self.text_function(node, "LOWER")
+
+    def emit_upper(self, node: exp.Upper) -> Sql:
+        return self.text_function(node, "UPPER")
+
+    def emit_length(self, node: exp.Length) -> Sql:
+        return self.text_function(node, "LENGTH", NUM)
+
+    def emit_concat(self, node: exp.Concat) -> Sql:
+        parts = [self.text(self.value(e)) for e in node.expressions]
+        return Sql("(" + " || ".join(p.sql for p in parts) + ")", TEXT, tuple(p for x in parts for p in x.params))
+
+    def emit_abs(self, node: exp.Abs) -> Sql:
+        inner = self.number(self.value(node.this))
+        return Sql(f"ABS({inner.sql})", NUM, inner.params)
 
     # Aggregates
 

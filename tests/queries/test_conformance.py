@@ -60,6 +60,22 @@ CASES = [
     ("SELECT * FROM orders WHERE _id = '2'",
      [{"_id": "2", "id": "2", "status": "shipped", "amount": Decimal("25.5"),
        "customer": {"name": "Bob", "tier": "silver"}, "tags": ["b"]}]),
+    ("SELECT * EXCEPT (customer, tags, note, id) FROM orders WHERE _id = '1'",
+     [{"_id": "1", "status": "shipped", "amount": 10}]),
+    # Conditional values and string functions
+    ("SELECT _id, CASE WHEN amount >= 25 THEN 'big' WHEN amount < 25 THEN 'small' ELSE 'unknown' END AS size "
+     "FROM orders ORDER BY _id",
+     [{"_id": "1", "size": "small"}, {"_id": "2", "size": "big"}, {"_id": "3", "size": "big"},
+      {"_id": "4", "size": "small"}, {"_id": "5", "size": "unknown"}]),
+    ("SELECT CASE status WHEN 'shipped' THEN 1 ELSE 0 END AS s, IF(amount > 20, amount, 0) AS a FROM orders "
+     "WHERE _id = '2'", [{"s": 1, "a": Decimal("25.5")}]),
+    ("SELECT COALESCE(note, customer.tier, 'none') AS c FROM orders ORDER BY _id",
+     [{"c": "gold"}, {"c": "silver"}, {"c": "gold"}, {"c": "none"}, {"c": "none"}]),
+    ("SELECT UPPER(customer.name) AS u, LOWER(status) AS l, LENGTH(status) AS n, "
+     "CONCAT(status, '-', customer.name) AS c, ABS(amount - 30) AS d FROM orders WHERE _id = '3'",
+     [{"u": "CAT", "l": "pending", "n": 7, "c": "pending-cat", "d": 10}]),
+    ("SELECT _id FROM orders WHERE LOWER(customer.name) = 'cat' AND status =: s", ids("3")),
+    ("SELECT _id, FROM orders WHERE _id = '1'", ids("1")),  # a trailing comma, as Rockset allows
     # Comments are comments
     ("SELECT _id -- the key\nFROM orders /* ; DELETE FROM orders */ WHERE _id = '3'", ids("3")),
 ]  # fmt: skip
@@ -67,7 +83,7 @@ CASES = [
 
 @pytest.mark.parametrize(("sql", "expected"), CASES, ids=[c[0][:70] for c in CASES])
 def test_it_answers_as_rockset_does(run, sql, expected):
-    assert run(sql) == expected
+    assert run(sql, [{"name": "s", "type": "string", "value": "pending"}]) == expected
 
 
 def test_parameters_are_bound_with_their_types(run):
