@@ -23,6 +23,7 @@ from typing import Any
 from sqlglot import exp
 
 from collections_app.models import Document
+from ingest.convert import dumps
 from queries.dialect import parse
 from queries.errors import QueryError
 
@@ -49,6 +50,7 @@ class Sql:
     kind: str
     params: tuple[Any, ...] = ()
     path: tuple[str | int, ...] | None = None  # set for a document field: its output is the JSON text
+    constant: bool = False  # one bound value from the query (a literal or a parameter)
 
 
 @dataclass(frozen=True)
@@ -299,18 +301,19 @@ class Translator:
 
     def emit_literal(self, node: exp.Literal) -> Sql:
         if node.is_string:
-            return Sql("CAST(%s AS text)" if self.pg else "%s", TEXT, (node.this,))
+            return Sql("CAST(%s AS text)" if self.pg else "%s", TEXT, (node.this,), constant=True)
         text = node.this
         try:
             number = Decimal(text)
         except InvalidOperation:
             raise unsupported(node) from None
         if self.pg:
-            return Sql("CAST(%s AS numeric)", NUM, (int(text) if text.isdigit() else number,))
-        return Sql("%s", NUM, (int(number) if number == number.to_integral_value() and "." not in text else number,))
+            return Sql("CAST(%s AS numeric)", NUM, (int(text) if text.isdigit() else number,), constant=True)
+        whole = number == number.to_integral_value() and "." not in text
+        return Sql("%s", NUM, (int(number) if whole else number,), constant=True)
 
     def emit_boolean(self, node: exp.Boolean) -> Sql:
-        return Sql("CAST(%s AS boolean)" if self.pg else "%s", BOOL, (bool(node.this),))
+        return Sql("CAST(%s AS boolean)" if self.pg else "%s", BOOL, (bool(node.this),), constant=True)
 
     def emit_null(self, node: exp.Null) -> Sql:
         return Sql("NULL", NULL)
@@ -323,7 +326,7 @@ class Translator:
         if bound.kind == NULL:
             return bound
         cast = {NUM: "numeric", TEXT: "text", BOOL: "boolean"}[bound.kind]
-        return Sql(f"CAST(%s AS {cast})" if self.pg else "%s", bound.kind, bound.params)
+        return Sql(f"CAST(%s AS {cast})" if self.pg else "%s", bound.kind, bound.params, constant=True)
 
     def emit_neg(self, node: exp.Neg) -> Sql:
         inner = self.number(self.value(node.this))
@@ -413,6 +416,8 @@ class Translator:
         type is neither equal, less nor greater (NULL), so `amount > 20` never matches the string 'n/a'
         (SQLite would rank every string above every number; jsonb would rank them below)."""
         a, b = self.value(node.this), self.value(node.expression)
+        if operator == "=" and (contained := self.containment(a, b) or self.containment(b, a)):
+            return contained
         if JSON in (a.kind, b.kind) and {a.kind, b.kind} & {NUM, TEXT}:
             other = b.kind if a.kind == JSON else a.kind
             convert = self.number if other == NUM else self.text
@@ -420,6 +425,19 @@ class Translator:
         elif self.pg and JSON in (a.kind, b.kind):
             a, b = self.json(a), self.json(b)
         return Sql(f"({a.sql} {operator} {b.sql})", BOOL, a.params + b.params)
+
+    def containment(self, field: Sql, constant: Sql) -> Sql | None:
+        """`field = constant` on PostgreSQL as `body @> {"a": {"b": constant}}`: the same answer (a scalar
+        is contained only in an equal scalar of its type, 10 in 10.0 too), and the GIN index on the body
+        (jsonb_path_ops) can find the documents instead of reading them all."""
+        if not (self.pg and field.path and constant.constant and constant.kind in (NUM, TEXT, BOOL)):
+            return None
+        if not all(isinstance(key, str) for key in field.path):
+            return None
+        document: Any = constant.params[0]
+        for key in reversed(field.path):
+            document = {key: document}
+        return Sql(f"({ALIAS}.body @> CAST(%s AS jsonb))", BOOL, (dumps(document),))
 
     def emit_eq(self, node: exp.EQ) -> Sql:
         return self.compare(node, "=")
