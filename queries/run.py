@@ -27,8 +27,8 @@ from queries.translate import BOOL, DOCUMENTS, JSON, STAR, Translation
 MAX_ROWS = 100_000  # a synchronous result bigger than this is a mistake or needs paging (not built yet)
 MAX_BYTES = 64 * 1024 * 1024
 SQLITE_READABLE = {"doc_id", "body", "collection_id", ""}  # "": the table is scanned, no column read
-SQLITE_FUNCTIONS = {"json_extract", "->", "typeof", "count", "sum", "avg", "min", "max", "coalesce", "like",
-                    "lower", "upper", "length", "abs"}  # fmt: skip
+SQLITE_FUNCTIONS = {"json_extract", "json_type", "->", "typeof", "count", "sum", "avg", "min", "max",
+                    "coalesce", "like", "lower", "upper", "length", "abs"}  # fmt: skip
 PROGRESS_STEPS = 10_000  # SQLite virtual-machine instructions between two looks at the clock
 
 

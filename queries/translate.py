@@ -160,10 +160,11 @@ class Translator:
                 # Rockset sorts undefined and null before every value (the dialect's "nulls are small", which
                 # sqlglot applies when the query doesn't say); the databases' own defaults differ, so say it.
                 first = (not desc) if nulls_first is None else bool(nulls_first)
-                terms.append(f"{key.sql} {'DESC' if desc else 'ASC'} NULLS {'FIRST' if first else 'LAST'}")
-                order_params += key.params
-                if distinct is not None and self.pg and is_item:
-                    hidden.append(key)
+                for part in [self.type_rank(key), key] if key.kind == JSON else [key]:
+                    terms.append(f"{part.sql} {'DESC' if desc else 'ASC'} NULLS {'FIRST' if first else 'LAST'}")
+                    order_params += part.params
+                    if distinct is not None and self.pg and is_item:
+                        hidden.append(part)
         outputs = [self.output(column, s) for column, s in items] + hidden
         parts.append(", ".join(o.sql for o in outputs))
         params: list[Any] = [p for o in outputs for p in o.params]
@@ -267,6 +268,20 @@ class Translator:
         if emitted.kind == JSON and self.pg:
             return Sql(f"({emitted.sql})::text", JSON, emitted.params)
         return emitted
+
+    def type_rank(self, emitted: Sql) -> Sql:
+        """Rockset orders values of different types by type first: boolean < number < string < array <
+        object (null and undefined before all). Neither database does: jsonb puts strings below numbers,
+        SQLite booleans among the numbers; so the sort's first key is the type's rank."""
+        if self.pg:
+            ranks = "WHEN 'boolean' THEN 1 WHEN 'number' THEN 2 WHEN 'string' THEN 3 WHEN 'array' THEN 4 "
+            return Sql(f"CASE jsonb_typeof({emitted.sql}) {ranks}WHEN 'object' THEN 5 END", NUM, emitted.params)
+        if emitted.path is None:
+            return Sql(f"CASE typeof({emitted.sql}) WHEN 'integer' THEN 2 WHEN 'real' THEN 2 WHEN 'text' THEN 3 END",
+                       NUM, emitted.params)  # fmt: skip
+        ranks = "WHEN 'true' THEN 1 WHEN 'false' THEN 1 WHEN 'integer' THEN 2 WHEN 'real' THEN 2 WHEN 'text' THEN 3 "
+        path = self.sqlite_path(emitted.path)
+        return Sql(f"CASE json_type({ALIAS}.body, '{path}') {ranks}WHEN 'array' THEN 4 WHEN 'object' THEN 5 END", NUM)
 
     def by_reference(self, node: exp.Expression, items: list[tuple[Column, Sql | None]], named: dict) -> tuple:
         """GROUP BY and ORDER BY name a select item by position (`1`) or alias, or write an expression;

@@ -54,6 +54,10 @@ CASES = [
     ("SELECT _id FROM orders ORDER BY _id LIMIT 2 OFFSET 1", ids("2", "3")),
     ("SELECT _id FROM orders ORDER BY customer.tier DESC, _id", ids("2", "1", "3", "4", "5")),
     ("SELECT _id FROM orders ORDER BY customer.tier NULLS LAST, _id DESC", ids("3", "1", "2", "5", "4")),
+    # Values of different types sort by type first: numbers before strings, as Rockset's type order says
+    ("SELECT amount FROM orders ORDER BY amount DESC",
+     [{"amount": "n/a"}, {"amount": 40}, {"amount": Decimal("25.5")}, {"amount": 10}, {"amount": 5}]),
+    ("SELECT DISTINCT amount FROM orders ORDER BY amount LIMIT 2", [{"amount": 5}, {"amount": 10}]),
     ("SELECT DISTINCT status FROM orders ORDER BY 1", [{"status": s} for s in ("cancelled", "pending", "shipped")]),
     # Numbers keep every digit; * is the whole document with its _id
     ("SELECT big FROM orders WHERE _id = '4'", [{"big": BIG}]),
