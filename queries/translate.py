@@ -30,7 +30,7 @@ from queries.errors import QueryError
 POSTGRES = "postgresql"
 SQLITE = "sqlite"
 DOCUMENTS = Document._meta.db_table
-ALIAS = "d"  # the documents table's alias in the generated SQL: user aliases never reach it
+ALIAS = "d"  # the documents table's aliases in the generated SQL are d0, d1...: user aliases never reach it
 DEFAULT_WORKSPACE = "commons"
 SAFE_KEY = re.compile(r"^[^\x00-\x1f\"'\\%]{1,255}$")  # `%` too: the drivers' placeholders use it
 PARAMETER_TYPES = {"string", "int", "float", "bool", "date", "datetime", "timestamp"}
@@ -51,6 +51,7 @@ class Sql:
     params: tuple[Any, ...] = ()
     path: tuple[str | int, ...] | None = None  # set for a document field: its output is the JSON text
     constant: bool = False  # one bound value from the query (a literal or a parameter)
+    table: str = ""  # for a field: the generated alias of the documents row it is read from
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class Column:
     name: str
     kind: str  # JSON: JSON text to decode (None = undefined, omitted); STAR: doc_id and body; else a value
     exclude: tuple[str, ...] = ()  # `* EXCEPT (a, b)`: top-level fields left out of the document
+    table: str = ""  # STAR: whose document
 
 
 STAR = "star"
@@ -120,7 +122,8 @@ class Translator:
         self.pg = vendor == POSTGRES
         self.resolve = resolve
         self.parameters = dict(parameters or {})
-        self.aliases: set[str] = set()
+        self.tables: dict[str, str] = {}  # the query's names for its collections → d0, d1...
+        self.only_table: str | None = None  # the one collection an unqualified field belongs to
 
     # The statement
 
@@ -133,13 +136,16 @@ class Translator:
         return self.select(tree, default_limit=default_limit, row_cap=row_cap)
 
     def select(self, node: exp.Select, *, default_limit: int | None, row_cap: int | None) -> Translation:
-        for key in ("joins", "laterals", "with_", "with", "windows", "qualify", "into", "locks", "connect", "prewhere"):
+        for key in ("laterals", "with_", "with", "windows", "qualify", "into", "locks", "connect", "prewhere"):
             if node.args.get(key):
                 raise unsupported(node, f"{key.rstrip('_').upper()} is")
         source = node.args.get("from_") or node.args.get("from")
         if source is None:
             raise QueryError("The query needs a FROM clause naming a collection.", *where_of(node))
-        collection_id, label = self.table(source.this)
+        joins = node.args.get("joins") or []
+        collection_ids, labels = zip(*[self.table(t.this, i) for i, t in enumerate([source, *joins])], strict=True)
+        self.only_table = f"{ALIAS}0" if not joins else None
+        from_sql, from_params = self.joins(joins, collection_ids)
 
         items = [self.item(e, i) for i, e in enumerate(node.expressions)]
         named = {c.name: s for c, s in items if s is not None}
@@ -168,8 +174,8 @@ class Translator:
         outputs = [self.output(column, s) for column, s in items] + hidden
         parts.append(", ".join(o.sql for o in outputs))
         params: list[Any] = [p for o in outputs for p in o.params]
-        parts.append(f"FROM {DOCUMENTS} {ALIAS} WHERE {ALIAS}.collection_id = %s")
-        params.append(collection_id)
+        parts.append(from_sql)
+        params += from_params
         if (where := node.args.get("where")) is not None:
             condition = self.condition(where.this)
             parts.append(f"AND ({condition.sql})")
@@ -197,9 +203,33 @@ class Translator:
         if offset is not None:
             parts.append("OFFSET %s")
             params.append(offset)
-        return Translation(" ".join(parts), params, [c for c, _ in items], [label])
+        return Translation(" ".join(parts), params, [c for c, _ in items], list(dict.fromkeys(labels)))
 
-    def table(self, node: exp.Expression) -> tuple[int, str]:
+    def joins(self, joins: list[exp.Join], collection_ids: tuple[int, ...]) -> tuple[str, list[Any]]:
+        """FROM and JOINs, each collection's restriction where it belongs: in a LEFT JOIN's ON (in WHERE it
+        would drop the unmatched rows), in WHERE for the first collection."""
+        sql, params = [f"FROM {DOCUMENTS} {ALIAS}0"], []
+        for index, join in enumerate(joins, start=1):
+            side, kind = (join.side or "").upper(), (join.kind or "").upper()
+            if join.args.get("using"):
+                raise unsupported(join, "JOIN ... USING is")
+            if side not in ("", "LEFT") or kind not in ("", "INNER", "CROSS", "OUTER"):
+                raise unsupported(join, f"{side or kind} JOIN is")
+            table = f"{ALIAS}{index}"
+            on = join.args.get("on")
+            if on is None and side == "LEFT":
+                raise QueryError("A LEFT JOIN needs an ON condition.", *where_of(join))
+            sql.append(f"{'LEFT ' if side else ''}JOIN {DOCUMENTS} {table} ON {table}.collection_id = %s")
+            params.append(collection_ids[index])
+            if on is not None:
+                condition = self.condition(on)
+                sql.append(f"AND ({condition.sql})")
+                params += condition.params
+        sql.append(f"WHERE {ALIAS}0.collection_id = %s")
+        params.append(collection_ids[0])
+        return " ".join(sql), params
+
+    def table(self, node: exp.Expression, index: int) -> tuple[int, str]:
         if not isinstance(node, exp.Table) or not isinstance(node.this, exp.Identifier):
             raise unsupported(node, "A FROM other than one collection is")
         if node.args.get("catalog") or node.args.get("joins") or node.args.get("pivots"):
@@ -210,9 +240,11 @@ class Translator:
         if collection_id is None:
             line, column = where_of(node)
             raise QueryError(f"Collection '{workspace}.{name}' not found.", line, column)
-        self.aliases = {node.alias_or_name}
-        if not node.db:
-            self.aliases.add(name)
+        names = {node.alias_or_name} if node.alias else {name, f"{workspace}.{name}"}
+        for alias in names:
+            if alias in self.tables:
+                raise QueryError(f"`{alias}` names two collections of the query; give one an alias.", *where_of(node))
+            self.tables[alias] = f"{ALIAS}{index}"
         return collection_id, f"{workspace}.{name}"
 
     def count_of(self, node: exp.Expression | None, clause: str) -> int | None:
@@ -237,9 +269,13 @@ class Translator:
                 if not isinstance(column, exp.Column) or column.table:
                     raise unsupported(column, "* EXCEPT of anything but top-level fields is")
                 names.append(column.name)
-            return Column("*", STAR, tuple(names)), None
+            if self.only_table is None:
+                raise unsupported(node, "* over a join is")  # whose `_id`? name the fields, or `o.*`
+            return Column("*", STAR, tuple(names), self.only_table), None
         if isinstance(node, exp.Column) and isinstance(node.this, exp.Star):
-            return Column("*", STAR), None
+            if node.table not in self.tables or node.args.get("db"):
+                raise QueryError(f"`{node.table}` is not a collection of this query.", *where_of(node))
+            return Column("*", STAR, (), self.tables[node.table]), None
         alias = node.alias if isinstance(node, exp.Alias) else None
         inner = node.this if isinstance(node, exp.Alias) else node
         emitted = self.value(inner)
@@ -247,7 +283,7 @@ class Translator:
             name = alias
         elif emitted.path:
             name = next((k for k in reversed(emitted.path) if isinstance(k, str)), f"?column{index + 1}")
-        elif emitted.sql == f"{ALIAS}.doc_id":
+        elif emitted.sql.endswith(".doc_id") and emitted.kind == TEXT and emitted.table:
             name = "_id"
         elif isinstance(inner, exp.Func):
             name = f"?{inner.key.upper()}"
@@ -262,9 +298,9 @@ class Translator:
     def output(self, column: Column, emitted: Sql | None) -> Sql:
         """What the SELECT list returns: JSON text for fields (exact numbers, null told from undefined)."""
         if emitted is None:
-            return Sql(f"{ALIAS}.doc_id, {ALIAS}.body" + ("::text" if self.pg else ""), STAR)
+            return Sql(f"{column.table}.doc_id, {column.table}.body" + ("::text" if self.pg else ""), STAR)
         if emitted.path is not None and not self.pg:
-            return Sql(f"{ALIAS}.body -> '{self.sqlite_path(emitted.path)}'", JSON)
+            return Sql(f"{emitted.table}.body -> '{self.sqlite_path(emitted.path)}'", JSON)
         if emitted.kind == JSON and self.pg:
             return Sql(f"({emitted.sql})::text", JSON, emitted.params)
         return emitted
@@ -280,8 +316,8 @@ class Translator:
             return Sql(f"CASE typeof({emitted.sql}) WHEN 'integer' THEN 2 WHEN 'real' THEN 2 WHEN 'text' THEN 3 END",
                        NUM, emitted.params)  # fmt: skip
         ranks = "WHEN 'true' THEN 1 WHEN 'false' THEN 1 WHEN 'integer' THEN 2 WHEN 'real' THEN 2 WHEN 'text' THEN 3 "
-        path = self.sqlite_path(emitted.path)
-        return Sql(f"CASE json_type({ALIAS}.body, '{path}') {ranks}WHEN 'array' THEN 4 WHEN 'object' THEN 5 END", NUM)
+        ranks += "WHEN 'array' THEN 4 WHEN 'object' THEN 5"
+        return Sql(f"CASE json_type({emitted.table}.body, '{self.sqlite_path(emitted.path)}') {ranks} END", NUM)
 
     def by_reference(self, node: exp.Expression, items: list[tuple[Column, Sql | None]], named: dict) -> tuple:
         """GROUP BY and ORDER BY name a select item by position (`1`) or alias, or write an expression;
@@ -312,7 +348,7 @@ class Translator:
 
     def emit_paren(self, node: exp.Paren) -> Sql:
         inner = self.value(node.this)
-        return Sql(f"({inner.sql})", inner.kind, inner.params, inner.path)
+        return Sql(f"({inner.sql})", inner.kind, inner.params, inner.path, table=inner.table)
 
     def emit_literal(self, node: exp.Literal) -> Sql:
         if node.is_string:
@@ -354,15 +390,23 @@ class Translator:
         if len(identifiers) != len(node.parts):
             raise unsupported(node)
         names = [i.name for i in identifiers]
-        if len(names) > 1 and names[0] in self.aliases:
-            names = names[1:]
-        return self.field(names, node)
+        if len(names) > 2 and f"{names[0]}.{names[1]}" in self.tables:  # commons.orders.status
+            return self.field(names[2:], node, self.tables[f"{names[0]}.{names[1]}"])
+        if len(names) > 1 and names[0] in self.tables:
+            return self.field(names[1:], node, self.tables[names[0]])
+        if self.only_table is None:
+            raise QueryError(
+                f"Field `{'.'.join(names)}` could be in more than one collection of the query; "
+                "start it with the collection's alias.",
+                *where_of(node),
+            )
+        return self.field(names, node, self.only_table)
 
     def emit_dot(self, node: exp.Dot) -> Sql:
         base = self.value(node.this)
         if base.path is None or not isinstance(node.expression, exp.Identifier):
             raise unsupported(node)
-        return self.field([*base.path, node.expression.name], node)
+        return self.field([*base.path, node.expression.name], node, base.table)
 
     def emit_bracket(self, node: exp.Bracket) -> Sql:
         base = self.value(node.this)
@@ -370,21 +414,21 @@ class Translator:
             raise unsupported(node, "Indexing other than `field[1]` or `field['key']` is")
         key = node.expressions[0]
         if key.is_string:
-            return self.field([*base.path, key.this], node)
+            return self.field([*base.path, key.this], node, base.table)
         if not key.this.isdigit() or int(key.this) < 1:
             raise QueryError("Array positions start at 1 in Rockset SQL.", *where_of(node))
-        return self.field([*base.path, int(key.this) - 1], node)  # 1-based in Rockset, 0-based in JSON
+        return self.field([*base.path, int(key.this) - 1], node, base.table)  # 1-based in Rockset, 0-based in JSON
 
-    def field(self, path: list[str | int], node: exp.Expression) -> Sql:
+    def field(self, path: list[str | int], node: exp.Expression, table: str) -> Sql:
         if path == ["_id"]:
-            return Sql(f"{ALIAS}.doc_id", TEXT)
+            return Sql(f"{table}.doc_id", TEXT, table=table)
         for key in path:
             if isinstance(key, str) and not SAFE_KEY.match(key):
                 raise QueryError(f"Field name {key[:60]!r} is not supported yet in queries.", *where_of(node))
         if self.pg:
             steps = "".join(f" -> {k}" if isinstance(k, int) else f" -> '{k}'" for k in path)
-            return Sql(f"({ALIAS}.body{steps})", JSON, (), tuple(path))
-        return Sql(f"json_extract({ALIAS}.body, '{self.sqlite_path(path)}')", JSON, (), tuple(path))
+            return Sql(f"({table}.body{steps})", JSON, (), tuple(path), table=table)
+        return Sql(f"json_extract({table}.body, '{self.sqlite_path(path)}')", JSON, (), tuple(path), table=table)
 
     @staticmethod
     def sqlite_path(path: tuple[str | int, ...] | list[str | int]) -> str:
@@ -452,7 +496,7 @@ class Translator:
         document: Any = constant.params[0]
         for key in reversed(field.path):
             document = {key: document}
-        return Sql(f"({ALIAS}.body @> CAST(%s AS jsonb))", BOOL, (dumps(document),))
+        return Sql(f"({field.table}.body @> CAST(%s AS jsonb))", BOOL, (dumps(document),))
 
     def emit_eq(self, node: exp.EQ) -> Sql:
         return self.compare(node, "=")

@@ -20,6 +20,8 @@ ORDERS = [
     {"id": "5", "status": "pending", "amount": "n/a", "customer": {"name": "Eve"}},
 ]  # fmt: skip
 
+CUSTOMERS = [{"id": "Ann", "city": "Oslo"}, {"id": "Bob", "city": "Rome"}, {"id": "Zed", "city": "Lima"}]
+
 
 def add_collection(organisation: Organisation, workspace: str, name: str, documents: list[dict]) -> Collection:
     space, _ = Workspace.objects.get_or_create(organisation=organisation, name=workspace)

@@ -80,6 +80,19 @@ CASES = [
      [{"u": "CAT", "l": "pending", "n": 7, "c": "pending-cat", "d": 10}]),
     ("SELECT _id FROM orders WHERE LOWER(customer.name) = 'cat' AND status =: s", ids("3")),
     ("SELECT _id, FROM orders WHERE _id = '1'", ids("1")),  # a trailing comma, as Rockset allows
+    # Joins between the organisation's collections
+    ("SELECT o._id, c.city FROM orders o JOIN commons.customers c ON o.customer.name = c._id ORDER BY o._id",
+     [{"_id": "1", "city": "Oslo"}, {"_id": "2", "city": "Rome"}]),
+    ("SELECT o._id AS id, c.city FROM orders o LEFT JOIN customers c ON c._id = o.customer.name "
+     "WHERE o.amount < 30 ORDER BY 1",
+     [{"id": "1", "city": "Oslo"}, {"id": "2", "city": "Rome"}, {"id": "4"}]),
+    ("SELECT COUNT(*) AS n FROM orders CROSS JOIN customers", [{"n": 15}]),
+    ("SELECT c.city, COUNT(*) AS n FROM orders o, customers c WHERE o.customer.name = c._id GROUP BY c.city "
+     "ORDER BY c.city", [{"city": "Oslo", "n": 1}, {"city": "Rome", "n": 1}]),
+    ("SELECT c.* FROM orders o JOIN customers c ON o.customer.name = c._id WHERE o._id = '2'",
+     [{"_id": "Bob", "id": "Bob", "city": "Rome"}]),
+    ("SELECT orders.status FROM orders JOIN customers ON orders.customer.name = customers._id ORDER BY 1",
+     [{"status": "shipped"}, {"status": "shipped"}]),
     # Comments are comments
     ("SELECT _id -- the key\nFROM orders /* ; DELETE FROM orders */ WHERE _id = '3'", ids("3")),
 ]  # fmt: skip
