@@ -22,7 +22,7 @@ from typing import Any
 from django.db import DatabaseError, connection, transaction
 
 from queries.errors import QueryError
-from queries.translate import BOOL, DOCUMENTS, JSON, STAR, Translation
+from queries.sql import BOOL, DOCUMENTS, JSON, STAR, Translation
 
 MAX_ROWS = 100_000  # a synchronous result bigger than this is a mistake or needs paging (not built yet)
 MAX_BYTES = 64 * 1024 * 1024

@@ -15,7 +15,8 @@ from collections_app.models import Collection
 from console.models import Organisation
 from queries.errors import QueryError
 from queries.run import MAX_ROWS, Rows, execute
-from queries.translate import Resolver, Sql, Translation, translate, typed_parameter
+from queries.sql import Resolver, Sql, Translation
+from queries.translate import translate, typed_parameter
 
 DEFAULT_TIMEOUT_MS = 30_000
 MAX_TIMEOUT_MS = 300_000

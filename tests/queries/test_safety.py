@@ -10,7 +10,7 @@ from collections_app.models import Document
 from queries import run as runner
 from queries.errors import QueryError
 from queries.services import query_translate
-from queries.translate import STAR, Column, Translation
+from queries.sql import STAR, Column, Translation
 
 POSTGRES = connection.vendor == "postgresql"
 
