@@ -80,7 +80,7 @@ def _postgres(sql: str, params: list[Any], timeout_ms: int, row_cap: int) -> lis
         cursor.execute("SET LOCAL transaction_read_only = on")
         cursor.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
         cursor.execute(sql, params)
-        rows = cursor.fetchmany(row_cap + 1)
+        rows = _fetch(cursor, row_cap)
         transaction.set_rollback(True)
     return rows
 
@@ -97,11 +97,31 @@ def _sqlite(sql: str, params: list[Any], timeout_ms: int, row_cap: int) -> list[
         raw.set_progress_handler(lambda: int(time.monotonic() > deadline), PROGRESS_STEPS)
         try:
             cursor.execute(sql, params)
-            rows = cursor.fetchmany(row_cap + 1)
+            rows = _fetch(cursor, row_cap)
         finally:
             raw.set_progress_handler(None, 0)
             raw.set_authorizer(None)
             cursor.execute("PRAGMA case_sensitive_like = OFF")
+    return rows
+
+
+def _fetch(cursor: Any, row_cap: int) -> list[tuple]:
+    """At most one row over the cap, and no more text than MAX_BYTES: a result too big is an error before it
+    is all in memory, not after."""
+    rows: list[tuple] = []
+    size = 0
+    while len(rows) <= row_cap:
+        chunk = cursor.fetchmany(min(1000, row_cap + 1 - len(rows)))
+        if not chunk:
+            break
+        rows += chunk
+        size += sum(len(value) for row in chunk for value in row if isinstance(value, str))
+        if size > MAX_BYTES:
+            raise QueryError(
+                f"The result is over {MAX_BYTES // 2**20} MB, the most one query returns; add a LIMIT or select "
+                "fewer fields.",
+                type_="RESOURCEEXCEEDED",
+            )
     return rows
 
 
@@ -126,21 +146,16 @@ def _plain(value: Any, kind: str) -> Any:
 def _document(row: tuple, translation: Translation) -> dict[str, Any]:
     document: dict[str, Any] = {}
     values = iter(row)
-    size = 0
     for column in translation.columns:
         if column.kind == STAR:
             doc_id, body = next(values), next(values)
             document.update({"_id": doc_id, **_decode(body)})
             for name in column.exclude:
                 document.pop(name, None)
-            size += len(body)
         elif column.kind == JSON:
             text = next(values)
             if text is not None:  # undefined: the field is left out, as Rockset leaves it out
                 document[column.name] = _decode(text)
-                size += len(text)
         else:
             document[column.name] = _plain(next(values), column.kind)
-    if size > MAX_BYTES:
-        raise QueryError("A result document is larger than the 64 MB one query may return.", type_="RESOURCEEXCEEDED")
     return document

@@ -173,3 +173,11 @@ def test_a_result_over_the_row_cap_is_an_error_not_a_silent_cut(orders):
     with pytest.raises(QueryError) as error:
         runner.execute(translation, timeout_ms=1000, row_cap=2)
     assert error.value.type == "RESOURCEEXCEEDED"
+
+
+def test_a_result_over_the_byte_cap_is_an_error(orders, monkeypatch):
+    monkeypatch.setattr(runner, "MAX_BYTES", 300)
+    translation = query_translate(organisation=orders.acme, sql="SELECT * FROM orders")
+    with pytest.raises(QueryError) as error:
+        runner.execute(translation, timeout_ms=1000)
+    assert error.value.type == "RESOURCEEXCEEDED" and "MB" in error.value.message
