@@ -93,6 +93,8 @@ CASES = [
      [{"_id": "Bob", "id": "Bob", "city": "Rome"}]),
     ("SELECT orders.status FROM orders JOIN customers ON orders.customer.name = customers._id ORDER BY 1",
      [{"status": "shipped"}, {"status": "shipped"}]),
+    # Hints are for Rockset's planner: accepted and ignored
+    ("SELECT _id FROM orders HINT(access_path=column_scan) WHERE _id = '1' HINT(join_broadcast=true)", ids("1")),
     # Comments are comments
     ("SELECT _id -- the key\nFROM orders /* ; DELETE FROM orders */ WHERE _id = '3'", ids("3")),
 ]  # fmt: skip
