@@ -49,11 +49,12 @@ def parse(sql: str) -> exp.Expression:
     except ParseError as error:
         first = error.errors[0] if error.errors else {}
         description = str(first.get("description") or error).split("<Token")[0].strip()
+        description = description.removesuffix(" but got").strip()
         if description.startswith("Required keyword"):  # sqlglot's words for a node it couldn't complete
             description = "an expression is incomplete"
         raise QueryError(f"Syntax error: {description}", first.get("line"), first.get("col")) from None
     except TokenError as error:
-        raise QueryError(f"Syntax error: {error}") from None
+        raise QueryError(f"Syntax error: {error} (is a quote or a comment left open?)") from None
     if not statements:
         raise QueryError("The query is empty.")
     if len(statements) > 1:
