@@ -12,7 +12,7 @@ from sqlglot import exp
 
 from ingest.convert import dumps
 from queries.errors import QueryError
-from queries.sql import BOOL, JSON, NULL, NUM, SAFE_KEY, TEXT, VALUE, Sql, unsupported, where_of
+from queries.sql import BOOL, JSON, NULL, NUM, SAFE_KEY, TEXT, TIME, VALUE, Sql, unsupported, where_of
 
 
 class Expressions:
@@ -112,6 +112,8 @@ class Expressions:
     def field(self, path: list[str | int], node: exp.Expression, table: str) -> Sql:
         if path == ["_id"]:
             return Sql(f"{table}.doc_id", TEXT, table=table)
+        if path == ["_event_time"]:  # when the change was applied; comparisons need the time functions (not yet)
+            return Sql(f"{table}.event_time", TIME, table=table)
         for key in path:
             if isinstance(key, str) and not SAFE_KEY.match(key):
                 raise QueryError(f"Field name {key[:60]!r} is not supported yet in queries.", *where_of(node))

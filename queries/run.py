@@ -16,17 +16,19 @@ import json
 import sqlite3
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from django.db import DatabaseError, connection, transaction
+from django.utils.dateparse import parse_datetime
 
 from queries.errors import QueryError
-from queries.sql import BOOL, DOCUMENTS, JSON, STAR, Translation
+from queries.sql import BOOL, DOCUMENTS, JSON, STAR, TIME, Translation
 
 MAX_ROWS = 100_000  # a synchronous result bigger than this is a mistake or needs paging (not built yet)
 MAX_BYTES = 64 * 1024 * 1024
-SQLITE_READABLE = {"doc_id", "body", "collection_id", ""}  # "": the table is scanned, no column read
+SQLITE_READABLE = {"doc_id", "body", "collection_id", "event_time", ""}  # "": the table is scanned, no column read
 SQLITE_FUNCTIONS = {"json_extract", "json_type", "->", "typeof", "count", "sum", "avg", "min", "max",
                     "coalesce", "like", "lower", "upper", "length", "abs"}  # fmt: skip
 PROGRESS_STEPS = 10_000  # SQLite virtual-machine instructions between two looks at the clock
@@ -64,7 +66,7 @@ def execute(translation: Translation, *, timeout_ms: int, row_cap: int = MAX_ROW
             raise QueryError(
                 f"The query ran longer than its timeout of {timeout_ms:,} ms.", type_="QUERY_TIMEOUT"
             ) from None
-        if "not authorized" in text:
+        if "not authorized" in text or "prohibited" in text:  # SQLite's words for what the authorizer denied
             raise QueryError("The query tried to read something other than your collections.") from None
         raise QueryError(f"The query failed: {text.splitlines()[0]}", type_="QUERY_ERROR") from None
     if len(raw_rows) > row_cap:
@@ -129,11 +131,23 @@ def _decode(text: str) -> Any:
     return json.loads(text, parse_float=Decimal)
 
 
+def event_time(value: datetime | str) -> str:
+    """Rockset's `_event_time`: UTC to the microsecond, `Z` (SQLite hands Django's stored text back)."""
+    moment = value if isinstance(value, datetime) else parse_datetime(value)
+    if moment is None:
+        return str(value)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _plain(value: Any, kind: str) -> Any:
     """A computed value as JSON. Numbers: integral ones as integers, others exactly as the database gave
     them, so that both databases answer alike (SQLite's 51.0 float and PostgreSQL's 51.0 numeric are 51)."""
     if value is None:
         return None
+    if kind == TIME:
+        return event_time(value)
     if kind == BOOL:
         return bool(value)
     if isinstance(value, float):
@@ -148,8 +162,8 @@ def _document(row: tuple, translation: Translation) -> dict[str, Any]:
     values = iter(row)
     for column in translation.columns:
         if column.kind == STAR:
-            doc_id, body = next(values), next(values)
-            document.update({"_id": doc_id, **_decode(body)})
+            doc_id, body, changed = next(values), next(values), next(values)
+            document.update({"_id": doc_id, "_event_time": event_time(changed), **_decode(body)})
             for name in column.exclude:
                 document.pop(name, None)
         elif column.kind == JSON:

@@ -22,6 +22,7 @@ SAFE_KEY = re.compile(r"^[^\x00-\x1f\"'\\%]{1,255}$")  # `%` too: the drivers' p
 
 # Which SQL kind an emitted expression has: how it is compared, converted and returned.
 JSON, NUM, TEXT, BOOL, NULL, VALUE = "json", "num", "text", "bool", "null", "value"
+TIME = "time"  # `_event_time`: the database's timestamp, returned as Rockset writes it
 
 # A collection's id from (workspace, name), looked up in the caller's organisation only; None if not there.
 Resolver = Callable[[str, str], "int | None"]
@@ -44,7 +45,7 @@ class Column:
     """One column of the result: its name and how the runner turns the database's value into JSON."""
 
     name: str
-    kind: str  # JSON: JSON text to decode (None = undefined, omitted); STAR: doc_id and body; else a value
+    kind: str  # JSON: JSON text to decode (None = undefined, omitted); STAR: doc_id, body, event_time; else a value
     exclude: tuple[str, ...] = ()  # `* EXCEPT (a, b)`: top-level fields left out of the document
     table: str = ""  # STAR: whose document
 

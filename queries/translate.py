@@ -237,8 +237,8 @@ class Translator(Expressions):
             name = alias
         elif emitted.path:
             name = next((k for k in reversed(emitted.path) if isinstance(k, str)), f"?column{index + 1}")
-        elif emitted.sql.endswith(".doc_id") and emitted.kind == TEXT and emitted.table:
-            name = "_id"
+        elif emitted.table and emitted.path is None and emitted.sql.endswith((".doc_id", ".event_time")):
+            name = "_id" if emitted.sql.endswith(".doc_id") else "_event_time"
         elif isinstance(inner, exp.Func):
             name = f"?{inner.key.upper()}"
         else:
@@ -252,7 +252,8 @@ class Translator(Expressions):
     def output(self, column: Column, emitted: Sql | None) -> Sql:
         """What the SELECT list returns: JSON text for fields (exact numbers, null told from undefined)."""
         if emitted is None:
-            return Sql(f"{column.table}.doc_id, {column.table}.body" + ("::text" if self.pg else ""), STAR)
+            table = column.table
+            return Sql(f"{table}.doc_id, {table}.body" + ("::text" if self.pg else "") + f", {table}.event_time", STAR)
         if emitted.path is not None and not self.pg:
             return Sql(f"{emitted.table}.body -> '{self.sqlite_path(emitted.path)}'", JSON)
         if emitted.kind == JSON and self.pg:

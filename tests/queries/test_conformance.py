@@ -62,10 +62,12 @@ CASES = [
     # Numbers keep every digit; * is the whole document with its _id
     ("SELECT big FROM orders WHERE _id = '4'", [{"big": BIG}]),
     ("SELECT * FROM orders WHERE _id = '2'",
-     [{"_id": "2", "id": "2", "status": "shipped", "amount": Decimal("25.5"),
-       "customer": {"name": "Bob", "tier": "silver"}, "tags": ["b"]}]),
-    ("SELECT * EXCEPT (customer, tags, note, id) FROM orders WHERE _id = '1'",
+     [{"_id": "2", "_event_time": "2026-01-01T00:00:00.000000Z", "id": "2", "status": "shipped",
+       "amount": Decimal("25.5"), "customer": {"name": "Bob", "tier": "silver"}, "tags": ["b"]}]),
+    ("SELECT * EXCEPT (customer, tags, note, id, _event_time) FROM orders WHERE _id = '1'",
      [{"_id": "1", "status": "shipped", "amount": 10}]),
+    ("SELECT _id, _event_time FROM orders ORDER BY _event_time DESC, _id LIMIT 1",
+     [{"_id": "1", "_event_time": "2026-01-01T00:00:00.000000Z"}]),
     # Conditional values and string functions
     ("SELECT _id, CASE WHEN amount >= 25 THEN 'big' WHEN amount < 25 THEN 'small' ELSE 'unknown' END AS size "
      "FROM orders ORDER BY _id",
@@ -90,7 +92,7 @@ CASES = [
     ("SELECT c.city, COUNT(*) AS n FROM orders o, customers c WHERE o.customer.name = c._id GROUP BY c.city "
      "ORDER BY c.city", [{"city": "Oslo", "n": 1}, {"city": "Rome", "n": 1}]),
     ("SELECT c.* FROM orders o JOIN customers c ON o.customer.name = c._id WHERE o._id = '2'",
-     [{"_id": "Bob", "id": "Bob", "city": "Rome"}]),
+     [{"_id": "Bob", "_event_time": "2026-01-01T00:00:00.000000Z", "id": "Bob", "city": "Rome"}]),
     ("SELECT orders.status FROM orders JOIN customers ON orders.customer.name = customers._id ORDER BY 1",
      [{"status": "shipped"}, {"status": "shipped"}]),
     # Hints are for Rockset's planner: accepted and ignored

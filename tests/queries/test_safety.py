@@ -134,7 +134,7 @@ def raw(sql: str) -> Translation:
     ],
 )
 def test_sqlite_lets_a_query_read_the_documents_columns_and_nothing_else(orders, sql):
-    with pytest.raises(QueryError, match="something other than your collections|failed"):
+    with pytest.raises(QueryError, match="something other than your collections"):
         runner.execute(raw(sql), timeout_ms=1000)
     assert Document.objects.count() == 9  # and the authorizer is gone again for Django's own queries
 
