@@ -219,7 +219,10 @@ class Expressions:
             raise unsupported(node, "IN with a subquery is")
         subject = self.value(node.this)
         options = [self.value(e) for e in node.expressions]
-        if self.pg and JSON in {subject.kind, *(o.kind for o in options)}:
+        kinds = {o.kind for o in options}
+        if subject.kind == JSON and kinds in ({NUM}, {TEXT}):  # typed, as `=` is: 1 doesn't match true
+            subject = self.number(subject) if kinds == {NUM} else self.text(subject)
+        elif self.pg and JSON in {subject.kind, *kinds}:
             subject, options = self.json(subject), [self.json(o) for o in options]
         params = subject.params + tuple(p for o in options for p in o.params)
         return Sql(f"({subject.sql} IN ({', '.join(o.sql for o in options)}))", BOOL, params)

@@ -23,6 +23,8 @@ CASES = [
     ("SELECT _id FROM orders WHERE status = 'shipped' AND amount < 20", ids("1")),
     ("SELECT _id FROM orders WHERE NOT (status = 'shipped') OR amount = 10 ORDER BY _id", ids("1", "3", "4", "5")),
     ("SELECT _id FROM orders WHERE status IN ('pending', 'cancelled') ORDER BY _id", ids("3", "4", "5")),
+    ("SELECT _id FROM orders WHERE amount IN (5, 25.5, 1) ORDER BY _id", ids("2", "4")),
+    ("SELECT _id FROM orders WHERE customer IN ('Ann') OR amount NOT IN (5, 10, 40) ORDER BY _id", ids("2")),
     ("SELECT _id FROM orders WHERE amount BETWEEN 5 AND 25.5 ORDER BY _id", ids("1", "2", "4")),
     # LIKE tells upper from lower case
     ("SELECT _id FROM orders WHERE customer.name LIKE 'c%'", ids("3")),
