@@ -335,7 +335,46 @@ class Expressions:
         inner = self.number(self.value(node.this))
         return Sql(f"ABS({inner.sql})", NUM, inner.params)
 
+    def emit_substring(self, node: exp.Substring) -> Sql:
+        """SUBSTR(s, start[, length]), 1-based on Rockset and on both databases."""
+        pieces = [self.text(self.value(node.this))]
+        for key in ("start", "length"):
+            if node.args.get(key) is not None:
+                number = self.number(self.value(node.args[key]))
+                pieces.append(Sql(f"CAST({number.sql} AS integer)" if self.pg else number.sql, NUM, number.params))
+        return Sql(f"SUBSTR({', '.join(p.sql for p in pieces)})", TEXT, tuple(x for p in pieces for x in p.params))
+
+    def emit_replace(self, node: exp.Replace) -> Sql:
+        parts = [self.text(self.value(node.args[key])) for key in ("this", "expression", "replacement")]
+        return Sql(f"REPLACE({', '.join(p.sql for p in parts)})", TEXT, tuple(x for p in parts for x in p.params))
+
+    def emit_startswith(self, node: exp.StartsWith) -> Sql:
+        subject, prefix = self.text(self.value(node.this)), self.text(self.value(node.expression))
+        sql = f"(SUBSTR({subject.sql}, 1, LENGTH({prefix.sql})) = {prefix.sql})"
+        return Sql(sql, BOOL, subject.params + prefix.params * 2)
+
+    def emit_arraysize(self, node: exp.ArraySize) -> Sql:
+        """ARRAY_LENGTH / CARDINALITY: the number of elements of an array field; NULL for anything else."""
+        array = self.value(node.this)
+        if self.pg and array.kind == JSON:
+            x = array.sql
+            return Sql(f"CASE WHEN jsonb_typeof({x}) = 'array' THEN jsonb_array_length({x}) END", NUM, array.params * 2)
+        if array.path is None:
+            raise unsupported(node, "ARRAY_LENGTH of anything but a field is")
+        at = f"{array.table}.body, '{self.sqlite_path(array.path)}'"
+        return Sql(f"CASE WHEN json_type({at}) = 'array' THEN json_array_length({at}) END", NUM)
+
+    def emit_anonymous(self, node: exp.Anonymous) -> Sql:
+        """Functions sqlglot has no node for; only the ones named here."""
+        if node.name.upper() == "CARDINALITY" and len(node.expressions) == 1:
+            return self.emit_arraysize(exp.ArraySize(this=node.expressions[0]))
+        raise unsupported(node, f"Function {node.name.upper()}")
+
     # Aggregates
+
+    def emit_countif(self, node: exp.CountIf) -> Sql:
+        condition = self.condition(node.this)
+        return Sql(f"COUNT(CASE WHEN {condition.sql} THEN 1 END)", NUM, condition.params)
 
     def emit_count(self, node: exp.Count) -> Sql:
         argument = node.this

@@ -30,7 +30,8 @@ MAX_ROWS = 100_000  # a synchronous result bigger than this is a mistake or need
 MAX_BYTES = 64 * 1024 * 1024
 SQLITE_READABLE = {"doc_id", "body", "collection_id", "event_time", ""}  # "": the table is scanned, no column read
 SQLITE_FUNCTIONS = {"json_extract", "json_type", "->", "typeof", "count", "sum", "avg", "min", "max",
-                    "coalesce", "like", "lower", "upper", "length", "abs"}  # fmt: skip
+                    "coalesce", "like", "lower", "upper", "length", "abs", "substr", "replace",
+                    "json_array_length"}  # fmt: skip
 PROGRESS_STEPS = 10_000  # SQLite virtual-machine instructions between two looks at the clock
 
 

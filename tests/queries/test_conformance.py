@@ -83,6 +83,12 @@ CASES = [
      "CONCAT(status, '-', customer.name) AS c, ABS(amount - 30) AS d FROM orders WHERE _id = '3'",
      [{"u": "CAT", "l": "pending", "n": 7, "c": "pending-cat", "d": 10}]),
     ("SELECT _id FROM orders WHERE LOWER(customer.name) = 'cat' AND status =: s", ids("3")),
+    ("SELECT SUBSTR(status, 2, 3) AS a, SUBSTRING(status, 4) AS b, REPLACE(status, 'p', 'P') AS c, "
+     "STARTS_WITH(status, 'pen') AS d, STARTS_WITH(status, 'x') AS e FROM orders WHERE _id = '3'",
+     [{"a": "end", "b": "ding", "c": "Pending", "d": True, "e": False}]),
+    ("SELECT _id, ARRAY_LENGTH(tags) AS n, CARDINALITY(customer) AS m FROM orders WHERE _id IN ('1', '3') "
+     "ORDER BY _id", [{"_id": "1", "n": 2, "m": None}, {"_id": "3", "n": None, "m": None}]),
+    ("SELECT COUNT_IF(amount > 10) AS big, COUNT_IF(tags[1] = 'b') AS b FROM orders", [{"big": 2, "b": 1}]),
     ("SELECT _id, FROM orders WHERE _id = '1'", ids("1")),  # a trailing comma, as Rockset allows
     # Joins between the organisation's collections
     ("SELECT o._id, c.city FROM orders o JOIN commons.customers c ON o.customer.name = c._id ORDER BY o._id",
