@@ -28,7 +28,8 @@ SCHEMAS: dict[str, Any] = {
     "ErrorModel": obj({
         "message": STR,
         "type": {"type": "string", "enum": ["INVALIDINPUT", "AUTHEXCEPTION", "NOTFOUND", "ALREADYEXISTS",
-                                            "DEPENDENTRESOURCES", "METHODNOTALLOWED", "INTERNALERROR"]},
+                                            "DEPENDENTRESOURCES", "METHODNOTALLOWED", "INTERNALERROR",
+                                            "QUERY_ERROR", "QUERY_TIMEOUT", "RESOURCEEXCEEDED"]},
         "trace_id": STR,
         "error_id": STR,
         "line": {"type": "integer", "nullable": True},
@@ -99,6 +100,27 @@ SCHEMAS: dict[str, Any] = {
     "ApiKey": obj({"name": STR, "key": {**STR, "description": "The whole key only in the create response."},
                    "created_at": STR, "created_by": STR, "last_access_time": STR,
                    "state": {"type": "string", "enum": ["ACTIVE", "SUSPENDED"]}}, ["name", "key"]),
+    "QueryParameter": obj({"name": STR, "type": {"type": "string", "enum": ["string", "int", "float", "bool",
+                                                                             "date", "datetime", "timestamp"]},
+                           "value": STR}, ["name", "type", "value"]),
+    "QueryRequest": obj({
+        "sql": obj({"query": {**STR, "description": "Rockset SQL: one SELECT over your collections."},
+                    "parameters": {"type": "array", "items": ref("QueryParameter")},
+                    "default_row_limit": {**INT, "description": "The LIMIT when the query has none."}}, ["query"]),
+        "timeout_ms": {**INT, "description": "Default 30,000; at most 300,000."},
+    }, ["sql"]),
+    "QueryResponse": obj({
+        "query_id": STR, "status": {"type": "string", "enum": ["COMPLETED"]},
+        "collections": {"type": "array", "items": STR},
+        "column_fields": {"type": "array", "items": obj({"name": STR, "type": STR})},
+        "results": {"type": "array", "items": {"type": "object"}},
+        "results_total_doc_count": INT,
+        "stats": obj({"elapsed_time_ms": INT, "throttled_time_micros": INT}),
+        "query_errors": {"type": "array", "items": {"type": "object"}},
+        "warnings": {"type": "array", "items": STR},
+    }),
+    "ValidateQueryResponse": obj({"collections": {"type": "array", "items": STR},
+                                  "parameters": {"type": "array", "items": STR}}),
     "CreateApiKeyRequest": obj({"name": {**STR, "pattern": "^[A-Za-z0-9_-]{1,64}$"}}, ["name"]),
 }  # fmt: skip
 
@@ -113,13 +135,16 @@ ERRORS = {
 }
 
 
-def op(summary: str, response: dict[str, Any], body: str | None = None, params: list[str] = ()) -> dict[str, Any]:
+def op(
+    summary: str, response: dict[str, Any], body: str | None = None, params: list[str] = (), wrapped: bool = True
+) -> dict[str, Any]:
+    """One operation; `wrapped`: the response is Rockset's `{"data": ...}` (a QueryResponse is not)."""
+    schema = data_of(response) if wrapped else response
     operation: dict[str, Any] = {
         "summary": summary,
         "parameters": [{"name": p, "in": "path", "required": True, "schema": STR} for p in params],
-        "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": data_of(response)}}},
-                      **ERRORS},
-    }  # fmt: skip
+        "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": schema}}}, **ERRORS},
+    }
     if body:
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(body)}}}
     return operation
@@ -164,6 +189,12 @@ PATHS: dict[str, Any] = {
         "post": op("Suspend a source (until resumed; it keeps its stream position)", ref("Source"), params=SRC)},
     "/v1/orgs/self/ws/{workspace}/collections/{collection}/sources/{source}/resume": {
         "post": op("Resume a source from where it stopped", ref("Source"), params=SRC)},
+    "/v1/orgs/self/queries": {
+        "post": op("Run a Rockset SQL query (synchronously); syntax errors carry `line` and `column`",
+                   ref("QueryResponse"), "QueryRequest", wrapped=False)},
+    "/v1/orgs/self/queries/validations": {
+        "post": op("Parse and check a query without running it", ref("ValidateQueryResponse"), "QueryRequest",
+                   wrapped=False)},
     "/v1/orgs/self/users/self/apikeys": {
         "get": op("List your API keys", many("ApiKey")),
         "post": op("Create an API key (the response holds the key, once)", ref("ApiKey"), "CreateApiKeyRequest"),

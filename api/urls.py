@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from api import queries as q
 from api import views as v
 
 WS = "orgs/self/ws/<str:workspace>"
@@ -36,6 +37,8 @@ urlpatterns = [
     path(SOURCE, v.endpoint(GET=v.source_get), name="api_source"),
     path(f"{SOURCE}/suspend", v.endpoint(POST=v.source_suspend), name="api_source_suspend"),
     path(f"{SOURCE}/resume", v.endpoint(POST=v.source_resume_view), name="api_source_resume"),
+    path("orgs/self/queries", v.endpoint(POST=q.query_create), name="api_queries"),
+    path("orgs/self/queries/validations", v.endpoint(POST=q.query_validate), name="api_query_validations"),
     path(
         "orgs/self/users/self/apikeys",
         v.endpoint(GET=v.api_key_list, POST=v.api_key_create),

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from api import present, services
@@ -35,7 +35,9 @@ def endpoint(**handlers: Handler) -> Callable[..., JsonResponse]:
             if handler is None:
                 allowed = ", ".join(sorted(handlers))
                 raise ApiError("METHODNOTALLOWED", f"{request.method} is not served at {request.path}; use {allowed}.")
-            response = JsonResponse({"data": handler(request, caller, **kwargs)})
+            answer = handler(request, caller, **kwargs)
+            # A handler that answers in a shape of its own (QueryResponse has no `data`) returns a response.
+            response = answer if isinstance(answer, HttpResponse) else JsonResponse({"data": answer})
             # The organisation's data, and once a new API key: no cache between here and the script keeps it.
             response["Cache-Control"] = "no-store"
             return response

@@ -128,6 +128,9 @@ RULES: dict[str, Rule] = {
     "api_source": api(R),
     "api_source_suspend": api(M),
     "api_source_resume": api(M),
+    # Queries only read the organisation's documents: a read-only member's key may run them.
+    "api_queries": api(R, R),
+    "api_query_validations": api(R, R),
     "api_keys_self": api(R),  # a user's own keys, like the console's page
     "api_keys_of_user": api(R),
     "api_key": api(R),

@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "collections_app",
     "ingest",
     "api",
+    "queries",
 ]
 
 MIDDLEWARE = [

@@ -15,6 +15,7 @@ from console.services import first_admin_create
 from ingest import clock
 from ingest.clock import VirtualClock
 from tests.aws_faults import AwsFaults
+from tests.queries.sample import CUSTOMERS, ORDERS, add_collection
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -100,3 +101,12 @@ def aws() -> Iterator[SimpleNamespace]:
 def faults() -> Iterator[AwsFaults]:
     with AwsFaults() as injected:
         yield injected
+
+
+@pytest.fixture
+def orders(people: SimpleNamespace) -> SimpleNamespace:
+    """Acme's orders and customers, and Globex's own `commons.secrets` that no Acme query may reach."""
+    add_collection(people.acme, "commons", "orders", ORDERS)
+    add_collection(people.acme, "commons", "customers", CUSTOMERS)
+    add_collection(people.globex, "commons", "secrets", [{"id": "s", "password": "hunter2"}])
+    return people

@@ -155,6 +155,8 @@ WALK: dict[str, Case] = {
     "api_source": api(get=READ_ONLY, kwargs=api_source, scoped=True),
     "api_source_suspend": api(post=MEMBER, kwargs=api_source, scoped=True),
     "api_source_resume": api(post=MEMBER, kwargs=api_source, scoped=True),
+    "api_queries": api(post=READ_ONLY, data=lambda w: {"sql": {"query": "SELECT COUNT(*) FROM orders"}}),
+    "api_query_validations": api(post=READ_ONLY, data=lambda w: {"sql": {"query": "SELECT 1 FROM orders"}}),
     "api_keys_self": api(get=READ_ONLY, post=READ_ONLY),
     "api_keys_of_user": api(get=READ_ONLY, kwargs=lambda w, a: {"user": "self"}),
     "api_key": api(get=READ_ONLY, delete=READ_ONLY, kwargs=lambda w, a: {"user": "self", "name": "walk"}),

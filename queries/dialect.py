@@ -1,0 +1,62 @@
+"""Rockset's SQL dialect, as far as sqlglot's parser needs telling.
+
+Rockset SQL is ANSI-flavoured with Presto's habits: double-quoted identifiers, single-quoted strings,
+`:name` parameters, `a.b.c` paths into documents. sqlglot's base dialect already reads all of that, so the
+subclass is where Rockset-only syntax goes as it is added (`HINT(...)`, `* EXCEPT`, `UNNEST ... AS t(x)`).
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import Token, TokenType
+
+from queries.errors import QueryError
+
+
+class Rockset(Dialect):
+    """Identifiers are case-sensitive in Rockset (field names are JSON keys), so nothing is normalised."""
+
+    NORMALIZATION_STRATEGY = Dialect.NORMALIZATION_STRATEGY.CASE_SENSITIVE
+
+
+def without_hints(tokens: list[Token]) -> list[Token]:
+    """Rockset's `HINT(access_path=column_scan)` (after a collection, a join or the query) tells its
+    planner what to do; ours decides alone, so hints are accepted and dropped before parsing. Working on
+    tokens keeps every other token's line and column for error messages."""
+    kept: list[Token] = []
+    depth = 0  # inside a hint: how many of its parentheses are open
+    for token in tokens:
+        if depth:
+            depth += {TokenType.L_PAREN: 1, TokenType.R_PAREN: -1}.get(token.token_type, 0)
+            continue
+        follows_hint = bool(kept) and kept[-1].token_type == TokenType.VAR and kept[-1].text.upper() == "HINT"
+        if follows_hint and token.token_type == TokenType.L_PAREN:
+            kept.pop()
+            depth = 1
+            continue
+        kept.append(token)
+    return kept
+
+
+def parse(sql: str) -> exp.Expression:
+    """One statement, or a QueryError that says where the parser stopped."""
+    dialect = Rockset()
+    try:
+        tokens = without_hints(dialect.tokenize(sql))
+        statements = [s for s in dialect.parser().parse(tokens, sql) if s is not None]
+    except ParseError as error:
+        first = error.errors[0] if error.errors else {}
+        description = str(first.get("description") or error).split("<Token")[0].strip()
+        description = description.removesuffix(" but got").strip()
+        if description.startswith("Required keyword"):  # sqlglot's words for a node it couldn't complete
+            description = "an expression is incomplete"
+        raise QueryError(f"Syntax error: {description}", first.get("line"), first.get("col")) from None
+    except TokenError as error:
+        raise QueryError(f"Syntax error: {error} (is a quote or a comment left open?)") from None
+    if not statements:
+        raise QueryError("The query is empty.")
+    if len(statements) > 1:
+        raise QueryError("Only one statement may be sent at a time; remove the `;` and what follows it.")
+    return statements[0]

@@ -1,0 +1,176 @@
+"""Running a translated query: read-only, time-limited, capped, on whichever database holds the documents.
+
+The translator's whitelist is the first wall; this is the second, enforced by the database itself:
+- PostgreSQL: a savepoint that is always rolled back, `transaction_read_only` and `statement_timeout` set
+  LOCAL inside it (a rolled-back savepoint takes both settings with it, so the caller's transaction, in a
+  test or a view, is left as it was).
+- SQLite: an authorizer that lets the statement read the documents table's three columns and call the
+  functions the translator emits, nothing else (no other table, no sqlite_master, no PRAGMA, no writes);
+  and a progress handler that interrupts it at the deadline. The deadline is wall-clock time on purpose:
+  it bounds real work, like PostgreSQL's statement_timeout, not the engine's (virtual, in tests) clock.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import DatabaseError, connection, transaction
+from django.utils.dateparse import parse_datetime
+
+from queries.errors import QueryError
+from queries.sql import BOOL, DOCUMENTS, JSON, STAR, TIME, Translation
+
+MAX_ROWS = 100_000  # a synchronous result bigger than this is a mistake or needs paging (not built yet)
+MAX_BYTES = 64 * 1024 * 1024
+SQLITE_READABLE = {"doc_id", "body", "collection_id", "event_time", ""}  # "": the table is scanned, no column read
+SQLITE_FUNCTIONS = {"json_extract", "json_type", "->", "typeof", "count", "sum", "avg", "min", "max",
+                    "coalesce", "like", "lower", "upper", "length", "abs", "substr", "replace",
+                    "json_array_length"}  # fmt: skip
+PROGRESS_STEPS = 10_000  # SQLite virtual-machine instructions between two looks at the clock
+
+
+@dataclass
+class Rows:
+    """What the statement returned, as Rockset's result documents."""
+
+    results: list[dict[str, Any]]
+    column_names: list[str]
+
+
+def sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, database: str | None, source: Any) -> int:
+    if action == sqlite3.SQLITE_SELECT:
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_READ and arg1 == DOCUMENTS and arg2 in SQLITE_READABLE:
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in SQLITE_FUNCTIONS:
+        return sqlite3.SQLITE_OK
+    return sqlite3.SQLITE_DENY
+
+
+def execute(translation: Translation, *, timeout_ms: int, row_cap: int = MAX_ROWS) -> Rows:
+    """Run the statement and decode its rows; QueryError for a timeout, a cap or a database refusal."""
+    params = list(translation.params)
+    try:
+        if connection.vendor == "postgresql":
+            raw_rows = _postgres(translation.sql, params, timeout_ms, row_cap)
+        else:
+            raw_rows = _sqlite(translation.sql, params, timeout_ms, row_cap)
+    except DatabaseError as error:
+        text = str(error)
+        if "statement timeout" in text or "interrupted" in text:
+            raise QueryError(
+                f"The query ran longer than its timeout of {timeout_ms:,} ms.", type_="QUERY_TIMEOUT"
+            ) from None
+        if "not authorized" in text or "prohibited" in text:  # SQLite's words for what the authorizer denied
+            raise QueryError("The query tried to read something other than your collections.") from None
+        raise QueryError(f"The query failed: {text.splitlines()[0]}", type_="QUERY_ERROR") from None
+    if len(raw_rows) > row_cap:
+        raise QueryError(
+            f"The result has more than {row_cap:,} rows, the most one query returns; add a LIMIT.",
+            type_="RESOURCEEXCEEDED",
+        )
+    return Rows([_document(row, translation) for row in raw_rows], [c.name for c in translation.columns])
+
+
+def _postgres(sql: str, params: list[Any], timeout_ms: int, row_cap: int) -> list[tuple]:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL transaction_read_only = on")
+        cursor.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+        cursor.execute(sql, params)
+        rows = _fetch(cursor, row_cap)
+        transaction.set_rollback(True)
+    return rows
+
+
+def _sqlite(sql: str, params: list[Any], timeout_ms: int, row_cap: int) -> list[tuple]:
+    # sqlite3 binds no Decimal; the exact value matters on PostgreSQL, where numbers compare as numerics.
+    params = [float(p) if isinstance(p, Decimal) else p for p in params]
+    connection.ensure_connection()
+    raw = connection.connection
+    deadline = time.monotonic() + timeout_ms / 1000
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA case_sensitive_like = ON")  # Rockset's LIKE tells 'A' from 'a'
+        raw.set_authorizer(sqlite_authorizer)
+        raw.set_progress_handler(lambda: int(time.monotonic() > deadline), PROGRESS_STEPS)
+        try:
+            cursor.execute(sql, params)
+            rows = _fetch(cursor, row_cap)
+        finally:
+            raw.set_progress_handler(None, 0)
+            raw.set_authorizer(None)
+            cursor.execute("PRAGMA case_sensitive_like = OFF")
+    return rows
+
+
+def _fetch(cursor: Any, row_cap: int) -> list[tuple]:
+    """At most one row over the cap, and no more text than MAX_BYTES: a result too big is an error before it
+    is all in memory, not after."""
+    rows: list[tuple] = []
+    size = 0
+    while len(rows) <= row_cap:
+        chunk = cursor.fetchmany(min(1000, row_cap + 1 - len(rows)))
+        if not chunk:
+            break
+        rows += chunk
+        size += sum(len(value) for row in chunk for value in row if isinstance(value, str))
+        if size > MAX_BYTES:
+            raise QueryError(
+                f"The result is over {MAX_BYTES // 2**20} MB, the most one query returns; add a LIMIT or select "
+                "fewer fields.",
+                type_="RESOURCEEXCEEDED",
+            )
+    return rows
+
+
+def _decode(text: str) -> Any:
+    return json.loads(text, parse_float=Decimal)
+
+
+def event_time(value: datetime | str) -> str:
+    """Rockset's `_event_time`: UTC to the microsecond, `Z` (SQLite hands Django's stored text back)."""
+    moment = value if isinstance(value, datetime) else parse_datetime(value)
+    if moment is None:
+        return str(value)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _plain(value: Any, kind: str) -> Any:
+    """A computed value as JSON. Numbers: integral ones as integers, others exactly as the database gave
+    them, so that both databases answer alike (SQLite's 51.0 float and PostgreSQL's 51.0 numeric are 51)."""
+    if value is None:
+        return None
+    if kind == TIME:
+        return event_time(value)
+    if kind == BOOL:
+        return bool(value)
+    if isinstance(value, float):
+        value = Decimal(repr(value))
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else value.normalize()
+    return value
+
+
+def _document(row: tuple, translation: Translation) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    values = iter(row)
+    for column in translation.columns:
+        if column.kind == STAR:
+            doc_id, body, changed = next(values), next(values), next(values)
+            document.update({"_id": doc_id, "_event_time": event_time(changed), **_decode(body)})
+            for name in column.exclude:
+                document.pop(name, None)
+        elif column.kind == JSON:
+            text = next(values)
+            if text is not None:  # undefined: the field is left out, as Rockset leaves it out
+                document[column.name] = _decode(text)
+        else:
+            document[column.name] = _plain(next(values), column.kind)
+    return document

@@ -1,0 +1,79 @@
+"""The pieces the translator builds with: what kind of SQL value an expression is, the generated SQL with
+its bound values, and the result's columns. Shared by the statement and expression halves of the
+translator, and by the runner that decodes the rows."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlglot import exp
+
+from collections_app.models import Document
+from queries.errors import QueryError
+
+POSTGRES = "postgresql"
+SQLITE = "sqlite"
+DOCUMENTS = Document._meta.db_table
+ALIAS = "d"  # the documents table's aliases in the generated SQL are d0, d1...: user aliases never reach it
+SAFE_KEY = re.compile(r"^[^\x00-\x1f\"'\\%]{1,255}$")  # `%` too: the drivers' placeholders use it
+
+# Which SQL kind an emitted expression has: how it is compared, converted and returned.
+JSON, NUM, TEXT, BOOL, NULL, VALUE = "json", "num", "text", "bool", "null", "value"
+TIME = "time"  # `_event_time`: the database's timestamp, returned as Rockset writes it
+
+# A collection's id from (workspace, name), looked up in the caller's organisation only; None if not there.
+Resolver = Callable[[str, str], "int | None"]
+
+
+@dataclass(frozen=True)
+class Sql:
+    """A piece of generated SQL with its bound values, in the order their `%s` appear."""
+
+    sql: str
+    kind: str
+    params: tuple[Any, ...] = ()
+    path: tuple[str | int, ...] | None = None  # set for a document field: its output is the JSON text
+    constant: bool = False  # one bound value from the query (a literal or a parameter)
+    table: str = ""  # for a field: the generated alias of the documents row it is read from
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the result: its name and how the runner turns the database's value into JSON."""
+
+    name: str
+    kind: str  # JSON: JSON text to decode (None = undefined, omitted); STAR: doc_id, body, event_time; else a value
+    exclude: tuple[str, ...] = ()  # `* EXCEPT (a, b)`: top-level fields left out of the document
+    table: str = ""  # STAR: whose document
+
+
+STAR = "star"
+
+
+@dataclass
+class Translation:
+    sql: str
+    params: list[Any]
+    columns: list[Column]
+    collections: list[str] = field(default_factory=list)
+
+
+def where_of(node: exp.Expression) -> tuple[int | None, int | None]:
+    """The line and column where a node starts: its first identifier that the tokenizer placed (sqlglot
+    records where an identifier ends; `commons.orders` starts at `commons`)."""
+    places = []
+    for identifier in [node, *node.find_all(exp.Identifier)]:
+        meta = identifier.meta if isinstance(identifier, exp.Identifier) else {}
+        if meta.get("line") and meta.get("col"):
+            width = len(identifier.name) + (2 if identifier.quoted else 0)
+            places.append((meta["line"], meta["col"] - width + 1))
+    return min(places) if places else (None, None)
+
+
+def unsupported(node: exp.Expression, what: str | None = None) -> QueryError:
+    line, column = where_of(node)
+    label = what or f"`{node.sql(dialect='presto')[:60]}`"
+    return QueryError(f"{label} is not supported by Millrace yet.", line, column)

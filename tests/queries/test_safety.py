@@ -1,0 +1,183 @@
+"""Attempts to reach past the organisation's documents, each refused by the translator (names, statements,
+functions) and, underneath, by the database (read-only, the SQLite authorizer, timeouts and caps)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from collections_app.models import Document
+from queries import run as runner
+from queries.errors import QueryError
+from queries.services import query_translate
+from queries.sql import STAR, Column, Translation
+
+POSTGRES = connection.vendor == "postgresql"
+
+
+def refused(run, sql: str) -> QueryError:
+    with pytest.raises(QueryError) as error:
+        run(sql)
+    return error.value
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM commons.secrets",  # Globex's collection: not found, as if it didn't exist
+        "SELECT * FROM secrets",
+        "SELECT * FROM auth_user",
+        "SELECT * FROM collections_app_document",
+        "SELECT * FROM pg_catalog.pg_tables",
+        "SELECT * FROM information_schema.tables",
+        "SELECT * FROM sqlite_master",
+        "SELECT * FROM main.sqlite_master",
+    ],
+)
+def test_names_resolve_only_to_the_organisations_collections(run, sql):
+    error = refused(run, sql)
+    assert "not found" in error.message and (error.line, error.column) == (1, len("SELECT * FROM ") + 1)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    ["SELECT o._id FROM orders o, auth_user u", "SELECT o._id FROM orders o JOIN secrets s ON 1 = 1",
+     "SELECT o._id FROM orders o LEFT JOIN commons.secrets s ON s._id = o._id"],
+)  # fmt: skip
+def test_a_join_reaches_only_the_organisations_collections(run, sql):
+    assert "not found" in refused(run, sql).message
+
+
+def test_fields_of_a_join_say_whose_they_are(run):
+    assert "start it with the collection's alias" in refused(run, "SELECT status FROM orders, customers").message
+    assert "* over a join" in refused(run, "SELECT * FROM orders, customers").message
+
+
+def test_an_unknown_collection_is_reported_where_it_is_written(run):
+    error = refused(run, "SELECT *\nFROM commons.orders o\n  WHERE o.x IN (1)\n  AND 1 = (SELECT 1 FROM nope)")
+    assert "not supported" in error.message  # the subquery is refused before anything is looked up
+    error = refused(run, "SELECT *\n  FROM commons.nope")
+    assert (error.line, error.column, error.message) == (2, 8, "Collection 'commons.nope' not found.")
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DELETE FROM orders",
+        "UPDATE orders SET status = 'x'",
+        "INSERT INTO orders VALUES (1)",
+        "DROP TABLE orders",
+        "CREATE TABLE t (a int)",
+        "PRAGMA writable_schema = 1",
+        "ATTACH DATABASE '/tmp/x' AS x",
+        "SET statement_timeout = 0",
+    ],
+)
+def test_only_select_is_run(run, sql):
+    error = refused(run, sql)
+    assert "Only SELECT" in error.message or "not supported" in error.message or "Syntax error" in error.message
+
+
+def test_statements_cant_be_chained(run):
+    assert "Only one statement" in refused(run, "SELECT _id FROM orders; DELETE FROM orders").message
+    assert "Only one statement" in refused(run, "SELECT _id FROM orders;SELECT * FROM auth_user").message
+    assert Document.objects.count() == 9
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT pg_sleep(10) FROM orders",
+        "SELECT load_extension('x') FROM orders",
+        "SELECT pg_read_file('/etc/passwd') FROM orders",
+        "SELECT (SELECT password FROM auth_user LIMIT 1) FROM orders",
+        "SELECT _id FROM orders WHERE _id IN (SELECT username FROM auth_user)",
+        "SELECT _id FROM (SELECT * FROM auth_user) AS t",
+        "WITH t AS (SELECT 1) SELECT * FROM t",
+        "SELECT _id FROM orders UNION SELECT username FROM auth_user",
+        'SELECT "a\'b" FROM orders',
+        'SELECT "a%sb" FROM orders',
+    ],
+)
+def test_anything_not_translated_is_refused(run, sql):
+    error = refused(run, sql)
+    assert "not supported" in error.message
+
+
+def test_a_syntax_error_says_where(run):
+    error = refused(run, "SELECT _id\nFROM orders WHERE (")
+    assert error.message.startswith("Syntax error") and error.line == 2
+
+
+def test_parameters_must_be_given_and_typed(run):
+    assert "not given" in refused(run, "SELECT _id FROM orders WHERE status = :s").message
+    with pytest.raises(QueryError, match="not a valid int"):
+        run("SELECT _id FROM orders WHERE amount = :n", [{"name": "n", "type": "int", "value": "1; DROP"}])
+
+
+# The database's own walls, tried with SQL the translator would never write
+
+
+def raw(sql: str) -> Translation:
+    return Translation(sql, [], [Column("*", STAR)])
+
+
+@pytest.mark.skipif(POSTGRES, reason="SQLite's authorizer")
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT id, username FROM auth_user",
+        "SELECT name, sql FROM sqlite_master",
+        "SELECT doc_id, size_bytes FROM collections_app_document",
+        "SELECT doc_id, body FROM collections_app_document WHERE randomblob(10) IS NOT NULL",
+        "DELETE FROM collections_app_document",
+    ],
+)
+def test_sqlite_lets_a_query_read_the_documents_columns_and_nothing_else(orders, sql):
+    with pytest.raises(QueryError, match="something other than your collections"):
+        runner.execute(raw(sql), timeout_ms=1000)
+    assert Document.objects.count() == 9  # and the authorizer is gone again for Django's own queries
+
+
+@pytest.mark.skipif(not POSTGRES, reason="PostgreSQL's read-only transaction")
+def test_postgres_runs_the_query_read_only_and_leaves_the_callers_transaction_as_it_was(orders):
+    with pytest.raises(QueryError, match="read-only transaction"):
+        runner.execute(raw("DELETE FROM collections_app_document RETURNING doc_id, doc_id"), timeout_ms=1000)
+    Document.objects.filter(doc_id="1").update(size_bytes=1)  # still writable afterwards
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] == "0"
+
+
+@pytest.mark.skipif(not POSTGRES, reason="PostgreSQL's statement_timeout")
+def test_postgres_stops_a_query_at_its_timeout(orders):
+    with pytest.raises(QueryError) as error:
+        runner.execute(raw("SELECT 'x', 'y' FROM pg_sleep(2)"), timeout_ms=50)
+    assert error.value.type == "QUERY_TIMEOUT"
+
+
+@pytest.mark.skipif(POSTGRES, reason="SQLite's progress handler")
+def test_sqlite_stops_a_query_at_its_timeout(orders, monkeypatch):
+    monkeypatch.setattr(runner, "PROGRESS_STEPS", 1)
+    endless = "SELECT a.doc_id, a.body FROM collections_app_document a, collections_app_document b, " + ", ".join(
+        f"collections_app_document c{n}" for n in range(8)
+    )
+    with pytest.raises(QueryError) as error:
+        runner.execute(raw(endless), timeout_ms=1)
+    assert error.value.type == "QUERY_TIMEOUT", error.value.message
+
+
+def test_a_result_over_the_row_cap_is_an_error_not_a_silent_cut(orders):
+    translation = query_translate(organisation=orders.acme, sql="SELECT _id FROM orders")
+    translation.params[-1] = 3  # the LIMIT the translator set: one over a cap of 2
+    with pytest.raises(QueryError) as error:
+        runner.execute(translation, timeout_ms=1000, row_cap=2)
+    assert error.value.type == "RESOURCEEXCEEDED"
+
+
+def test_a_result_over_the_byte_cap_is_an_error(orders, monkeypatch):
+    monkeypatch.setattr(runner, "MAX_BYTES", 300)
+    translation = query_translate(organisation=orders.acme, sql="SELECT * FROM orders")
+    with pytest.raises(QueryError) as error:
+        runner.execute(translation, timeout_ms=1000)
+    assert error.value.type == "RESOURCEEXCEEDED" and "MB" in error.value.message
