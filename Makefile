@@ -56,8 +56,8 @@ browser:
 # every process a test started dies with its pytest (console/processes.py). Nothing is left behind.
 PYTEST_ARGS ?= --durations=8
 # On PostgreSQL, the unit tests of what talks to the database in ways that differ between the two (the
-# engine's writer, locks and races, the API's and the pages' queries, the SQL translator's two targets); forms, settings, accounts and the
-# AWS session code run on SQLite only (PG_UNIT_TESTS=tests runs them all on both).
+# engine's writer, locks and races, the API's and the pages' queries, the SQL layer's two targets); forms,
+# settings, accounts and the AWS session code run on SQLite only (PG_UNIT_TESTS=tests runs them all on both).
 PG_UNIT_TESTS ?= tests/ingest tests/api tests/collections_app tests/queries
 test: lint browser
 	@rm -f var/test-sqlite.log var/test-pg-unit.log var/test-soak.log var/test-drills.log; mkdir -p var; \
