@@ -30,14 +30,17 @@ def expiry() -> datetime:
     return clock.now() + timedelta(seconds=timing.lease())
 
 
-def claim(model: type[Model], pk: int, owner: str) -> bool:
-    """Take the lease when it is free, lapsed or already ours; True when we hold it."""
-    now = clock.now()
-    free = Q(leased_by="") | Q(lease_expires_at__lt=now) | Q(leased_by=owner)
-    taken = model.objects.filter(free, pk=pk, done=False).update(
+def _take(model: type[Model], owner: str, **where: Any) -> int:
+    """Take the leases of the units `where` selects that are free, lapsed or already ours: how many."""
+    free = Q(leased_by="") | Q(lease_expires_at__lt=clock.now()) | Q(leased_by=owner)
+    return model.objects.filter(free, done=False, **where).update(
         leased_by=owner, lease_expires_at=expiry(), waiting_on="", waiting_since=None
     )
-    return taken == 1
+
+
+def claim(model: type[Model], pk: int, owner: str) -> bool:
+    """Take the lease when it is free, lapsed or already ours; True when we hold it."""
+    return _take(model, owner, pk=pk) == 1
 
 
 def renew(model: type[Model], pk: int | list[int], owner: str, **fields: Any) -> bool:
@@ -92,35 +95,34 @@ class Hold:
 
 
 @contextlib.contextmanager
+def _kept(hold: Hold) -> Iterator[Hold]:
+    """Renew the hold's leases by heartbeat while the block runs, and release them after."""
+    try:
+        with clock.every(timing.heartbeat(), hold.beat):
+            yield hold
+    finally:
+        release(hold.model, hold.pks, hold.owner)
+
+
+@contextlib.contextmanager
 def held(model: type[Model], pk: int, owner: str) -> Iterator[Hold | None]:
     """Claim the unit (None when someone else holds it), renew it by heartbeat while the block runs, and
     release it after."""
     if not claim(model, pk, owner):
         yield None
         return
-    hold = Hold(model, pk, owner)
-    try:
-        with clock.every(timing.heartbeat(), hold.beat):
-            yield hold
-    finally:
-        release(model, pk, owner)
+    with _kept(Hold(model, pk, owner)) as hold:
+        yield hold
 
 
 @contextlib.contextmanager
 def held_batch(model: type[Model], pks: list[int], owner: str) -> Iterator[Hold]:
     """Claim those of `pks` that are free, in one statement, and hold them as `held` holds one: the
     hold's `pks` are the ones claimed (maybe none)."""
-    now = clock.now()
-    free = Q(leased_by="") | Q(lease_expires_at__lt=now)
-    model.objects.filter(free, pk__in=pks, done=False).update(
-        leased_by=owner, lease_expires_at=expiry(), waiting_on="", waiting_since=None
-    )
-    hold = Hold(model, list(model.objects.filter(pk__in=pks, leased_by=owner).values_list("pk", flat=True)), owner)
-    try:
-        with clock.every(timing.heartbeat(), hold.beat):
-            yield hold
-    finally:
-        release(model, hold.pks, owner)
+    _take(model, owner, pk__in=pks)
+    claimed = list(model.objects.filter(pk__in=pks, leased_by=owner).values_list("pk", flat=True))
+    with _kept(Hold(model, claimed, owner)) as hold:
+        yield hold
 
 
 def needing_dispatch(model: type[Model], *, due_by: datetime | None = None) -> Q:

@@ -195,6 +195,9 @@ def idle_wait(source: Source, idle_polls: int) -> float:
     return max(base, min(IDLE_CEILING_SECONDS, base * 2 ** min(idle_polls - 1, 6)))
 
 
+QUIET_FIELDS = ("pk", "caught_up", "not_before", "last_read_at")  # what `quiet` reads: load only these
+
+
 def quiet(shard: Shard) -> bool:
     """A shard that found nothing for a while (its next poll 2 s or more away): the supervisor polls it with
     others in one task (`poll_quiet`) rather than it holding a queued task of its own, and busy shards never

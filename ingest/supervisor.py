@@ -135,6 +135,10 @@ def dispatch_when_due(model: type[ScanSegment | ExportFile | Shard], pk: int) ->
     """Queue the unit's next run for its `not_before` (an idle shard's next poll, a backoff's end): the
     worker slot is free meanwhile, so one worker follows hundreds of quiet shards."""
     not_before = model.objects.filter(pk=pk).values_list("not_before", flat=True).first()
+    _dispatch_at(model, pk, not_before)
+
+
+def _dispatch_at(model: type[ScanSegment | ExportFile | Shard], pk: int, not_before: datetime | None) -> None:
     wait = (not_before - clock.now()).total_seconds() if not_before else 0.0
     dispatch(model, pk, countdown=max(0.0, wait))
 
@@ -151,9 +155,7 @@ def dispatch_readable_shards(now: datetime) -> None:
     in batches (`poll_quiet_shards`), each batch queued for when its last shard is due, so that hundreds
     of quiet shards cost a few tasks a tick and busy shards never wait behind their polls."""
     due_by = now + timedelta(seconds=timing.tick())
-    shards = Shard.objects.filter(READABLE, leases.needing_dispatch(Shard, due_by=due_by)).only(
-        "pk", "caught_up", "not_before", "last_read_at"
-    )
+    shards = Shard.objects.filter(READABLE, leases.needing_dispatch(Shard, due_by=due_by)).only(*stream.QUIET_FIELDS)
     quiet: list[Shard] = []
     for shard in shards:
         if stream.quiet(shard):
@@ -181,20 +183,19 @@ def _dispatch_batch(shards: list[Shard], now: datetime) -> None:
 def after_idle_poll(shard_pk: int) -> None:
     """A shard that found nothing: polled again by its own task soon, or, once quiet, by the tick's batches
     (its queued mark is cleared so that the tick takes it)."""
-    shard = Shard.objects.filter(pk=shard_pk).only("caught_up", "not_before", "last_read_at").first()
+    shard = Shard.objects.filter(pk=shard_pk).only(*stream.QUIET_FIELDS).first()
     if shard is None:
         return
     if stream.quiet(shard):
         Shard.objects.filter(pk=shard_pk).update(dispatched_at=None)
     else:
-        wait = (shard.not_before - clock.now()).total_seconds() if shard.not_before else 0.0
-        dispatch(Shard, shard_pk, countdown=max(0.0, wait))
+        _dispatch_at(Shard, shard_pk, shard.not_before)
 
 
 def dispatch_shards(source: Source) -> None:
     """After a listing: a task for each readable shard due now, but for quiet ones (the tick's batches)."""
     ready = Shard.objects.filter(stream.readable_shards(source), leases.needing_dispatch(Shard))
-    for shard in ready.only("pk", "caught_up", "not_before", "last_read_at"):
+    for shard in ready.only(*stream.QUIET_FIELDS):
         if not stream.quiet(shard):
             dispatch(Shard, shard.pk)
 
