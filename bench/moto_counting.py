@@ -1,4 +1,4 @@
-"""moto's server with a call counter in front: `python bench/moto_counting.py -p PORT`.
+"""moto's server with a call counter in front: `python -m bench.moto_counting -p PORT`.
 
 Why: the `shards` bench counts the AWS calls a real Celery worker makes, and the worker is another
 process, so spying at botocore's layer (tests/aws_faults.py) can't see them. Every process's calls end
@@ -91,6 +91,9 @@ def main() -> None:
     parser.add_argument("-p", "--port", type=int, required=True)
     args = parser.parse_args()
     os.environ.setdefault("MOTO_PORT", str(args.port))  # as moto.server does: moto builds URLs with it
+    from console.sandbox import moto_json
+
+    moto_json.install()  # the fake AWS's own CPU is not what the benchmarks measure
     moto_app = DomainDispatcherApplication(create_backend_app)
     run_simple(args.host, args.port, CallCounter(moto_app), threaded=True, request_handler=MotoRequestHandler)
 

@@ -54,7 +54,7 @@ def main() -> None:
     os.environ.setdefault("MILLRACE_ENCRYPTION_KEYS", Fernet.generate_key().decode())
     # moto behind a call counter (bench/moto_counting.py): the shards bench counts a worker's calls there.
     # Bound to this process (console/processes.py): a killed bench leaves no server on its port.
-    server = popen_bound([sys.executable, str(ROOT / "bench" / "moto_counting.py"), "-p", str(port)],
+    server = popen_bound([sys.executable, "-m", "bench.moto_counting", "-p", str(port)], cwd=ROOT,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         for _ in range(100):

@@ -13,7 +13,7 @@ from celery import Celery
 from moto.server import ThreadedMotoServer
 
 from console.celery import app as celery_app
-from console.sandbox import moto_exports, moto_shards
+from console.sandbox import moto_exports, moto_json, moto_shards
 from integrations.models import Integration
 from tests.conftest import ROLE_ARN
 from tests.processes import redis_url
@@ -31,6 +31,7 @@ def moto_server(request) -> Iterator[SimpleNamespace]:
     layout, 100 items a file, after a second; a `moto` mark changes these), reset after the test."""
     marker = request.node.get_closest_marker("moto")
     options = {"records_per_shard": 40, "items_per_file": 100, **(marker.kwargs if marker else {})}
+    undo_json = moto_json.install()
     undo_shards = moto_shards.install(records_per_shard=options["records_per_shard"])
     undo_exports = moto_exports.install(items_per_file=options["items_per_file"], seconds=1)
     port = free_port()
@@ -49,6 +50,7 @@ def moto_server(request) -> Iterator[SimpleNamespace]:
         server.stop()
         undo_exports()
         undo_shards()
+        undo_json()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand
 from moto.server import ThreadedMotoServer
 
 from console.processes import SignalFlag
-from console.sandbox import moto_exports, moto_shards
+from console.sandbox import moto_exports, moto_json, moto_shards
 from console.sandbox.seed import seed
 from console.sandbox.traffic import run_traffic
 
@@ -50,6 +50,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns the console
+        moto_json.install()
         moto_shards.install(records_per_shard=options["records_per_shard"])
         moto_exports.install(items_per_file=options["export_items_per_file"], seconds=options["export_seconds"])
         server = ThreadedMotoServer(ip_address=options["host"], port=options["port"], verbose=False)
