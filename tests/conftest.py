@@ -11,6 +11,7 @@ from django.test import Client
 from moto import mock_aws
 
 from console.models import Heartbeat, Membership, Organisation
+from console.sandbox import moto_json
 from console.services import first_admin_create
 from ingest import clock
 from ingest.clock import VirtualClock
@@ -76,11 +77,13 @@ def client_for(user: object) -> Client:
 
 @pytest.fixture
 def aws() -> Iterator[SimpleNamespace]:
-    """moto in-process, with a table that has a stream, one without, and an export bucket."""
+    """moto in-process (answering through console/sandbox/moto_json.py, as the sandbox does), with a table
+    that has a stream, one without, and an export bucket."""
     from integrations.aws import forget_all_cached
 
     forget_all_cached()
     with mock_aws():
+        undo_fast_json = moto_json.install()
         session = boto3.Session(region_name=REGION)
         dynamodb = session.client("dynamodb")
         for name, stream in (("orders", True), ("customers", False)):
@@ -94,7 +97,10 @@ def aws() -> Iterator[SimpleNamespace]:
             )
             dynamodb.put_item(TableName=name, Item={"id": {"S": "1"}})
         session.client("s3").create_bucket(Bucket="millrace-exports")
-        yield SimpleNamespace(session=session, dynamodb=dynamodb)
+        try:
+            yield SimpleNamespace(session=session, dynamodb=dynamodb)
+        finally:
+            undo_fast_json()
 
 
 @pytest.fixture

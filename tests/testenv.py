@@ -32,3 +32,24 @@ os.environ.update(
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
     }
 )
+
+
+def _one_loader_for_every_session() -> None:
+    """Every boto3 session botocore makes reads AWS's model files (endpoints, each service's model: ~0.25 s
+    of JSON parsing) into a loader of its own; the tests make hundreds (a new moto account, so new clients,
+    for every test). One loader serves them all here, as one session's loader serves its clients: the same
+    data, read once. boto3 adds its own data folder to a session's loader each time: kept once."""
+    import botocore.loaders
+    import botocore.session
+
+    class OncePaths(list):
+        def append(self, path: str) -> None:
+            if path not in self:
+                super().append(path)
+
+    shared = botocore.loaders.create_loader()
+    shared._search_paths = OncePaths(shared.search_paths)
+    botocore.session.create_loader = lambda search_paths_string=None: shared
+
+
+_one_loader_for_every_session()
