@@ -7,9 +7,10 @@ subclass is where Rockset-only syntax goes as it is added (`HINT(...)`, `* EXCEP
 
 from __future__ import annotations
 
-from sqlglot import exp
+from sqlglot import exp, parser
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.helper import seq_get
 from sqlglot.tokens import Token, TokenType
 
 from queries.errors import QueryError
@@ -19,6 +20,17 @@ class Rockset(Dialect):
     """Identifiers are case-sensitive in Rockset (field names are JSON keys), so nothing is normalised."""
 
     NORMALIZATION_STRATEGY = Dialect.NORMALIZATION_STRATEGY.CASE_SENSITIVE
+
+    class Parser(parser.Parser):
+        """Rockset's argument orders where they differ from sqlglot's defaults."""
+
+        FUNCTIONS = {
+            **parser.Parser.FUNCTIONS,
+            "DATE_DIFF": lambda args: exp.Anonymous(this="DATE_DIFF", expressions=args),  # (unit, start, end)
+            "REGEXP_EXTRACT": lambda args: exp.RegexpExtract(  # (string, pattern[, group])
+                this=seq_get(args, 0), expression=seq_get(args, 1), group=seq_get(args, 2)
+            ),
+        }
 
 
 def without_hints(tokens: list[Token]) -> list[Token]:

@@ -12,7 +12,7 @@ from sqlglot import exp
 
 from ingest.convert import dumps
 from queries.errors import QueryError
-from queries.sql import BOOL, JSON, NULL, NUM, SAFE_KEY, TEXT, TIME, VALUE, Sql, unsupported, where_of
+from queries.sql import BOOL, DOC, IV, JSON, NULL, NUM, SAFE_KEY, TEXT, TIME, TIMES, VALUE, Sql, unsupported, where_of
 
 
 class Expressions:
@@ -25,7 +25,7 @@ class Expressions:
 
     def condition(self, node: exp.Expression) -> Sql:
         """An expression where SQL wants a truth value (WHERE, HAVING, AND/OR/NOT operands)."""
-        emitted = self.value(node)
+        emitted = self.scalar(self.value(node))
         if emitted.kind == JSON:  # `WHERE flag`: true only for a JSON true
             return Sql(f"({emitted.sql} = 'true'::jsonb)" if self.pg else f"({emitted.sql} = 1)", BOOL, emitted.params)
         return emitted
@@ -84,6 +84,8 @@ class Expressions:
             return self.field(names[2:], node, self.tables[f"{names[0]}.{names[1]}"])
         if len(names) > 1 and names[0] in self.tables:
             return self.field(names[1:], node, self.tables[names[0]])
+        if not self.tables:
+            raise QueryError(f"Field `{'.'.join(names)}` needs a FROM clause naming its collection.", *where_of(node))
         if self.only_table is None:
             raise QueryError(
                 f"Field `{'.'.join(names)}` could be in more than one collection of the query; "
@@ -128,6 +130,24 @@ class Expressions:
 
     # Conversions between JSON and SQL values, on PostgreSQL (SQLite's json_extract already gives values)
 
+    def scalar(self, emitted: Sql) -> Sql:
+        """A computed JSON value on SQLite (JSON text) as json_extract gives a field: what comparisons and
+        conversions expect."""
+        if emitted.kind == DOC:
+            return Sql(f"json_extract({emitted.sql}, '$')", JSON, emitted.params)
+        return emitted
+
+    def jtext(self, emitted: Sql) -> Sql:
+        """Any value as JSON text on SQLite (NULL stays NULL: undefined), for the JSON functions' arguments."""
+        if emitted.kind == DOC or emitted.kind == NULL:
+            return emitted
+        if emitted.path is not None:
+            return Sql(f"({emitted.table}.body -> '{self.sqlite_path(emitted.path)}')", DOC, emitted.params)
+        if emitted.kind == BOOL:
+            return Sql(f"CASE WHEN {emitted.sql} THEN 'true' WHEN NOT {emitted.sql} THEN 'false' END", DOC,
+                       emitted.params * 2)  # fmt: skip
+        return Sql(f"json_quote({emitted.sql})", DOC, emitted.params)
+
     def json(self, emitted: Sql) -> Sql:
         if not self.pg or emitted.kind == JSON:
             return emitted
@@ -137,6 +157,7 @@ class Expressions:
 
     def number(self, emitted: Sql) -> Sql:
         """A numeric SQL value, or NULL where the JSON value is not a number (as Rockset's SUM skips it)."""
+        emitted = self.scalar(emitted)
         if emitted.kind != JSON:
             return emitted
         x = emitted.sql
@@ -147,6 +168,7 @@ class Expressions:
         return Sql(sql, NUM, emitted.params * 2)
 
     def text(self, emitted: Sql) -> Sql:
+        emitted = self.scalar(emitted)
         if emitted.kind != JSON:
             return emitted
         x = emitted.sql
@@ -155,7 +177,7 @@ class Expressions:
         return Sql(f"CASE WHEN typeof({x}) = 'text' THEN {x} END", TEXT, emitted.params * 2)
 
     def pair(self, left: exp.Expression, right: exp.Expression) -> tuple[Sql, Sql]:
-        a, b = self.value(left), self.value(right)
+        a, b = self.scalar(self.value(left)), self.scalar(self.value(right))
         if self.pg and JSON in (a.kind, b.kind):
             return self.json(a), self.json(b)
         return a, b
@@ -166,7 +188,9 @@ class Expressions:
         """A field against a number compares as numbers, against a string as strings; a value of another
         type is neither equal, less nor greater (NULL), so `amount > 20` never matches the string 'n/a'
         (SQLite would rank every string above every number; jsonb would rank them below)."""
-        a, b = self.value(node.this), self.value(node.expression)
+        a, b = self.scalar(self.value(node.this)), self.scalar(self.value(node.expression))
+        if a.kind in (*TIMES, TIME, IV) or b.kind in (*TIMES, TIME, IV):
+            a, b = self.times_compared(node, a, b)
         if operator == "=" and (contained := self.containment(a, b) or self.containment(b, a)):
             return contained
         if JSON in (a.kind, b.kind) and {a.kind, b.kind} & {NUM, TEXT}:
@@ -217,8 +241,8 @@ class Expressions:
     def emit_in(self, node: exp.In) -> Sql:
         if node.args.get("query") or node.args.get("unnest") or node.args.get("field"):
             raise unsupported(node, "IN with a subquery is")
-        subject = self.value(node.this)
-        options = [self.value(e) for e in node.expressions]
+        subject = self.scalar(self.value(node.this))
+        options = [self.scalar(self.value(e)) for e in node.expressions]
         kinds = {o.kind for o in options}
         if subject.kind == JSON and kinds in ({NUM}, {TEXT}):  # typed, as `=` is: 1 doesn't match true
             subject = self.number(subject) if kinds == {NUM} else self.text(subject)
@@ -236,7 +260,7 @@ class Expressions:
     def emit_is(self, node: exp.Is) -> Sql:
         if not isinstance(node.expression, exp.Null):
             raise unsupported(node, "IS other than IS [NOT] NULL is")
-        subject = self.value(node.this)
+        subject = self.scalar(self.value(node.this))
         if self.pg and subject.kind == JSON:  # null and undefined are both NULL for IS NULL, as in Rockset
             return Sql(f"(COALESCE(jsonb_typeof({subject.sql}), 'null') = 'null')", BOOL, subject.params)
         return Sql(f"({subject.sql} IS NULL)", BOOL, subject.params)
@@ -256,7 +280,10 @@ class Expressions:
     # Arithmetic
 
     def arithmetic(self, node: exp.Binary, operator: str) -> Sql:
-        a, b = self.number(self.value(node.this)), self.number(self.value(node.expression))
+        a, b = self.value(node.this), self.value(node.expression)
+        if operator in "+-" and {a.kind, b.kind} & {*TIMES, TIME, IV}:
+            return self.time_arithmetic(node, a, operator, b)
+        a, b = self.number(a), self.number(b)
         return Sql(f"({a.sql} {operator} {b.sql})", NUM, a.params + b.params)
 
     def emit_add(self, node: exp.Add) -> Sql:
@@ -268,10 +295,23 @@ class Expressions:
     def emit_mul(self, node: exp.Mul) -> Sql:
         return self.arithmetic(node, "*")
 
+    def emit_div(self, node: exp.Div) -> Sql:
+        """A float on both databases (PostgreSQL's numeric quotient would carry 16 decimals, SQLite's integer
+        one would drop them); NULL for a division by zero."""
+        a, b = self.number(self.value(node.this)), self.number(self.value(node.expression))
+        cast = "double precision" if self.pg else "REAL"
+        return Sql(f"(CAST({a.sql} AS {cast}) / NULLIF({b.sql}, 0))", NUM, a.params + b.params)
+
+    def emit_mod(self, node: exp.Mod) -> Sql:
+        a, b = self.number(self.value(node.this)), self.number(self.value(node.expression))
+        sql = f"MOD({a.sql}, NULLIF({b.sql}, 0))" if self.pg else f"({a.sql} % NULLIF({b.sql}, 0))"
+        return Sql(sql, NUM, a.params + b.params)
+
     # Functions and conditional values
 
     def common(self, values: list[Sql]) -> list[Sql]:
         """Branches of one value (CASE, COALESCE) in one type on PostgreSQL: jsonb if any branch is a field."""
+        values = [self.scalar(v) for v in values]
         if self.pg and any(v.kind == JSON for v in values):
             return [self.json(v) for v in values]
         return values
@@ -324,9 +364,6 @@ class Expressions:
     def emit_upper(self, node: exp.Upper) -> Sql:
         return self.text_function(node, "UPPER")
 
-    def emit_length(self, node: exp.Length) -> Sql:
-        return self.text_function(node, "LENGTH", NUM)
-
     def emit_concat(self, node: exp.Concat) -> Sql:
         parts = [self.text(self.value(e)) for e in node.expressions]
         return Sql("(" + " || ".join(p.sql for p in parts) + ")", TEXT, tuple(p for x in parts for p in x.params))
@@ -353,22 +390,15 @@ class Expressions:
         sql = f"(SUBSTR({subject.sql}, 1, LENGTH({prefix.sql})) = {prefix.sql})"
         return Sql(sql, BOOL, subject.params + prefix.params * 2)
 
-    def emit_arraysize(self, node: exp.ArraySize) -> Sql:
-        """ARRAY_LENGTH / CARDINALITY: the number of elements of an array field; NULL for anything else."""
-        array = self.value(node.this)
-        if self.pg and array.kind == JSON:
-            x = array.sql
-            return Sql(f"CASE WHEN jsonb_typeof({x}) = 'array' THEN jsonb_array_length({x}) END", NUM, array.params * 2)
-        if array.path is None:
-            raise unsupported(node, "ARRAY_LENGTH of anything but a field is")
-        at = f"{array.table}.body, '{self.sqlite_path(array.path)}'"
-        return Sql(f"CASE WHEN json_type({at}) = 'array' THEN json_array_length({at}) END", NUM)
-
     def emit_anonymous(self, node: exp.Anonymous) -> Sql:
-        """Functions sqlglot has no node for; only the ones named here."""
-        if node.name.upper() == "CARDINALITY" and len(node.expressions) == 1:
-            return self.emit_arraysize(exp.ArraySize(this=node.expressions[0]))
-        raise unsupported(node, f"Function {node.name.upper()}")
+        """Functions sqlglot has no node for: each a `fn_<name>` method, and only those."""
+        method = getattr(self, f"fn_{node.name.lower()}", None)
+        if method is None:
+            raise unsupported(node, f"Function {node.name.upper()}")
+        return method(node)
+
+    def fn_cardinality(self, node: exp.Anonymous) -> Sql:
+        return self.emit_arraysize(exp.ArraySize(this=self.arguments(node, 1)[0]))
 
     # Aggregates
 
@@ -385,7 +415,7 @@ class Expressions:
             if len(argument.expressions) != 1:
                 raise unsupported(node, "COUNT(DISTINCT) of several expressions is")
             argument = argument.expressions[0]
-        counted = self.value(argument)
+        counted = self.scalar(self.value(argument))
         if self.pg and counted.kind == JSON:  # a JSON null is not counted, as Rockset's COUNT(x) skips it
             counted = Sql(f"NULLIF({counted.sql}, 'null'::jsonb)", JSON, counted.params)
         return Sql(f"COUNT({'DISTINCT ' if distinct else ''}{counted.sql})", NUM, counted.params)
@@ -403,7 +433,7 @@ class Expressions:
     def extreme(self, node: exp.Expression, function: str) -> Sql:
         """MIN/MAX over a field: over its numbers if it has any, else over its strings, on both databases
         (PostgreSQL has no MIN over jsonb; SQLite would rank any string above every number)."""
-        emitted = self.value(node.this)
+        emitted = self.scalar(self.value(node.this))
         if emitted.kind != JSON:
             return Sql(f"{function}({emitted.sql})", emitted.kind, emitted.params)
         number, text = self.number(emitted), self.text(emitted)

@@ -23,6 +23,11 @@ SAFE_KEY = re.compile(r"^[^\x00-\x1f\"'\\%]{1,255}$")  # `%` too: the drivers' p
 # Which SQL kind an emitted expression has: how it is compared, converted and returned.
 JSON, NUM, TEXT, BOOL, NULL, VALUE = "json", "num", "text", "bool", "null", "value"
 TIME = "time"  # `_event_time`: the database's timestamp, returned as Rockset writes it
+DOC = "doc"  # a computed JSON value on SQLite, as JSON text (PostgreSQL's computed jsonb is JSON)
+# Rockset's time types, as whole microseconds since 1970 (UTC) on both databases: they compare, add and
+# subtract as integers, and the runner writes them out as Rockset does.
+TS, DT, DATE, IV = "timestamp", "datetime", "date", "microsecond_interval"
+TIMES = (TS, DT, DATE)
 
 # A collection's id from (workspace, name), looked up in the caller's organisation only; None if not there.
 Resolver = Callable[[str, str], "int | None"]

@@ -23,9 +23,11 @@ from sqlglot import exp
 from queries.dialect import parse
 from queries.errors import QueryError
 from queries.expressions import Expressions
+from queries.functions import Functions
 from queries.sql import (
     ALIAS,
     BOOL,
+    DOC,
     DOCUMENTS,
     JSON,
     NULL,
@@ -42,6 +44,7 @@ from queries.sql import (
     unsupported,
     where_of,
 )  # fmt: skip
+from queries.times import Times
 
 DEFAULT_WORKSPACE = "commons"
 PARAMETER_TYPES = {"string", "int", "float", "bool", "date", "datetime", "timestamp"}
@@ -67,7 +70,7 @@ def typed_parameter(name: str, type_: str, value: Any) -> Sql:
     return Sql("", TEXT, (str(value),))  # string; dates and times compare as their ISO text for now
 
 
-class Translator(Expressions):
+class Translator(Expressions, Functions, Times):
     """One query, for one database vendor and one organisation's collections."""
 
     def __init__(self, vendor: str, resolve: Resolver, parameters: Mapping[str, Sql] | None = None) -> None:
@@ -94,12 +97,16 @@ class Translator(Expressions):
             if node.args.get(key):
                 raise unsupported(node, f"{key.rstrip('_').upper()} is")
         source = node.args.get("from_") or node.args.get("from")
-        if source is None:
-            raise QueryError("The query needs a FROM clause naming a collection.", *where_of(node))
         joins = node.args.get("joins") or []
-        collection_ids, labels = zip(*[self.table(t.this, i) for i, t in enumerate([source, *joins])], strict=True)
-        self.only_table = f"{ALIAS}0" if not joins else None
-        from_sql, from_params = self.joins(joins, collection_ids)
+        if source is None:  # `SELECT ARRAY_CREATE(1, 2)`: values only, as Rockset's examples write them
+            if joins:
+                raise QueryError("A JOIN needs a FROM clause naming a collection.", *where_of(joins[0]))
+            labels: tuple[str, ...] = ()
+            from_sql, from_params = "WHERE 1 = 1", []
+        else:
+            collection_ids, labels = zip(*[self.table(t.this, i) for i, t in enumerate([source, *joins])], strict=True)
+            self.only_table = f"{ALIAS}0" if not joins else None
+            from_sql, from_params = self.joins(joins, collection_ids)
 
         items = [self.item(e, i) for i, e in enumerate(node.expressions)]
         named = {c.name: s for c, s in items if s is not None}
@@ -243,7 +250,7 @@ class Translator(Expressions):
             name = f"?{inner.key.upper()}"
         else:
             name = f"?column{index + 1}"
-        if emitted.path is not None or (self.pg and emitted.kind == JSON):
+        if emitted.path is not None or (self.pg and emitted.kind == JSON) or emitted.kind == DOC:
             kind = JSON  # returned as JSON text
         else:
             kind = VALUE if emitted.kind == JSON else emitted.kind  # SQLite's MIN(field): a plain value

@@ -131,6 +131,8 @@ def raw(sql: str) -> Translation:
         "SELECT doc_id, size_bytes FROM collections_app_document",
         "SELECT doc_id, body FROM collections_app_document WHERE randomblob(10) IS NOT NULL",
         "DELETE FROM collections_app_document",
+        "SELECT value, key FROM json_each((SELECT group_concat(sql) FROM sqlite_master))",
+        "SELECT id, millrace_split(password, '') FROM auth_user",
     ],
 )
 def test_sqlite_lets_a_query_read_the_documents_columns_and_nothing_else(orders, sql):
