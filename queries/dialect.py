@@ -32,6 +32,29 @@ class Rockset(Dialect):
             ),
         }
 
+        def _parse_unnest(self, with_alias: bool = True) -> exp.Unnest | None:
+            """Rockset names the element inside the parentheses, `UNNEST(o.tags AS tag [WITH ORDINALITY AS
+            i])`, as well as Presto's way outside, `UNNEST(o.tags) [WITH ORDINALITY] AS t(tag[, i])`; both
+            become the second's tree (inner names as the alias's columns)."""
+            if not self._match_pair(TokenType.UNNEST, TokenType.L_PAREN):
+                return None
+            value = self._parse_equality()
+            names = []
+            if self._match(TokenType.ALIAS):
+                names.append(self._parse_id_var(any_token=False))
+            ordinality = self._match_pair(TokenType.WITH, TokenType.ORDINALITY)
+            if ordinality and self._match(TokenType.ALIAS):
+                names.append(self._parse_id_var(any_token=False))
+            self._match_r_paren()
+            ordinality = self._match_pair(TokenType.WITH, TokenType.ORDINALITY) or ordinality
+            alias = self._parse_table_alias() if with_alias else None
+            if names:
+                if alias is not None and alias.args.get("columns"):
+                    self.raise_error("Name the elements of UNNEST once, inside or after its parentheses")
+                alias = alias or exp.TableAlias()
+                alias.set("columns", names)
+            return self.expression(exp.Unnest(expressions=[value], alias=alias, offset=bool(ordinality)))
+
 
 def without_hints(tokens: list[Token]) -> list[Token]:
     """Rockset's `HINT(access_path=column_scan)` (after a collection, a join or the query) tells its

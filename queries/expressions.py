@@ -20,8 +20,6 @@ class Expressions:
 
     pg: bool
     parameters: dict[str, Sql]
-    tables: dict[str, str]
-    only_table: str | None
 
     def condition(self, node: exp.Expression) -> Sql:
         """An expression where SQL wants a truth value (WHERE, HAVING, AND/OR/NOT operands)."""
@@ -38,7 +36,7 @@ class Expressions:
 
     def emit_paren(self, node: exp.Paren) -> Sql:
         inner = self.value(node.this)
-        return Sql(f"({inner.sql})", inner.kind, inner.params, inner.path, table=inner.table)
+        return Sql(f"({inner.sql})", inner.kind, inner.params, inner.path, table=inner.table, label=inner.label)
 
     def emit_literal(self, node: exp.Literal) -> Sql:
         if node.is_string:
@@ -79,20 +77,7 @@ class Expressions:
         identifiers = [p for p in node.parts if isinstance(p, exp.Identifier)]
         if len(identifiers) != len(node.parts):
             raise unsupported(node)
-        names = [i.name for i in identifiers]
-        if len(names) > 2 and f"{names[0]}.{names[1]}" in self.tables:  # commons.orders.status
-            return self.field(names[2:], node, self.tables[f"{names[0]}.{names[1]}"])
-        if len(names) > 1 and names[0] in self.tables:
-            return self.field(names[1:], node, self.tables[names[0]])
-        if not self.tables:
-            raise QueryError(f"Field `{'.'.join(names)}` needs a FROM clause naming its collection.", *where_of(node))
-        if self.only_table is None:
-            raise QueryError(
-                f"Field `{'.'.join(names)}` could be in more than one collection of the query; "
-                "start it with the collection's alias.",
-                *where_of(node),
-            )
-        return self.field(names, node, self.only_table)
+        return self.resolve_field([i.name for i in identifiers], node)
 
     def emit_dot(self, node: exp.Dot) -> Sql:
         base = self.value(node.this)
@@ -112,17 +97,14 @@ class Expressions:
         return self.field([*base.path, int(key.this) - 1], node, base.table)  # 1-based in Rockset, 0-based in JSON
 
     def field(self, path: list[str | int], node: exp.Expression, table: str) -> Sql:
-        if path == ["_id"]:
-            return Sql(f"{table}.doc_id", TEXT, table=table)
-        if path == ["_event_time"]:  # when the change was applied; comparisons need the time functions (not yet)
-            return Sql(f"{table}.event_time", TIME, table=table)
+        """A field of the JSON document `table` (SQL: a documents row's body, a derived table's column)."""
         for key in path:
             if isinstance(key, str) and not SAFE_KEY.match(key):
                 raise QueryError(f"Field name {key[:60]!r} is not supported yet in queries.", *where_of(node))
         if self.pg:
             steps = "".join(f" -> {k}" if isinstance(k, int) else f" -> '{k}'" for k in path)
-            return Sql(f"({table}.body{steps})", JSON, (), tuple(path), table=table)
-        return Sql(f"json_extract({table}.body, '{self.sqlite_path(path)}')", JSON, (), tuple(path), table=table)
+            return Sql(f"({table}{steps})", JSON, (), tuple(path), table=table)
+        return Sql(f"json_extract({table}, '{self.sqlite_path(path)}')", JSON, (), tuple(path), table=table)
 
     @staticmethod
     def sqlite_path(path: tuple[str | int, ...] | list[str | int]) -> str:
@@ -142,7 +124,7 @@ class Expressions:
         if emitted.kind == DOC or emitted.kind == NULL:
             return emitted
         if emitted.path is not None:
-            return Sql(f"({emitted.table}.body -> '{self.sqlite_path(emitted.path)}')", DOC, emitted.params)
+            return Sql(f"({emitted.table} -> '{self.sqlite_path(emitted.path)}')", DOC, emitted.params)
         if emitted.kind == BOOL:
             return Sql(f"CASE WHEN {emitted.sql} THEN 'true' WHEN NOT {emitted.sql} THEN 'false' END", DOC,
                        emitted.params * 2)  # fmt: skip
@@ -212,7 +194,7 @@ class Expressions:
         document: Any = constant.params[0]
         for key in reversed(field.path):
             document = {key: document}
-        return Sql(f"({field.table}.body @> CAST(%s AS jsonb))", BOOL, (dumps(document),))
+        return Sql(f"({field.table} @> CAST(%s AS jsonb))", BOOL, (dumps(document),))
 
     def emit_eq(self, node: exp.EQ) -> Sql:
         return self.compare(node, "=")
@@ -239,9 +221,11 @@ class Expressions:
         return Sql(f"({a.sql} AND {b.sql})", BOOL, a.params + b.params)
 
     def emit_in(self, node: exp.In) -> Sql:
-        if node.args.get("query") or node.args.get("unnest") or node.args.get("field"):
-            raise unsupported(node, "IN with a subquery is")
+        if node.args.get("unnest") or node.args.get("field"):
+            raise unsupported(node, "IN UNNEST is")
         subject = self.scalar(self.value(node.this))
+        if node.args.get("query"):
+            return self.in_subquery(subject, node.args["query"])
         options = [self.scalar(self.value(e)) for e in node.expressions]
         kinds = {o.kind for o in options}
         if subject.kind == JSON and kinds in ({NUM}, {TEXT}):  # typed, as `=` is: 1 doesn't match true
@@ -404,12 +388,12 @@ class Expressions:
 
     def emit_countif(self, node: exp.CountIf) -> Sql:
         condition = self.condition(node.this)
-        return Sql(f"COUNT(CASE WHEN {condition.sql} THEN 1 END)", NUM, condition.params)
+        return self.aggregated(f"COUNT(CASE WHEN {condition.sql} THEN 1 END)", NUM, condition.params)
 
     def emit_count(self, node: exp.Count) -> Sql:
         argument = node.this
         if argument is None or isinstance(argument, exp.Star):
-            return Sql("COUNT(*)", NUM)
+            return self.aggregated("COUNT(*)", NUM, ())
         distinct = isinstance(argument, exp.Distinct)
         if distinct:
             if len(argument.expressions) != 1:
@@ -418,29 +402,31 @@ class Expressions:
         counted = self.scalar(self.value(argument))
         if self.pg and counted.kind == JSON:  # a JSON null is not counted, as Rockset's COUNT(x) skips it
             counted = Sql(f"NULLIF({counted.sql}, 'null'::jsonb)", JSON, counted.params)
-        return Sql(f"COUNT({'DISTINCT ' if distinct else ''}{counted.sql})", NUM, counted.params)
+        return self.aggregated(f"COUNT({'DISTINCT ' if distinct else ''}{counted.sql})", NUM, counted.params)
 
     def emit_sum(self, node: exp.Sum) -> Sql:
         inner = self.number(self.value(node.this))
-        return Sql(f"SUM({inner.sql})", NUM, inner.params)
+        return self.aggregated(f"SUM({inner.sql})", NUM, inner.params)
 
     def emit_avg(self, node: exp.Avg) -> Sql:
         # A float, as Rockset's AVG returns; on PostgreSQL the numeric average would carry 16 decimals.
         inner = self.number(self.value(node.this))
         cast = "double precision" if self.pg else "REAL"
-        return Sql(f"CAST(AVG({inner.sql}) AS {cast})", NUM, inner.params)
+        average = self.aggregated(f"AVG({inner.sql})", NUM, inner.params)
+        return Sql(f"CAST({average.sql} AS {cast})", NUM, average.params)
 
     def extreme(self, node: exp.Expression, function: str) -> Sql:
         """MIN/MAX over a field: over its numbers if it has any, else over its strings, on both databases
         (PostgreSQL has no MIN over jsonb; SQLite would rank any string above every number)."""
         emitted = self.scalar(self.value(node.this))
         if emitted.kind != JSON:
-            return Sql(f"{function}({emitted.sql})", emitted.kind, emitted.params)
-        number, text = self.number(emitted), self.text(emitted)
+            return self.aggregated(f"{function}({emitted.sql})", emitted.kind, emitted.params)
+        number = self.aggregated(f"{function}({self.number(emitted).sql})", NUM, self.number(emitted).params)
+        text = self.aggregated(f"{function}({self.text(emitted).sql})", TEXT, self.text(emitted).params)
         if self.pg:
-            sql = f"COALESCE(to_jsonb({function}({number.sql})), to_jsonb({function}({text.sql})))"
+            sql = f"COALESCE(to_jsonb({number.sql}), to_jsonb({text.sql}))"
         else:
-            sql = f"COALESCE({function}({number.sql}), {function}({text.sql}))"
+            sql = f"COALESCE({number.sql}, {text.sql})"
         return Sql(sql, JSON, number.params + text.params)
 
     def emit_min(self, node: exp.Min) -> Sql:
@@ -461,4 +447,4 @@ class Expressions:
                        NUM, emitted.params)  # fmt: skip
         ranks = "WHEN 'true' THEN 1 WHEN 'false' THEN 1 WHEN 'integer' THEN 2 WHEN 'real' THEN 2 WHEN 'text' THEN 3 "
         ranks += "WHEN 'array' THEN 4 WHEN 'object' THEN 5"
-        return Sql(f"CASE json_type({emitted.table}.body, '{self.sqlite_path(emitted.path)}') {ranks} END", NUM)
+        return Sql(f"CASE json_type({emitted.table}, '{self.sqlite_path(emitted.path)}') {ranks} END", NUM)

@@ -424,20 +424,20 @@ class Functions:
         value = self.value(node.this)
         if self.pg:
             j = self.json(self.scalar(value))
-            return self.doc(f"jsonb_agg({j.sql}) FILTER (WHERE {j.sql} IS NOT NULL)", j.params * 2)
+            return self.aggregated(f"jsonb_agg({j.sql}) FILTER (WHERE {j.sql} IS NOT NULL)", JSON, j.params * 2)
         j = self.jtext(value)
-        return self.doc(f"json_group_array(json({j.sql})) FILTER (WHERE {j.sql} IS NOT NULL)", j.params * 2)
+        return self.aggregated(f"json_group_array(json({j.sql})) FILTER (WHERE {j.sql} IS NOT NULL)", DOC, j.params * 2)
 
     def fn_arbitrary(self, node: exp.Anonymous) -> Sql:
         value = self.scalar(self.value(self.arguments(node, 1)[0]))
         if self.pg:
-            return Sql(
-                f"(array_agg({value.sql}) FILTER (WHERE {value.sql} IS NOT NULL))[1]", value.kind, value.params * 2
-            )
+            values = self.aggregated(f"array_agg({value.sql}) FILTER (WHERE {value.sql} IS NOT NULL)", value.kind,
+                                     value.params * 2)  # fmt: skip
+            return Sql(f"({values.sql})[1]", value.kind, values.params)
         if value.kind == JSON:
             j = self.jtext(value)
-            return self.doc(f"MAX({j.sql})", j.params)
-        return Sql(f"MAX({value.sql})", value.kind, value.params)
+            return self.aggregated(f"MAX({j.sql})", DOC, j.params)
+        return self.aggregated(f"MAX({value.sql})", value.kind, value.params)
 
     def fn_any_value(self, node: exp.Anonymous) -> Sql:
         return self.fn_arbitrary(node)
@@ -447,7 +447,7 @@ class Functions:
 
     def logical(self, node: exp.Func, pg_function: str, sqlite_function: str) -> Sql:
         value = self.boolean(self.value(node.this))
-        return Sql(f"{pg_function if self.pg else sqlite_function}({value.sql})", BOOL, value.params)
+        return self.aggregated(f"{pg_function if self.pg else sqlite_function}({value.sql})", BOOL, value.params)
 
     def emit_logicaland(self, node: exp.LogicalAnd) -> Sql:
         return self.logical(node, "BOOL_AND", "MIN")

@@ -42,7 +42,8 @@ class Sql:
     params: tuple[Any, ...] = ()
     path: tuple[str | int, ...] | None = None  # set for a document field: its output is the JSON text
     constant: bool = False  # one bound value from the query (a literal or a parameter)
-    table: str = ""  # for a field: the generated alias of the documents row it is read from
+    table: str = ""  # for a field: the SQL of the JSON document it is read from (`d0.body`, `s1.c2`)
+    label: str = ""  # the result's column name when the query gives none (`_id`, a derived column's name)
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class Column:
     name: str
     kind: str  # JSON: JSON text to decode (None = undefined, omitted); STAR: doc_id, body, event_time; else a value
     exclude: tuple[str, ...] = ()  # `* EXCEPT (a, b)`: top-level fields left out of the document
-    table: str = ""  # STAR: whose document
+    star: tuple[str, str, str] = ()  # STAR: the SQL of the document, its _id and its _event_time
 
 
 STAR = "star"
