@@ -64,7 +64,7 @@ class Expressions:
         bound = self.parameters[name]
         if bound.kind == NULL:
             return bound
-        cast = {NUM: "numeric", TEXT: "text", BOOL: "boolean"}[bound.kind]
+        cast = {NUM: "numeric", TEXT: "text", BOOL: "boolean"}.get(bound.kind, "bigint")  # times: microseconds
         return Sql(f"CAST(%s AS {cast})" if self.pg else "%s", bound.kind, bound.params, constant=True)
 
     def emit_neg(self, node: exp.Neg) -> Sql:
@@ -366,7 +366,9 @@ class Expressions:
         return Sql(f"SUBSTR({', '.join(p.sql for p in pieces)})", TEXT, tuple(x for p in pieces for x in p.params))
 
     def emit_replace(self, node: exp.Replace) -> Sql:
-        parts = [self.text(self.value(node.args[key])) for key in ("this", "expression", "replacement")]
+        """REPLACE(s, search[, replacement]): without a replacement, Rockset removes `search`."""
+        removed = exp.Literal.string("")
+        parts = [self.text(self.value(node.args.get(key) or removed)) for key in ("this", "expression", "replacement")]
         return Sql(f"REPLACE({', '.join(p.sql for p in parts)})", TEXT, tuple(x for p in parts for x in p.params))
 
     def emit_startswith(self, node: exp.StartsWith) -> Sql:

@@ -199,9 +199,10 @@ class Functions:
             return self.text_function(node, "LENGTH", NUM)
         j = self.any_json(value)
         if self.pg:
+            # an object's keys without a subquery, which GROUP BY would refuse (`GROUP BY tags` ... LENGTH(tags))
             sql = (f"CASE jsonb_typeof({j.sql}) WHEN 'string' THEN LENGTH({j.sql} #>> '{{}}') WHEN 'array' THEN "
-                   f"jsonb_array_length({j.sql}) WHEN 'object' THEN (SELECT COUNT(*) FROM jsonb_object_keys({j.sql})) "
-                   "END")  # fmt: skip
+                   f"jsonb_array_length({j.sql}) WHEN 'object' THEN "
+                   f"jsonb_array_length(jsonb_path_query_array({j.sql}, '$.keyvalue()')) END")  # fmt: skip
         else:
             sql = (
                 f"CASE json_type({j.sql}) WHEN 'text' THEN LENGTH(json_extract({j.sql}, '$')) WHEN 'array' THEN "

@@ -101,6 +101,13 @@ class Relations:
     def from_clause(self, source: exp.From, joins: list[exp.Join]) -> tuple[str, list[Any]]:
         """FROM ... JOIN ... WHERE <the first collection's restriction>: each collection restricted where it
         belongs (in a LEFT JOIN's ON, where WHERE would drop the unmatched rows)."""
+        grouped = source.this
+        if isinstance(grouped, exp.Subquery) and not grouped.alias and grouped.this.args.get("joins"):
+            # FROM (a CROSS JOIN UNNEST(...)): the parentheses group nothing an inner join would change
+            table = grouped.this.copy()
+            joins = [*table.args["joins"], *joins]
+            table.set("joins", None)
+            source = exp.From(this=table)
         first, first_params, restriction = self.relation(source.this)
         sql, params = [f"FROM {first}"], list(first_params)
         for join in joins:

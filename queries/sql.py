@@ -76,10 +76,13 @@ def where_of(node: exp.Expression) -> tuple[int | None, int | None]:
         if meta.get("line") and meta.get("col"):
             width = len(identifier.name) + (2 if identifier.quoted else 0)
             places.append((meta["line"], meta["col"] - width + 1))
+    if not places and node.parent is not None:  # a literal has no place of its own: where its expression is
+        return where_of(node.parent)
     return min(places) if places else (None, None)
 
 
 def unsupported(node: exp.Expression, what: str | None = None) -> QueryError:
     line, column = where_of(node)
     label = what or f"`{node.sql(dialect='presto')[:60]}`"
-    return QueryError(f"{label} is not supported by Millrace yet.", line, column)
+    verb = "" if label.endswith((" is", " are")) else " is"  # callers write "WITH RECURSIVE is"
+    return QueryError(f"{label}{verb} not supported by Millrace yet.", line, column)

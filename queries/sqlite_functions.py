@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ISO8601 = re.compile(
@@ -109,6 +110,20 @@ def date_diff(unit: str, start: Any, end: Any) -> int | None:
     return sign * (months // {"month": 1, "quarter": 3, "year": 12}[unit])
 
 
+def to_local(value: Any, zone: str) -> int | None:
+    """The wall clock in `zone` at an instant, as microseconds (a Rockset datetime)."""
+    if value is None:
+        return None
+    return _moment(_datetime(int(value)).astimezone(ZoneInfo(zone)).replace(tzinfo=UTC))
+
+
+def from_local(value: Any, zone: str) -> int | None:
+    """The instant a wall clock in `zone` shows (the earlier one where clocks go back, as PostgreSQL)."""
+    if value is None:
+        return None
+    return _moment(_datetime(int(value)).replace(tzinfo=ZoneInfo(zone)))
+
+
 def strftime(pattern: str, value: Any) -> str | None:
     if value is None or pattern is None:
         return None
@@ -172,6 +187,8 @@ FUNCTIONS = {
     "millrace_date_trunc": (2, date_trunc),
     "millrace_date_diff": (3, date_diff),
     "millrace_strftime": (2, strftime),
+    "millrace_to_local": (2, to_local),
+    "millrace_from_local": (2, from_local),
     "millrace_to_number": (2, to_number),
     "millrace_json_format": (1, json_format),
 }

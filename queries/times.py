@@ -10,12 +10,13 @@ Python function registered on the SQLite connection (queries/sqlite_functions.py
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlglot import exp
 
 from ingest import clock
 from queries.errors import QueryError
-from queries.sql import DATE, DT, IV, NULL, NUM, TEXT, TIME, TIMES, TS, Sql, unsupported, where_of
+from queries.sql import DATE, DOC, DT, IV, JSON, NULL, NUM, TEXT, TIME, TIMES, TS, Sql, unsupported, where_of
 
 MICROS = {"microsecond": 1, "millisecond": 1_000, "second": 1_000_000, "minute": 60_000_000,
           "hour": 3_600_000_000, "day": 86_400_000_000, "week": 7 * 86_400_000_000}  # fmt: skip
@@ -60,15 +61,19 @@ class Times:
     parameters: dict[str, Sql]
 
     def micros(self, emitted: Sql, node: exp.Expression) -> Sql:
-        """A time value as its microseconds; `_event_time` (the database's own timestamp) converted."""
+        """A time value as its microseconds; `_event_time` (the database's own timestamp) converted. A
+        string (a field's, a literal's) is read as an ISO 8601 timestamp: DynamoDB has no time type, so
+        what was a timestamp in Rockset is one in JSON, and `DATE_TRUNC('day', created_at)` means it."""
         if emitted.kind in (*TIMES, IV, NULL):
             return emitted
         if emitted.kind == TIME:
             sql = MICROS_PG.format(emitted.sql) if self.pg else f"millrace_micros({emitted.sql})"
             return Sql(sql, TS, emitted.params)
+        if emitted.kind in (TEXT, JSON, DOC):
+            return self.parsed(self.text(emitted), TS)
         raise QueryError(
-            "A date or time is expected here; a field holding an ISO 8601 string becomes one with "
-            "PARSE_TIMESTAMP_ISO8601(field).",
+            f"A date or time is expected here, not a {emitted.kind}; a number of milliseconds becomes one "
+            "with TIMESTAMP_MILLIS(n).",
             *where_of(node),
         )
 
@@ -215,8 +220,42 @@ class Times:
         return Sql(f"millrace_date_trunc(%s, {moment.sql})", moment.kind, (unit, *moment.params))
 
     def emit_datetrunc(self, node: exp.DateTrunc) -> Sql:
+        """DATE_TRUNC(unit, time[, zone]): a timestamp truncated in a zone is its local time's truncation."""
         unit = self.unit(node.args["unit"], node)
-        return self.truncated(self.micros(self.value(node.this), node.this), unit)
+        moment = self.micros(self.value(node.this), node.this)
+        if node.args.get("zone") is None or moment.kind != TS:
+            return self.truncated(moment, unit)
+        zone = self.zone(node.args["zone"])
+        local = self.truncated(self.shifted(moment, zone, to_local=True), unit)
+        return self.shifted(local, zone, to_local=False)
+
+    # Time zones: a timestamp is an instant, a datetime a wall clock; AT TIME ZONE goes between them
+
+    def zone(self, node: exp.Expression) -> str:
+        name = self.constant_text(node, "The time zone")
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise QueryError(f"Unknown time zone {name[:60]!r}; use a name such as 'America/New_York'.",
+                             *where_of(node)) from None  # fmt: skip
+        return name
+
+    def shifted(self, moment: Sql, zone: str, *, to_local: bool) -> Sql:
+        """A timestamp as the datetime a clock in `zone` shows (to_local), or a datetime in `zone` as the
+        timestamp it is."""
+        kind = DT if to_local else TS
+        if zone == "UTC":
+            return Sql(moment.sql, kind, moment.params)
+        if self.pg:
+            base = "TIMESTAMPTZ 'epoch'" if to_local else "TIMESTAMP 'epoch'"
+            sql = MICROS_PG.format(f"(({base} + {moment.sql} * INTERVAL '1 microsecond') AT TIME ZONE %s)")
+            return Sql(sql, kind, (*moment.params, zone))
+        function = "millrace_to_local" if to_local else "millrace_from_local"
+        return Sql(f"{function}({moment.sql}, %s)", kind, (*moment.params, zone))
+
+    def emit_attimezone(self, node: exp.AtTimeZone) -> Sql:
+        moment = self.micros(self.value(node.this), node.this)
+        return self.shifted(moment, self.zone(node.args["zone"]), to_local=moment.kind == TS)
 
     def fn_date_diff(self, node: exp.Anonymous) -> Sql:
         """DATE_DIFF(unit, start, end): whole units from start to end, truncated toward zero."""
@@ -246,9 +285,9 @@ class Times:
 
     def fn_format_timestamp(self, node: exp.Anonymous) -> Sql:
         arguments = self.arguments(node, 2, 3)
-        if len(arguments) == 3 and self.constant_text(arguments[2], "The time zone").upper() != "UTC":
-            raise unsupported(arguments[2], "A time zone other than UTC is")
         moment = self.micros(self.value(arguments[1]), arguments[1])
+        if len(arguments) == 3 and moment.kind == TS:  # the clock in that zone
+            moment = self.shifted(moment, self.zone(arguments[2]), to_local=True)
         return self.formatted(moment, self.constant_text(arguments[0], "The format"))
 
     def fn_format_datetime(self, node: exp.Anonymous) -> Sql:

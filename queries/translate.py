@@ -27,6 +27,7 @@ from queries.functions import Functions
 from queries.relations import DERIVED, EXISTS, MEMBER, TOP, VALUES, Relation, Relations, Scope, Statement
 from queries.sql import (
     BOOL,
+    DATE,
     DOC,
     JSON,
     NULL,
@@ -35,6 +36,8 @@ from queries.sql import (
     SQLITE,
     STAR,
     TEXT,
+    TIME,
+    TIMES,
     VALUE,
     Column,
     Resolver,
@@ -43,6 +46,7 @@ from queries.sql import (
     unsupported,
     where_of,
 )  # fmt: skip
+from queries.sqlite_functions import parse_iso
 from queries.times import Times
 from queries.windows import Windows
 
@@ -64,9 +68,16 @@ def typed_parameter(name: str, type_: str, value: Any) -> Sql:
             if str(value).lower() not in ("true", "false"):
                 raise ValueError(value)
             return Sql("", BOOL, (str(value).lower() == "true",))
+        if type_ in TIMES:  # ISO 8601 text, as Rockset's parameters carry them
+            micros = parse_iso(str(value))
+            if micros is None:
+                raise ValueError(value)
+            if type_ == DATE:
+                micros -= micros % 86_400_000_000
+            return Sql("", type_, (micros,))
     except (ValueError, InvalidOperation):
         raise QueryError(f"Parameter `{name}` is not a valid {type_}: {str(value)[:60]!r}.") from None
-    return Sql("", TEXT, (str(value),))  # string; dates and times compare as their ISO text for now
+    return Sql("", TEXT, (str(value),))
 
 
 class Translator(Relations, Windows, Expressions, Functions, Times):
@@ -116,17 +127,28 @@ class Translator(Relations, Windows, Expressions, Functions, Times):
         raise unsupported(node, f"{node.key.upper()} is")
 
     def union(self, node: exp.Union) -> Statement:
-        sides = []
-        for side in (node.this, node.expression):
-            with self.scoped(correlated=False):
-                sides.append(self.statement(side, MEMBER))
+        """Both sides as they are when their columns agree (a null column agrees with any); else both
+        again with every column as JSON, which any value is."""
+        sides = self.union_sides(node, DERIVED)
         if len(sides[0].refs) != len(sides[1].refs) or any(
             (a == "*") != (b == "*") for (_, a), (_, b) in zip(sides[0].refs, sides[1].refs, strict=True)
         ):
             raise QueryError("The two sides of a UNION select different numbers of columns.", *where_of(node))
+        pairs = list(zip(sides[0].refs, sides[1].refs, strict=True))
+        if all(a == b or NULL in (a, b) for (_, a), (_, b) in pairs):
+            refs = [(name, b if a == NULL else a) for (name, a), (_, b) in pairs]
+        else:
+            sides = self.union_sides(node, MEMBER)
+            refs = sides[0].refs
         keyword = "UNION" if node.args.get("distinct") else "UNION ALL"
-        return Statement(f"{sides[0].sql} {keyword} {sides[1].sql}", sides[0].params + sides[1].params, [],
-                         sides[0].refs)  # fmt: skip
+        return Statement(f"{sides[0].sql} {keyword} {sides[1].sql}", sides[0].params + sides[1].params, [], refs)
+
+    def union_sides(self, node: exp.Union, mode: str) -> list[Statement]:
+        sides = []
+        for side in (node.this, node.expression):
+            with self.scoped(correlated=False):
+                sides.append(self.statement(side, mode))
+        return sides
 
     def select(
         self, node: exp.Select, mode: str, *, default_limit: int | None = None, row_cap: int | None = None
@@ -249,9 +271,10 @@ class Translator(Relations, Windows, Expressions, Functions, Times):
                 if not isinstance(column, exp.Column) or column.table:
                     raise unsupported(column, "* EXCEPT of anything but top-level fields is")
                 names.append(column.name)
-            if len(self.scope.relations) != 1:
-                raise unsupported(node, "* over a join is")  # whose `_id`? name the fields, or `o.*`
-            return self.star(self.scope.relations[0], tuple(names), node)
+            relations = self.scope.relations
+            if sum(1 for r in relations if r.doc_id) > 1:
+                raise unsupported(node, "* over a join of collections is")  # whose `_id`? name the fields, or `o.*`
+            return [item for r in relations for item in self.star(r, tuple(names), node)]
         if isinstance(node, exp.Column) and isinstance(node.this, exp.Star):
             if node.table not in self.scope.names or node.args.get("db"):
                 raise QueryError(f"`{node.table}` is not a collection of this query.", *where_of(node))
@@ -301,6 +324,8 @@ class Translator(Relations, Windows, Expressions, Functions, Times):
             return emitted
         if mode == VALUES:
             return self.scalar(emitted)
+        if mode == MEMBER and emitted.kind in (*TIMES, TIME):  # as Rockset writes it; read back as a time
+            emitted = self.as_string(emitted)
         if mode == MEMBER or emitted.path is not None or emitted.kind in (JSON, DOC):
             if mode == DERIVED and emitted.kind == JSON and emitted.path is None and not self.pg:
                 return emitted  # a plain SQLite value (MIN(field)): read on as a value

@@ -118,6 +118,18 @@ CASES = [
      "- DAYS(1) + HOURS(2) - MINUTES(3)", [{"_id": "e1"}]),
     ("SELECT _id FROM events WHERE _event_time > CURRENT_TIMESTAMP() - INTERVAL 1 DAY ORDER BY _id",
      [{"_id": "e1"}, {"_id": "e2"}, {"_id": "e3"}]),
+    # A string where a time is expected is read as ISO 8601 (DynamoDB has no time type)
+    ("SELECT _id, DATE_TRUNC('month', at) AS m FROM events WHERE at >= '2024-02-01T00:00:00Z' OR _event_time < "
+     "'2020-01-01' ORDER BY _id", [{"_id": "e1", "m": "2024-03-01T00:00:00.000000Z"}, {"_id": "e3", "m": None}]),
+    # Time zones: AT TIME ZONE between instants and wall clocks, and the zone arguments
+    ("SELECT PARSE_TIMESTAMP_ISO8601(at) AT TIME ZONE 'America/New_York' AS local, "
+     "PARSE_DATETIME_ISO8601('2024-03-15 06:30:00') AT TIME ZONE 'America/New_York' AS instant, "
+     "FORMAT_TIMESTAMP('%H:%M %d/%m', PARSE_TIMESTAMP_ISO8601(at), 'Asia/Kolkata') AS india, "
+     "DATE_TRUNC('day', PARSE_TIMESTAMP_ISO8601('2024-03-15T02:00:00Z'), 'America/Los_Angeles') AS la_day, "
+     "FORMAT_ISO8601(DATE_TRUNC('day', PARSE_TIMESTAMP_ISO8601(at) AT TIME ZONE 'Europe/Oslo')) AS oslo_day "
+     "FROM events WHERE _id = 'e1'",
+     one(local="2024-03-15T06:30:45.123456", instant="2024-03-15T10:30:00.000000Z", india="16:00 15/03",
+         la_day="2024-03-14T07:00:00.000000Z", oslo_day="2024-03-15T00:00:00.000000")),
     ("SELECT CURRENT_TIMESTAMP() AS a, CURRENT_DATE() AS b, CURRENT_DATETIME() AS c, "
      "CAST(CURRENT_TIMESTAMP() AS date) AS d, CAST('2024-03-15T10:30:45Z' AS timestamp) AS e, "
      "TYPEOF(CURRENT_DATE()) AS f",
@@ -132,6 +144,13 @@ def test_functions_answer_as_rockset_does(run, events, monkeypatch, sql, expecte
     assert run(sql) == expected
 
 
+def test_time_parameters_are_times(run, events):
+    parameters = [{"name": "since", "type": "timestamp", "value": "2024-02-01T00:00:00Z"},
+                  {"name": "day", "type": "date", "value": "2024-03-15"}]  # fmt: skip
+    sql = "SELECT _id, :day AS day FROM events WHERE PARSE_TIMESTAMP_ISO8601(at) > :since"
+    assert run(sql, parameters) == [{"_id": "e1", "day": "2024-03-15"}]
+
+
 def test_a_date_unit_can_be_a_parameter(run, events):
     parameters = [{"name": "granularity", "type": "string", "value": "day"}]
     sql = "SELECT DATE_TRUNC(:granularity, PARSE_TIMESTAMP_ISO8601(at)) AS t FROM events WHERE _id = 'e1'"
@@ -143,7 +162,8 @@ def test_a_date_unit_can_be_a_parameter(run, events):
     [
         ("SELECT\n  DATE_TRUNC('fortnight', _event_time) FROM events", "Unknown time unit", (2, 27)),
         ("SELECT ELEMENT_AT(tags) FROM orders", "ELEMENT_AT takes 2 argument(s)", (1, 19)),
-        ("SELECT _id FROM orders WHERE _event_time > '2024-01-01'", "PARSE_TIMESTAMP_ISO8601", (1, 30)),
+        ("SELECT _id FROM orders WHERE _event_time > 5", "not a num; a number of milliseconds", (1, 30)),
+        ("SELECT DATE_TRUNC('day', _event_time, 'Mars/Olympus') FROM orders", "Unknown time zone", (1, 26)),
         ("SELECT CAST(status AS varbinary) FROM orders", "not supported", (1, 13)),
         ("SELECT FORMAT_TIMESTAMP('%Q', _event_time) FROM orders", "%Q is not supported", (None, None)),
         ("SELECT LEVENSHTEINISH(status, 'x') FROM orders", "LEVENSHTEINISH is not supported", (1, 23)),

@@ -87,6 +87,21 @@ CASES = [
       {"status": "cancelled", "n": 1, "r": 3}]),
     ("SELECT tags, LAG(tags) OVER (ORDER BY _id) AS before FROM orders WHERE _id IN ('1', '2') ORDER BY _id",
      [{"tags": ["a", "b"]}, {"tags": ["b"], "before": ["a", "b"]}]),
+    # Shapes seen in production Query Lambdas
+    ("WITH t AS (SELECT _id AS id, tags FROM orders WHERE _id = '2') SELECT * FROM (t CROSS JOIN UNNEST(tags AS tag))",
+     [{"id": "2", "tags": ["b"], "tag": "b"}]),
+    ("SELECT _id FROM (SELECT _id, amount FROM orders) AS p WHERE (SELECT p.amount > 20) ORDER BY _id", ids("2", "3")),
+    ("WITH u AS (SELECT _event_time AS time FROM orders WHERE _id = '1' UNION ALL SELECT "
+     "PARSE_TIMESTAMP_ISO8601('2024-05-05T05:05:05Z') AS time FROM orders WHERE _id = '1') "
+     "SELECT FORMAT_TIMESTAMP('%Y-%m-%d', DATE_TRUNC('month', time)) AS m FROM u ORDER BY m",
+     [{"m": "2024-05-01"}, {"m": "2026-01-01"}]),
+    ("WITH u AS (SELECT _id, null AS x FROM orders WHERE _id = '1' UNION ALL SELECT _id, amount FROM orders "
+     "WHERE _id = '2') SELECT _id, x FROM u ORDER BY _id", [{"_id": "1"}, {"_id": "2", "x": D("25.5")}]),
+    ("SELECT REPLACE(status, 'ing') AS s, IF(LENGTH(tags) > 1, ELEMENT_AT(tags, 2), ELEMENT_AT(tags, 1)) AS t, "
+     "CAST(SUM(amount) > 0 AS int) AS any, ROUND(AVG(amount) * 100, 2) AS pct FROM orders WHERE _id = '1' "
+     "GROUP BY status, tags", [{"s": "shipped", "t": "b", "any": 1, "pct": 1000}]),
+    ("SELECT SUM(ELEMENT_AT(JSON_PARSE(CONCAT('{\"n\": ', CAST(amount AS string), '}')), 'n')) AS s FROM orders "
+     "WHERE _id IN ('1', '2')", [{"s": D("35.5")}]),
 ]  # fmt: skip
 
 
