@@ -7,6 +7,8 @@ subclass is where Rockset-only syntax goes as it is added (`HINT(...)`, `* EXCEP
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from sqlglot import exp, parser
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
@@ -76,7 +78,15 @@ def without_hints(tokens: list[Token]) -> list[Token]:
 
 
 def parse(sql: str) -> exp.Expression:
-    """One statement, or a QueryError that says where the parser stopped."""
+    """One statement, or a QueryError that says where the parser stopped. Dashboards and Query Lambdas
+    send the same text again and again, and parsing is most of a translation's time: the trees of recent
+    texts are kept and shared, so a translation only reads its tree (it builds no node around one of the
+    tree's, which would set that node's parent; tests/queries/test_translation.py checks it)."""
+    return _parsed(sql)
+
+
+@lru_cache(maxsize=256)
+def _parsed(sql: str) -> exp.Expression:
     dialect = Rockset()
     try:
         tokens = without_hints(dialect.tokenize(sql))

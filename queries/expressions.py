@@ -167,10 +167,15 @@ class Expressions:
     # Predicates
 
     def compare(self, node: exp.Binary, operator: str) -> Sql:
+        return self.compared(self.value(node.this), operator, self.value(node.expression), node)
+
+    def compared(self, a: Sql, operator: str, b: Sql, node: exp.Expression) -> Sql:
         """A field against a number compares as numbers, against a string as strings; a value of another
         type is neither equal, less nor greater (NULL), so `amount > 20` never matches the string 'n/a'
-        (SQLite would rank every string above every number; jsonb would rank them below)."""
-        a, b = self.scalar(self.value(node.this)), self.scalar(self.value(node.expression))
+        (SQLite would rank every string above every number; jsonb would rank them below). `node` is where
+        the comparison is written, for errors. (The parsed tree is shared between translations of the same
+        text, see queries/dialect.py, so nothing here builds new nodes around its nodes.)"""
+        a, b = self.scalar(a), self.scalar(b)
         if a.kind in (*TIMES, TIME, IV) or b.kind in (*TIMES, TIME, IV):
             a, b = self.times_compared(node, a, b)
         if operator == "=" and (contained := self.containment(a, b) or self.containment(b, a)):
@@ -215,9 +220,8 @@ class Expressions:
         return self.compare(node, "<=")
 
     def emit_between(self, node: exp.Between) -> Sql:
-        low = exp.GTE(this=node.this, expression=node.args["low"])
-        high = exp.LTE(this=node.this, expression=node.args["high"])
-        a, b = self.emit_gte(low), self.emit_lte(high)
+        a = self.compared(self.value(node.this), ">=", self.value(node.args["low"]), node)
+        b = self.compared(self.value(node.this), "<=", self.value(node.args["high"]), node)
         return Sql(f"({a.sql} AND {b.sql})", BOOL, a.params + b.params)
 
     def emit_in(self, node: exp.In) -> Sql:
@@ -318,7 +322,7 @@ class Expressions:
         conditions = []
         for branch in node.args.get("ifs") or []:
             if operand is not None:
-                conditions.append(self.compare(exp.EQ(this=operand, expression=branch.this), "="))
+                conditions.append(self.compared(self.value(operand), "=", self.value(branch.this), branch))
             else:
                 conditions.append(self.condition(branch.this))
         values = [self.value(branch.args["true"]) for branch in node.args.get("ifs") or []]
@@ -384,7 +388,7 @@ class Expressions:
         return method(node)
 
     def fn_cardinality(self, node: exp.Anonymous) -> Sql:
-        return self.emit_arraysize(exp.ArraySize(this=self.arguments(node, 1)[0]))
+        return self.array_size(self.arguments(node, 1)[0])
 
     # Aggregates
 
@@ -401,6 +405,9 @@ class Expressions:
             if len(argument.expressions) != 1:
                 raise unsupported(node, "COUNT(DISTINCT) of several expressions is")
             argument = argument.expressions[0]
+        return self.counted(argument, distinct)
+
+    def counted(self, argument: exp.Expression, distinct: bool) -> Sql:
         counted = self.scalar(self.value(argument))
         if self.pg and counted.kind == JSON:  # a JSON null is not counted, as Rockset's COUNT(x) skips it
             counted = Sql(f"NULLIF({counted.sql}, 'null'::jsonb)", JSON, counted.params)

@@ -263,7 +263,7 @@ class Functions:
         return Sql(sql, BOOL, number.params * (1 if self.pg else 2))
 
     def emit_nullif(self, node: exp.Nullif) -> Sql:
-        condition = self.compare(exp.EQ(this=node.this, expression=node.expression), "=")
+        condition = self.compared(self.value(node.this), "=", self.value(node.expression), node)
         value = self.scalar(self.value(node.this))
         return Sql(
             f"CASE WHEN {condition.sql} THEN NULL ELSE {value.sql} END", value.kind, condition.params + value.params
@@ -318,8 +318,11 @@ class Functions:
         return Sql(f"CASE WHEN json_type({j.sql}) = 'array' THEN {j.sql} END", DOC, j.params * 2)
 
     def emit_arraysize(self, node: exp.ArraySize) -> Sql:
+        return self.array_size(node.this)
+
+    def array_size(self, node: exp.Expression) -> Sql:
         """ARRAY_LENGTH / CARDINALITY: the number of elements of an array; NULL for anything else."""
-        array = self.array_json(node.this)
+        array = self.array_json(node)
         return Sql(f"{'jsonb_array_length' if self.pg else 'json_array_length'}({array.sql})", NUM, array.params)
 
     def emit_arraycontains(self, node: exp.ArrayContains) -> Sql:
@@ -430,7 +433,10 @@ class Functions:
         return self.aggregated(f"json_group_array(json({j.sql})) FILTER (WHERE {j.sql} IS NOT NULL)", DOC, j.params * 2)
 
     def fn_arbitrary(self, node: exp.Anonymous) -> Sql:
-        value = self.scalar(self.value(self.arguments(node, 1)[0]))
+        return self.arbitrary(self.arguments(node, 1)[0])
+
+    def arbitrary(self, node: exp.Expression) -> Sql:
+        value = self.scalar(self.value(node))
         if self.pg:
             values = self.aggregated(f"array_agg({value.sql}) FILTER (WHERE {value.sql} IS NOT NULL)", value.kind,
                                      value.params * 2)  # fmt: skip
@@ -444,7 +450,7 @@ class Functions:
         return self.fn_arbitrary(node)
 
     def emit_anyvalue(self, node: exp.AnyValue) -> Sql:
-        return self.fn_arbitrary(exp.Anonymous(this="ANY_VALUE", expressions=[node.this]))
+        return self.arbitrary(node.this)
 
     def logical(self, node: exp.Func, pg_function: str, sqlite_function: str) -> Sql:
         value = self.boolean(self.value(node.this))
@@ -458,7 +464,7 @@ class Functions:
 
     def emit_approxdistinct(self, node: exp.ApproxDistinct) -> Sql:
         """Exact: the documents are at hand, and an exact count is a fine approximation."""
-        return self.emit_count(exp.Count(this=exp.Distinct(expressions=[node.this])))
+        return self.counted(node.this, distinct=True)
 
     def fn_approx_percentile(self, node: exp.Anonymous) -> Sql:
         value_node, share_node = self.arguments(node, 2, 3)[:2]

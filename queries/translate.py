@@ -120,7 +120,8 @@ class Translator(Relations, Windows, Expressions, Functions, Times):
                 inner.set(key, None)
             wrapper = exp.Select(expressions=[exp.Star()]).from_(exp.Subquery(this=inner))
             for key in ("order", "limit", "offset"):
-                wrapper.set(key, node.args.get(key))
+                if node.args.get(key) is not None:
+                    wrapper.set(key, node.args[key].copy())  # copies: the parsed tree is shared, never changed
             return self.select(wrapper, mode, **limits)
         if isinstance(node, exp.Subquery):
             return self.statement(node.this, mode, **limits)
