@@ -5,6 +5,7 @@ meaning where Rockset does, the same on both databases."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -26,12 +27,22 @@ class Expressions:
         emitted = self.scalar(self.value(node))
         if emitted.kind == JSON:  # `WHERE flag`: true only for a JSON true
             return Sql(f"({emitted.sql} = 'true'::jsonb)" if self.pg else f"({emitted.sql} = 1)", BOOL, emitted.params)
+        if emitted.kind == NULL:
+            return replace(self.typed_null("boolean"), kind=BOOL)
+        if emitted.kind != BOOL:
+            raise QueryError(f"A condition is expected here, not a {emitted.kind}.", *where_of(node))
         return emitted
 
-    def value(self, node: exp.Expression) -> Sql:
+    def value(self, node: exp.Expression | None) -> Sql:
+        if node is None:  # an optional argument of sqlglot's that Rockset requires, left out (`JSON_FORMAT()`)
+            raise QueryError("A function is missing an argument.")
         method = getattr(self, f"emit_{type(node).__name__.lower()}", None)
         if method is None:
             raise unsupported(node)
+        if isinstance(node, exp.Func):  # the parser lets `CEIL()` through without its argument
+            for key, required in node.arg_types.items():
+                if required is True and node.args.get(key) is None and key != "expressions":
+                    raise QueryError(f"{node.sql_name()} is missing an argument.", *where_of(node))
         return method(node)
 
     def emit_paren(self, node: exp.Paren) -> Sql:
@@ -134,14 +145,24 @@ class Expressions:
         if not self.pg or emitted.kind == JSON:
             return emitted
         if emitted.kind == NULL:
-            return emitted
+            return Sql("CAST(NULL AS jsonb)", JSON)
+        if emitted.kind in (*TIMES, TIME):  # as Rockset writes a time
+            emitted = self.as_string(emitted)
         return Sql(f"to_jsonb({emitted.sql})", JSON, emitted.params)
 
+    def typed_null(self, cast: str) -> Sql:
+        """A NULL PostgreSQL can place (an untyped one makes `SUM(NULL)` ambiguous to it)."""
+        return Sql(f"CAST(NULL AS {cast})" if self.pg else "NULL", NULL)
+
     def number(self, emitted: Sql) -> Sql:
-        """A numeric SQL value, or NULL where the JSON value is not a number (as Rockset's SUM skips it)."""
+        """A numeric SQL value, or NULL where the value is not a number (as Rockset's SUM skips it)."""
         emitted = self.scalar(emitted)
-        if emitted.kind != JSON:
+        if emitted.kind == NUM:
             return emitted
+        if emitted.kind in (NULL, TEXT, BOOL):
+            return replace(self.typed_null("numeric"), kind=NUM)
+        if emitted.kind != JSON:
+            raise QueryError(f"A number is expected here, not a {emitted.kind}.")
         x = emitted.sql
         if self.pg:
             sql = f"CASE WHEN jsonb_typeof({x}) = 'number' THEN ({x} #>> '{{}}')::numeric END"
@@ -150,9 +171,15 @@ class Expressions:
         return Sql(sql, NUM, emitted.params * 2)
 
     def text(self, emitted: Sql) -> Sql:
+        """A string: a JSON value's if it is one (NULL for other JSON values), any other value written out
+        (a number's digits, a time in ISO 8601), as CONCAT and LIKE want them."""
         emitted = self.scalar(emitted)
-        if emitted.kind != JSON:
+        if emitted.kind == TEXT:
             return emitted
+        if emitted.kind == NULL:
+            return replace(self.typed_null("text"), kind=TEXT)
+        if emitted.kind != JSON:
+            return self.as_string(emitted)
         x = emitted.sql
         if self.pg:
             return Sql(f"CASE WHEN jsonb_typeof({x}) = 'string' THEN {x} #>> '{{}}' END", TEXT, emitted.params * 2)
@@ -180,6 +207,8 @@ class Expressions:
             a, b = self.times_compared(node, a, b)
         if operator == "=" and (contained := self.containment(a, b) or self.containment(b, a)):
             return contained
+        if a.kind != b.kind and {a.kind, b.kind} <= {NUM, TEXT, BOOL}:  # values of two types: neither = nor <
+            return replace(self.typed_null("boolean"), kind=BOOL)
         if JSON in (a.kind, b.kind) and {a.kind, b.kind} & {NUM, TEXT}:
             other = b.kind if a.kind == JSON else a.kind
             convert = self.number if other == NUM else self.text
@@ -300,7 +329,10 @@ class Expressions:
     def common(self, values: list[Sql]) -> list[Sql]:
         """Branches of one value (CASE, COALESCE) in one type on PostgreSQL: jsonb if any branch is a field."""
         values = [self.scalar(v) for v in values]
-        if self.pg and any(v.kind == JSON for v in values):
+        kinds = {v.kind for v in values} - {NULL}
+        if len(kinds) > 1 and not self.pg:  # different types: as JSON, which any value is
+            return [self.jtext(self.as_string(v) if v.kind in (*TIMES, TIME) else v) for v in values]
+        if self.pg and (JSON in kinds or len(kinds) > 1):
             return [self.json(v) for v in values]
         return values
 
@@ -336,8 +368,12 @@ class Expressions:
 
     def emit_coalesce(self, node: exp.Coalesce) -> Sql:
         values = self.common([self.value(e) for e in [node.this, *node.expressions]])
+        if len(values) == 1:
+            return values[0]
         if self.pg and values[0].kind == JSON:  # a JSON null is null to COALESCE, as in Rockset
             values = [Sql(f"NULLIF({v.sql}, 'null'::jsonb)", JSON, v.params) for v in values]
+        elif values[0].kind == DOC:
+            values = [Sql(f"NULLIF({v.sql}, 'null')", DOC, v.params) for v in values]
         kinds = {v.kind for v in values} - {NULL}
         kind = JSON if JSON in kinds else kinds.pop() if len(kinds) == 1 else VALUE
         return Sql(f"COALESCE({', '.join(v.sql for v in values)})", kind, tuple(p for v in values for p in v.params))
@@ -362,6 +398,8 @@ class Expressions:
 
     def emit_substring(self, node: exp.Substring) -> Sql:
         """SUBSTR(s, start[, length]), 1-based on Rockset and on both databases."""
+        if node.args.get("start") is None:
+            raise QueryError("SUBSTR needs a start position: SUBSTR(s, start[, length]).", *where_of(node))
         pieces = [self.text(self.value(node.this))]
         for key in ("start", "length"):
             if node.args.get(key) is not None:
@@ -428,6 +466,8 @@ class Expressions:
         """MIN/MAX over a field: over its numbers if it has any, else over its strings, on both databases
         (PostgreSQL has no MIN over jsonb; SQLite would rank any string above every number)."""
         emitted = self.scalar(self.value(node.this))
+        if emitted.kind == NULL:
+            return emitted
         if emitted.kind != JSON:
             return self.aggregated(f"{function}({emitted.sql})", emitted.kind, emitted.params)
         number = self.aggregated(f"{function}({self.number(emitted).sql})", NUM, self.number(emitted).params)

@@ -218,11 +218,13 @@ class Functions:
         if digits is None:
             return Sql(f"{function}({number.sql})", NUM, number.params)
         places = self.number(self.value(digits))
-        if self.pg:  # numeric, which rounds exactly (AVG and `/` give floats, which take no places)
+        if self.pg and function in ("ROUND", "TRUNC"):  # numeric, which rounds exactly (AVG and `/` give floats)
             sql = f"{function}(CAST({number.sql} AS numeric), CAST({places.sql} AS integer))"
             return Sql(sql, NUM, number.params + places.params)
         if function == "ROUND":
             return Sql(f"ROUND({number.sql}, {places.sql})", NUM, number.params + places.params)
+        if self.pg:  # FLOOR and CEIL take no places on PostgreSQL either
+            number = Sql(f"CAST({number.sql} AS numeric)", NUM, number.params)
         sql = f"({function}({number.sql} * POWER(10, {places.sql})) / POWER(10, {places.sql}))"
         return Sql(sql, NUM, number.params + places.params * 2)
 
@@ -242,8 +244,11 @@ class Functions:
         """GREATEST/LEAST over numbers (or over strings when the first argument is a string); NULL when any
         argument is NULL, on both databases (PostgreSQL's own would skip it)."""
         values = [self.value(e) for e in [node.this, *node.expressions]]
-        convert = self.text if values[0].kind == TEXT else self.number
-        values = [convert(v) for v in values]
+        if values[0].kind in (*TIMES, TIME):
+            values = [self.micros(v, node) for v in values]
+        else:
+            convert = self.text if values[0].kind == TEXT else self.number
+            values = [convert(v) for v in values]
         params = tuple(p for v in values for p in v.params)
         listed = ", ".join(v.sql for v in values)
         if not self.pg:
@@ -272,9 +277,9 @@ class Functions:
     def emit_typeof(self, node: exp.Typeof) -> Sql:
         value = self.value(node.this)
         if value.kind in (*TIMES, TIME):
-            return Sql("%s", TEXT, (TS if value.kind == TIME else value.kind,))
+            return Sql("CAST(%s AS text)" if self.pg else "%s", TEXT, (TS if value.kind == TIME else value.kind,))
         if value.kind == NULL:
-            return Sql("%s", TEXT, ("null",))
+            return Sql("CAST(%s AS text)" if self.pg else "%s", TEXT, ("null",))
         j = self.any_json(value)
         sql = (TYPE_NAMES_PG if self.pg else TYPE_NAMES_SQLITE).format(j.sql)
         return Sql(sql, TEXT, j.params * (2 if self.pg else 1))
@@ -437,6 +442,8 @@ class Functions:
 
     def arbitrary(self, node: exp.Expression) -> Sql:
         value = self.scalar(self.value(node))
+        if value.kind == NULL:
+            return value
         if self.pg:
             values = self.aggregated(f"array_agg({value.sql}) FILTER (WHERE {value.sql} IS NOT NULL)", value.kind,
                                      value.params * 2)  # fmt: skip

@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import lru_cache
+from functools import lru_cache, wraps
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ISO8601 = re.compile(
@@ -195,9 +196,23 @@ FUNCTIONS = {
 AGGREGATES = {"millrace_percentile": (2, Percentile)}
 
 
+def _null_on_error(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A value a function can't read is NULL, as the PostgreSQL translation answers (never an exception,
+    which SQLite would turn into an error for the whole query)."""
+
+    @wraps(function)
+    def safe(*arguments: Any) -> Any:
+        try:
+            return function(*arguments)
+        except (ValueError, TypeError, OverflowError, re.error, KeyError, ZoneInfoNotFoundError):
+            return None
+
+    return safe
+
+
 def register(raw: Any) -> None:
     """On a sqlite3 connection; cheap, and idempotent."""
     for name, (arity, function) in FUNCTIONS.items():
-        raw.create_function(name, arity, function, deterministic=True)
+        raw.create_function(name, arity, _null_on_error(function), deterministic=True)
     for name, (arity, aggregate) in AGGREGATES.items():
         raw.create_aggregate(name, arity, aggregate)

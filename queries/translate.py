@@ -14,6 +14,7 @@ field (Rockset's `undefined`) is SQL NULL on both; a JSON null is kept apart whe
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -50,6 +51,7 @@ from queries.sqlite_functions import parse_iso
 from queries.times import Times
 from queries.windows import Windows
 
+logger = logging.getLogger(__name__)
 PARAMETER_TYPES = {"string", "int", "float", "bool", "date", "datetime", "timestamp"}
 
 
@@ -246,6 +248,8 @@ class Translator(Relations, Windows, Expressions, Functions, Times):
         # applies when the query doesn't say); the databases' own defaults differ, so say it.
         first = (not desc) if nulls_first is None else bool(nulls_first)
         key = self.scalar(key)
+        if key.kind == NULL:  # `ORDER BY NULL` sorts nothing (and PostgreSQL refuses a constant there)
+            return []
         suffix = f" {'DESC' if desc else 'ASC'} NULLS {'FIRST' if first else 'LAST'}"
         parts = [self.type_rank(key), key] if key.kind == JSON else [key]
         return [Sql(part.sql + suffix, part.kind, part.params) for part in parts]
@@ -358,4 +362,11 @@ def translate(
 ) -> Translation:
     """Rockset SQL → one statement for `vendor`, with its bound values; QueryError when it can't be."""
     translator = Translator(vendor, resolve, parameters)
-    return translator.translate(sql, default_limit=default_limit, row_cap=row_cap)
+    try:
+        return translator.translate(sql, default_limit=default_limit, row_cap=row_cap)
+    except QueryError:
+        raise
+    except Exception:  # a translator bug: logged with its traceback, the user told plainly
+        logger.exception("Could not translate %r", sql[:2000])
+        raise QueryError("Millrace could not translate this query (an error on our side, logged).",
+                         type_="INTERNALERROR") from None  # fmt: skip

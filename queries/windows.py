@@ -47,6 +47,8 @@ class Windows:
         if (spec := node.args.get("spec")) is not None:
             parts.append(self.frame(spec))
         function = node.this
+        if isinstance(function, exp.ApproxDistinct) or isinstance(function.this, exp.Distinct):
+            raise unsupported(node, "DISTINCT in a window function is")
         name = RANKINGS.get(type(function).__name__)
         if name is not None:
             kind_sql = f"{name}() OVER ({' '.join(parts)})"
