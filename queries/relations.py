@@ -100,7 +100,8 @@ class Relations:
 
     def from_clause(self, source: exp.From, joins: list[exp.Join]) -> tuple[str, list[Any]]:
         """FROM ... JOIN ... WHERE <the first collection's restriction>: each collection restricted where it
-        belongs (in a LEFT JOIN's ON, where WHERE would drop the unmatched rows)."""
+        belongs (in a LEFT JOIN's ON, where WHERE would drop the unmatched rows). With a RIGHT or FULL JOIN
+        no such place keeps the unmatched rows of both sides, so each collection is a restricted subquery."""
         grouped = source.this
         if isinstance(grouped, exp.Subquery) and not grouped.alias and grouped.this.args.get("joins"):
             # FROM (a CROSS JOIN UNNEST(...)): the parentheses group nothing an inner join would change
@@ -108,19 +109,20 @@ class Relations:
             joins = [*table.args["joins"], *joins]
             table.set("joins", None)
             source = exp.From(this=table)
-        first, first_params, restriction = self.relation(source.this)
+        inline = any((join.side or "").upper() in ("RIGHT", "FULL") for join in joins)
+        first, first_params, restriction = self.relation(source.this, inline)
         sql, params = [f"FROM {first}"], list(first_params)
         for join in joins:
             side, kind = (join.side or "").upper(), (join.kind or "").upper()
             if join.args.get("using"):
                 raise unsupported(join, "JOIN ... USING is")
-            if side not in ("", "LEFT") or kind not in ("", "INNER", "CROSS", "OUTER"):
+            if side not in ("", "LEFT", "RIGHT", "FULL") or kind not in ("", "INNER", "CROSS", "OUTER"):
                 raise unsupported(join, f"{side or kind} JOIN is")
-            fragment, fragment_params, condition = self.relation(join.this)
+            fragment, fragment_params, condition = self.relation(join.this, inline)
             on = join.args.get("on")
-            if on is None and side == "LEFT" and not isinstance(join.this, exp.Unnest):
-                raise QueryError("A LEFT JOIN needs an ON condition.", *where_of(join))
-            sql.append(f"{'LEFT ' if side else ''}JOIN {fragment} ON {condition.sql if condition else '1 = 1'}")
+            if on is None and side and not isinstance(join.this, exp.Unnest):
+                raise QueryError(f"A {side} JOIN needs an ON condition.", *where_of(join))
+            sql.append(f"{side + ' ' if side else ''}JOIN {fragment} ON {condition.sql if condition else '1 = 1'}")
             params += [*fragment_params, *(condition.params if condition else ())]
             if on is not None:
                 on_condition = self.condition(on)
@@ -130,21 +132,22 @@ class Relations:
         params += restriction.params if restriction else ()
         return " ".join(sql), params
 
-    def relation(self, node: exp.Expression) -> tuple[str, tuple, Sql | None]:
-        """One FROM item: its SQL, bound values, and the restriction that keeps it to one collection."""
+    def relation(self, node: exp.Expression, inline: bool = False) -> tuple[str, tuple, Sql | None]:
+        """One FROM item: its SQL, bound values, and the restriction that keeps it to one collection (or,
+        `inline`, a collection as a subquery that restricts itself)."""
         if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier):
             if node.args.get("catalog") or node.args.get("joins") or node.args.get("pivots"):
                 raise unsupported(node, f"`{node.sql()}` as a collection is")
             if not node.db and node.name in self.scope.ctes:
                 return self.derived(node, *self.scope.ctes[node.name])
-            return self.collection(node)
+            return self.collection(node, inline)
         if isinstance(node, exp.Subquery):
             return self.derived(node, node, dict(self.scope.ctes))
         if isinstance(node, exp.Unnest):
             return self.unnest(node)
         raise unsupported(node, "This FROM item is")
 
-    def collection(self, node: exp.Table) -> tuple[str, tuple, Sql | None]:
+    def collection(self, node: exp.Table, inline: bool = False) -> tuple[str, tuple, Sql | None]:
         workspace, name = node.db or DEFAULT_WORKSPACE, node.name
         collection_id = self.resolve(workspace, name)
         if collection_id is None:
@@ -153,6 +156,9 @@ class Relations:
         relation = Relation(alias, f"{alias}.body", f"{alias}.doc_id", f"{alias}.event_time")
         self.scope.add(relation, {node.alias_or_name} if node.alias else {name, f"{workspace}.{name}"}, node)
         self.collections.append(f"{workspace}.{name}")
+        if inline:
+            subquery = f"(SELECT doc_id, body, event_time FROM {DOCUMENTS} WHERE collection_id = %s) AS {alias}"
+            return subquery, (collection_id,), None
         return f"{DOCUMENTS} {alias}", (), Sql(f"{alias}.collection_id = %s", BOOL, (collection_id,))
 
     def derived(self, node: exp.Expression, body: exp.Expression, ctes: dict) -> tuple[str, tuple, Sql | None]:

@@ -34,6 +34,7 @@ from queries.sql import (
     NULL,
     NUM,
     POSTGRES,
+    SAFE_KEY,
     SQLITE,
     STAR,
     TEXT,
@@ -235,10 +236,20 @@ class Translator(Relations, Windows, Expressions, Functions, Times):
         named, position = [], 0
         for (column, _), output in zip(items, outputs, strict=True):
             pieces = column.star if column.kind == STAR else (output.sql,)
+            if column.kind == STAR and column.exclude:  # `* EXCEPT (a, b)` for an enclosing query
+                pieces = (self.without_keys(pieces[0], column.exclude), *pieces[1:])
             for piece in pieces:
                 named.append(f"{piece} AS c{position}")
                 position += 1
         return named
+
+    def without_keys(self, document: str, keys: tuple[str, ...]) -> str:
+        for key in keys:
+            if not SAFE_KEY.match(key):
+                raise QueryError(f"Field name {key[:60]!r} is not supported yet in queries.")
+        if self.pg:
+            return "(" + document + "".join(f" - '{key}'" for key in keys) + ")"
+        return f"json_remove({document}, {', '.join(repr(self.sqlite_path([key])) for key in keys)})"
 
     def sort_terms(self, ordered: exp.Ordered, key: Sql) -> list[Sql]:
         """One ORDER BY key as its sort terms: JSON values sort by Rockset's type order first."""

@@ -28,6 +28,14 @@ CASES = [
     ("SELECT t.status, t.n FROM (SELECT status, COUNT(*) AS n FROM orders GROUP BY status) t JOIN "
      "(SELECT MAX(amount) AS top, status FROM orders GROUP BY status) m ON m.status = t.status WHERE m.top > 20 "
      "ORDER BY t.status", [{"status": "pending", "n": 2}, {"status": "shipped", "n": 2}]),
+    ("SELECT * FROM (SELECT * EXCEPT (id, _event_time) FROM customers WHERE city = 'Lima') AS c",
+     [{"_id": "Zed", "_event_time": CREATED, "city": "Lima"}]),
+    # RIGHT and FULL joins keep the unmatched rows of their side, and still only the organisation's documents
+    ("SELECT o._id AS o, c._id AS c FROM orders o RIGHT JOIN customers c ON o.customer.name = c._id ORDER BY c._id",
+     [{"o": "1", "c": "Ann"}, {"o": "2", "c": "Bob"}, {"o": None, "c": "Zed"}]),
+    ("SELECT o._id AS o, c._id AS c FROM orders o FULL OUTER JOIN customers c ON o.customer.name = c._id "
+     "WHERE o._id IS NULL OR o._id > '3' ORDER BY o._id, c._id",
+     [{"o": None, "c": "Zed"}, {"o": "4", "c": None}, {"o": "5", "c": None}]),
     # UNION
     ("SELECT _id FROM orders WHERE amount = 10 UNION ALL SELECT _id FROM customers WHERE city = 'Oslo' ORDER BY _id",
      ids("1", "Ann")),
