@@ -196,3 +196,26 @@ def test_a_result_over_the_byte_cap_is_an_error(orders, monkeypatch):
     with pytest.raises(QueryError) as error:
         runner.execute(translation, timeout_ms=1000)
     assert error.value.type == "RESOURCEEXCEEDED" and "MB" in error.value.message
+
+
+@pytest.mark.parametrize("vendor", ["postgresql", "sqlite"])
+def test_every_string_in_a_query_is_a_bound_value(vendor):
+    """Over every conformance query: each string literal reaches the database as a parameter, or not at all
+    (a unit DATE_DIFF turns into a number); only a field name in brackets, `a['b']`, is SQL text, as a
+    dotted name is, after SAFE_KEY."""
+    from sqlglot import exp
+
+    from queries.dialect import parse
+    from queries.translate import translate, typed_parameter
+    from tests.queries import test_conformance, test_functions, test_relations
+
+    parameters = {"s": typed_parameter("s", "string", "pending")}
+    for module in (test_conformance, test_functions, test_relations):
+        for sql, _ in module.CASES:
+            translation = translate(sql, vendor=vendor, resolve=lambda workspace, name: 1, parameters=parameters)
+            bound = {str(p) for p in translation.params}
+            for literal in parse(sql).find_all(exp.Literal):
+                if not literal.is_string or isinstance(literal.parent, exp.Bracket):
+                    continue
+                spliced = f"'{literal.this}'" in translation.sql
+                assert any(literal.this in b for b in bound) or not spliced, (sql, literal)
