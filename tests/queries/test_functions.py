@@ -60,6 +60,17 @@ CASES = [
      one(status="cancelled", ids=["4"])),
     ("SELECT ARRAY_AGG(note) AS notes, ARRAY_AGG(tags) AS tags FROM orders WHERE _id IN ('1', '3')",
      one(notes=[None], tags=[["a", "b"]])),
+    # CAST, as in Rockset's table of casts
+    ("SELECT CAST(10 as float) AS a, CAST(0 as bool) AS b, CAST(10 as string) AS c, CAST(true AS int) AS d, "
+     "CAST(true as float) AS e, CAST(true as string) AS f, CAST(2.5 as int) AS g, CAST(2.5 as bool) AS h, "
+     "CAST(2.5 as string) AS i, CAST('2' AS int) AS j, CAST('2.5' as float) AS k, CAST('false' as bool) AS l, "
+     "CAST('2018-05-26' AS date) AS m, CAST('2018-05-26 10:30:20.345Z' as timestamp) AS n",
+     one(a=10, b=False, c="10", d=1, e=1, f="true", g=2, h=True, i="2.5", j=2, k=Decimal("2.5"), l=False,
+         m="2018-05-26", n="2018-05-26T10:30:20.345000Z")),
+    # Numbers, as in Rockset's mathematical functions
+    ("SELECT ROUND(2.4) AS a, ROUND(2.6) AS b, ROUND(3) AS c, FLOOR(2.6) AS d, CEIL(2.4) AS e, TRUNC(-2.4) AS f, "
+     "TRUNCATE(2.6) AS g, CEILING(3) AS h, ABS(-5) AS i, ABS(null) AS j, GREATEST(1) AS k, GREATEST(1, 2, 3) AS l, "
+     "GREATEST(1, null, 3) AS m", one(a=2, b=3, c=3, d=2, e=3, f=-2, g=2, h=3, i=5, j=None, k=1, l=3, m=None)),
     # CAST and TRY_CAST: what doesn't convert is null
     ("SELECT CAST(ms AS string) AS a, CAST(n AS string) AS b, CAST(flag AS string) AS c, CAST(num AS int) AS d, "
      "TRY_CAST(num AS float) AS e, CAST(n AS int) AS f, CAST(flag AS int) AS g FROM events ORDER BY _id",
