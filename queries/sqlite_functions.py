@@ -125,6 +125,18 @@ def from_local(value: Any, zone: str) -> int | None:
     return _moment(_datetime(int(value)).replace(tzinfo=ZoneInfo(zone)))
 
 
+def extract(part: str, value: Any) -> int | None:
+    """EXTRACT's parts, as PostgreSQL's EXTRACT gives them (DAYOFWEEK: ISO, Monday = 1)."""
+    if value is None:
+        return None
+    moment = _datetime(int(value))
+    parts = {"MICROSECOND": moment.microsecond, "MILLISECOND": moment.microsecond // 1000, "SECOND": moment.second,
+             "MINUTE": moment.minute, "HOUR": moment.hour, "DAY": moment.day, "DAYOFWEEK": moment.isoweekday(),
+             "DAYOFYEAR": moment.timetuple().tm_yday, "WEEK": moment.isocalendar()[1], "MONTH": moment.month,
+             "QUARTER": (moment.month - 1) // 3 + 1, "YEAR": moment.year}  # fmt: skip
+    return parts[part]
+
+
 def strftime(pattern: str, value: Any) -> str | None:
     if value is None or pattern is None:
         return None
@@ -188,6 +200,7 @@ FUNCTIONS = {
     "millrace_date_trunc": (2, date_trunc),
     "millrace_date_diff": (3, date_diff),
     "millrace_strftime": (2, strftime),
+    "millrace_extract": (2, extract),
     "millrace_to_local": (2, to_local),
     "millrace_from_local": (2, from_local),
     "millrace_to_number": (2, to_number),

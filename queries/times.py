@@ -29,6 +29,9 @@ TO_CHAR = {"Y": "YYYY", "m": "MM", "d": "DD", "H": "HH24", "M": "MI", "S": "SS",
            "F": "YYYY-MM-DD", "T": "HH24:MI:SS", "D": "MM/DD/YY", "R": "HH24:MI", "e": "FMDD", "u": "ID",
            "Z": '"UTC"', "z": '"+0000"', "%": "%"}  # fmt: skip
 EPOCH_PG = "(TIMESTAMP 'epoch' + {} * INTERVAL '1 microsecond')"
+EXTRACT_PG = {"MICROSECOND": "MICROSECONDS", "MILLISECOND": "MILLISECONDS", "SECOND": "SECOND", "MINUTE": "MINUTE",
+              "HOUR": "HOUR", "DAY": "DAY", "DAYOFWEEK": "ISODOW", "DAYOFYEAR": "DOY", "WEEK": "WEEK",
+              "MONTH": "MONTH", "QUARTER": "QUARTER", "YEAR": "YEAR"}  # fmt: skip
 MICROS_PG = "CAST(EXTRACT(EPOCH FROM {}) * 1000000 AS bigint)"
 
 
@@ -228,6 +231,22 @@ class Times:
         zone = self.zone(node.args["zone"])
         local = self.truncated(self.shifted(moment, zone, to_local=True), unit)
         return self.shifted(local, zone, to_local=False)
+
+    def emit_extract(self, node: exp.Extract) -> Sql:
+        """EXTRACT(part FROM time): a whole number; DAYOFWEEK counts from Monday = 1 (ISO 8601)."""
+        part = node.this.name.upper() if isinstance(node.this, exp.Var | exp.Column) else ""
+        if part not in EXTRACT_PG:
+            raise QueryError(f"EXTRACT of {part or node.this.sql()!r} is not supported; use one of "
+                             f"{', '.join(EXTRACT_PG)}.", *where_of(node))  # fmt: skip
+        moment = self.micros(self.value(node.expression), node.expression)
+        if self.pg:
+            sql = f"CAST(FLOOR(EXTRACT({EXTRACT_PG[part]} FROM {EPOCH_PG.format(moment.sql)})) AS bigint)"
+            if part == "MILLISECOND":  # PostgreSQL's milliseconds include the seconds
+                sql = f"MOD(CAST(FLOOR(EXTRACT(MILLISECONDS FROM {EPOCH_PG.format(moment.sql)})) AS bigint), 1000)"
+            elif part == "MICROSECOND":
+                sql = f"MOD({moment.sql}, 1000000)"
+            return Sql(sql, NUM, moment.params)
+        return Sql(f"millrace_extract(%s, {moment.sql})", NUM, (part, *moment.params))
 
     # Time zones: a timestamp is an instant, a datetime a wall clock; AT TIME ZONE goes between them
 
