@@ -10,6 +10,11 @@ matched `SAFE_KEY` (no quotes, backslashes or control characters), quoted by us.
 Documents are schemaless, so a field reference is JSON: `jsonb` on PostgreSQL (compared with jsonb, so
 numbers compare as exact numerics and strings as strings), a `json_extract` value on SQLite. A missing
 field (Rockset's `undefined`) is SQL NULL on both; a JSON null is kept apart where it shows (results).
+
+The translator is one class in pieces, each a module: this one (statements: SELECT, UNION, the select
+list, ORDER BY, LIMIT), queries/relations.py (FROM, JOINs, CTEs, derived tables, UNNEST, scopes,
+subqueries in expressions), queries/expressions.py (fields, operators, conversions), queries/functions.py,
+queries/times.py and queries/windows.py (Rockset's functions).
 """
 
 from __future__ import annotations
