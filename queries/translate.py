@@ -121,7 +121,7 @@ class Translator(Relations, Windows, Expressions, Functions, Times):
         if isinstance(node, exp.Union):
             self.with_ctes(node)
             if mode in (DERIVED, MEMBER) and not any(node.args.get(k) for k in ("order", "limit", "offset")):
-                return self.union(node)
+                return self.union(node, as_json=mode == MEMBER)
             # ORDER BY and LIMIT of a UNION (and a UNION as the result): a SELECT over it, as a derived table
             inner = node.copy()
             for key in ("order", "limit", "offset", "with_", "with"):
@@ -135,16 +135,18 @@ class Translator(Relations, Windows, Expressions, Functions, Times):
             return self.statement(node.this, mode, **limits)
         raise unsupported(node, f"{node.key.upper()} is")
 
-    def union(self, node: exp.Union) -> Statement:
+    def union(self, node: exp.Union, *, as_json: bool) -> Statement:
         """Both sides as they are when their columns agree (a null column agrees with any); else both
-        again with every column as JSON, which any value is."""
-        sides = self.union_sides(node, DERIVED)
+        again with every column as JSON, which any value is (and so at once inside a UNION that needs it)."""
+        sides = self.union_sides(node, MEMBER if as_json else DERIVED)
         if len(sides[0].refs) != len(sides[1].refs) or any(
             (a == "*") != (b == "*") for (_, a), (_, b) in zip(sides[0].refs, sides[1].refs, strict=True)
         ):
             raise QueryError("The two sides of a UNION select different numbers of columns.", *where_of(node))
         pairs = list(zip(sides[0].refs, sides[1].refs, strict=True))
-        if all(a == b or NULL in (a, b) for (_, a), (_, b) in pairs):
+        if as_json:
+            refs = sides[0].refs
+        elif all(a == b or NULL in (a, b) for (_, a), (_, b) in pairs):
             refs = [(name, b if a == NULL else a) for (name, a), (_, b) in pairs]
         else:
             sides = self.union_sides(node, MEMBER)

@@ -45,6 +45,9 @@ CASES = [
      "ORDER BY v DESC", [{"v": "Oslo"}, {"v": 10}]),
     ("SELECT COUNT(*) AS n FROM (SELECT _id FROM orders UNION ALL SELECT _id FROM customers) AS everything",
      [{"n": 8}]),
+    ("SELECT v FROM (SELECT _id AS v FROM orders WHERE _id = '1' UNION ALL SELECT city FROM customers "
+     "WHERE _id = 'Bob' UNION ALL SELECT amount FROM orders WHERE _id = '3') AS u ORDER BY v",
+     [{"v": 40}, {"v": "1"}, {"v": "Rome"}]),
     # Subqueries in expressions
     ("SELECT _id FROM orders WHERE customer.name IN (SELECT _id FROM customers) ORDER BY _id", ids("1", "2")),
     ("SELECT _id FROM orders WHERE status NOT IN (SELECT status FROM orders WHERE amount > 20)", ids("4")),
