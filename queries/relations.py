@@ -172,9 +172,14 @@ class Relations:
         renamed = [c.name for c in (node.args.get("alias") or exp.TableAlias()).args.get("columns") or []]
         position = 0
         for index, (name, kind) in enumerate(statement.refs):
-            if kind == "*":
-                relation.document, relation.doc_id, relation.event_time = (
-                    f"{alias}.c{position}", f"{alias}.c{position + 1}", f"{alias}.c{position + 2}")  # fmt: skip
+            if kind == "*":  # `*` over a join is one document, its fields merged (the later relation's win)
+                document = f"{alias}.c{position}"
+                if relation.document is None:
+                    relation.doc_id, relation.event_time = f"{alias}.c{position + 1}", f"{alias}.c{position + 2}"
+                    relation.document = document
+                else:
+                    merge = "({} || {})" if self.pg else "json_patch({}, {})"
+                    relation.document = merge.format(relation.document, document)
                 position += 3
                 continue
             name = renamed[index] if index < len(renamed) else name

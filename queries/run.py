@@ -33,7 +33,7 @@ SQLITE_READABLE = {"doc_id", "body", "collection_id", "event_time", ""}  # "": t
 SQLITE_FUNCTIONS = {"json_extract", "json_type", "->", "typeof", "count", "sum", "avg", "min", "max",
                     "coalesce", "like", "lower", "upper", "length", "abs", "substr", "replace",
                     "json_array_length", "json_quote", "json", "json_array", "json_group_array", "json_each",
-                    "json_remove",
+                    "json_remove", "json_patch",
                     "instr", "nullif", "round", "row_number", "rank", "dense_rank", "percent_rank", "cume_dist",
                     "first_value", "last_value", "nth_value", "lag", "lead", "trunc", "floor", "ceil", "power",
                     "group_concat",

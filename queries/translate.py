@@ -294,10 +294,8 @@ class Translator(Relations, Windows, Expressions, Functions, Times):
                 if not isinstance(column, exp.Column) or column.table:
                     raise unsupported(column, "* EXCEPT of anything but top-level fields is")
                 names.append(column.name)
-            relations = self.scope.relations
-            if sum(1 for r in relations if r.doc_id) > 1:
-                raise unsupported(node, "* over a join of collections is")  # whose `_id`? name the fields, or `o.*`
-            return [item for r in relations for item in self.star(r, tuple(names), node)]
+            # over a join: every relation's fields (a field two of them have: the later one's, and its `_id`)
+            return [item for r in self.scope.relations for item in self.star(r, tuple(names), node)]
         if isinstance(node, exp.Column) and isinstance(node.this, exp.Star):
             if node.table not in self.scope.names or node.args.get("db"):
                 raise QueryError(f"`{node.table}` is not a collection of this query.", *where_of(node))

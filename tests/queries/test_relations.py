@@ -30,6 +30,13 @@ CASES = [
      "ORDER BY t.status", [{"status": "pending", "n": 2}, {"status": "shipped", "n": 2}]),
     ("SELECT * FROM (SELECT * EXCEPT (id, _event_time) FROM customers WHERE city = 'Lima') AS c",
      [{"_id": "Zed", "_event_time": CREATED, "city": "Lima"}]),
+    # `*` over a join: every relation's fields, the later one's where both have one
+    ("SELECT * FROM orders o JOIN customers c ON o.customer.name = c._id WHERE o._id = '2'",
+     [{"_id": "Bob", "_event_time": CREATED, "id": "Bob", "status": "shipped", "amount": D("25.5"),
+       "customer": {"name": "Bob", "tier": "silver"}, "tags": ["b"], "city": "Rome"}]),
+    ("WITH j AS (SELECT * FROM orders o JOIN customers c ON o.customer.name = c._id) SELECT status, city, amount "
+     "FROM j ORDER BY city", [{"status": "shipped", "city": "Oslo", "amount": 10},
+                              {"status": "shipped", "city": "Rome", "amount": D("25.5")}]),
     # RIGHT and FULL joins keep the unmatched rows of their side, and still only the organisation's documents
     ("SELECT o._id AS o, c._id AS c FROM orders o RIGHT JOIN customers c ON o.customer.name = c._id ORDER BY c._id",
      [{"o": "1", "c": "Ann"}, {"o": "2", "c": "Bob"}, {"o": None, "c": "Zed"}]),
