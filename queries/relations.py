@@ -102,29 +102,20 @@ class Relations:
         """FROM ... JOIN ... WHERE <the first collection's restriction>: each collection restricted where it
         belongs (in a LEFT JOIN's ON, where WHERE would drop the unmatched rows). With a RIGHT or FULL JOIN
         no such place keeps the unmatched rows of both sides, so each collection is a restricted subquery."""
-        grouped = source.this
-        if isinstance(grouped, exp.Subquery) and not grouped.alias and grouped.this.args.get("joins"):
-            # FROM (a CROSS JOIN UNNEST(...)): the parentheses group nothing an inner join would change
-            table = grouped.this.copy()
-            joins = [*table.args["joins"], *joins]
-            table.set("joins", None)
-            source = exp.From(this=table)
-        inline = any((join.side or "").upper() in ("RIGHT", "FULL") for join in joins)
-        first, first_params, restriction = self.relation(source.this, inline)
+        first_node = source.this
+        if isinstance(first_node, exp.Subquery) and not first_node.alias and first_node.this.args.get("joins"):
+            # FROM (a CROSS JOIN UNNEST(...)): the parentheses group nothing; `a` is read without its joins
+            joins = [*first_node.this.args["joins"], *joins]
+            first_node = first_node.this
+        steps = [step for join in joins for step in self.join_steps(join)]
+        inline = any(side in ("RIGHT", "FULL") for _, side, _ in steps)
+        first, first_params, restriction = self.relation(first_node, inline)
         sql, params = [f"FROM {first}"], list(first_params)
-        for join in joins:
-            side, kind = (join.side or "").upper(), (join.kind or "").upper()
-            if join.args.get("using"):
-                raise unsupported(join, "JOIN ... USING is")
-            if side not in ("", "LEFT", "RIGHT", "FULL") or kind not in ("", "INNER", "CROSS", "OUTER"):
-                raise unsupported(join, f"{side or kind} JOIN is")
-            fragment, fragment_params, condition = self.relation(join.this, inline)
-            on = join.args.get("on")
-            if on is None and side and not isinstance(join.this, exp.Unnest):
-                raise QueryError(f"A {side} JOIN needs an ON condition.", *where_of(join))
+        for node, side, conditions in steps:
+            fragment, fragment_params, condition = self.relation(node, inline)
             sql.append(f"{side + ' ' if side else ''}JOIN {fragment} ON {condition.sql if condition else '1 = 1'}")
             params += [*fragment_params, *(condition.params if condition else ())]
-            if on is not None:
+            for on in conditions:
                 on_condition = self.condition(on)
                 sql.append(f"AND ({on_condition.sql})")
                 params += on_condition.params
@@ -132,11 +123,36 @@ class Relations:
         params += restriction.params if restriction else ()
         return " ".join(sql), params
 
+    def join_steps(self, join: exp.Join) -> list[tuple[exp.Expression, str, list[exp.Expression]]]:
+        """A JOIN as (what is joined, LEFT/RIGHT/FULL or "", its ON conditions). An inner join of a
+        parenthesized inner join, `JOIN (b JOIN c ON bc) ON ab`, is the same as joining b, then c on both
+        conditions (by then every relation `ab` names is there)."""
+        side, kind = (join.side or "").upper(), (join.kind or "").upper()
+        if join.args.get("using"):
+            raise unsupported(join, "JOIN ... USING is")
+        if side not in ("", "LEFT", "RIGHT", "FULL") or kind not in ("", "INNER", "CROSS", "OUTER"):
+            raise unsupported(join, f"{side or kind} JOIN is")
+        on = join.args.get("on")
+        grouped = join.this
+        if isinstance(grouped, exp.Subquery) and not grouped.alias and grouped.this.args.get("joins"):
+            inner = grouped.this.args["joins"]
+            if side or any(j.side for j in inner):
+                raise unsupported(join, "An outer join inside parentheses is")
+            steps = [(grouped.this, "", [])]
+            for nested in inner:
+                steps += self.join_steps(nested)
+            if on is not None:
+                steps[-1][2].append(on)
+            return steps
+        if on is None and side and not isinstance(grouped, exp.Unnest):
+            raise QueryError(f"A {side} JOIN needs an ON condition.", *where_of(join))
+        return [(grouped, side, [on] if on is not None else [])]
+
     def relation(self, node: exp.Expression, inline: bool = False) -> tuple[str, tuple, Sql | None]:
         """One FROM item: its SQL, bound values, and the restriction that keeps it to one collection (or,
         `inline`, a collection as a subquery that restricts itself)."""
         if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier):
-            if node.args.get("catalog") or node.args.get("joins") or node.args.get("pivots"):
+            if node.args.get("catalog") or node.args.get("pivots"):
                 raise unsupported(node, f"`{node.sql()}` as a collection is")
             if not node.db and node.name in self.scope.ctes:
                 return self.derived(node, *self.scope.ctes[node.name])

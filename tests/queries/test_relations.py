@@ -37,6 +37,9 @@ CASES = [
     ("WITH j AS (SELECT * FROM orders o JOIN customers c ON o.customer.name = c._id) SELECT status, city, amount "
      "FROM j ORDER BY city", [{"status": "shipped", "city": "Oslo", "amount": 10},
                               {"status": "shipped", "city": "Rome", "amount": D("25.5")}]),
+    ("WITH named AS (SELECT _id AS name, city FROM customers) SELECT o._id, n.city FROM orders o JOIN "
+     "(customers c JOIN named n ON n.name = c._id) ON o.customer.name = c._id ORDER BY o._id",
+     [{"_id": "1", "city": "Oslo"}, {"_id": "2", "city": "Rome"}]),
     # RIGHT and FULL joins keep the unmatched rows of their side, and still only the organisation's documents
     ("SELECT o._id AS o, c._id AS c FROM orders o RIGHT JOIN customers c ON o.customer.name = c._id ORDER BY c._id",
      [{"o": "1", "c": "Ann"}, {"o": "2", "c": "Bob"}, {"o": None, "c": "Zed"}]),
