@@ -21,6 +21,8 @@ CASES = [
      "SELECT status FROM b ORDER BY status", [{"status": "pending"}, {"status": "shipped"}]),
     ("WITH t AS (SELECT tags FROM orders WHERE _id = '1') SELECT tags[2] AS second, ARRAY_LENGTH(tags) AS n FROM t",
      [{"second": "b", "n": 2}]),
+    ("WITH orders AS (SELECT * FROM orders WHERE status = 'pending') SELECT _id FROM orders ORDER BY _id",
+     ids("3", "5")),  # a CTE may shadow the collection it reads
     # Derived tables
     ("SELECT * FROM (SELECT _id, status FROM orders WHERE amount = 40) AS t", [{"_id": "3", "status": "pending"}]),
     ("SELECT * FROM (SELECT * FROM customers WHERE city = 'Rome') c",
