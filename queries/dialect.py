@@ -7,9 +7,12 @@ subclass is where Rockset-only syntax goes as it is added (`HINT(...)`, `* EXCEP
 
 from __future__ import annotations
 
-from sqlglot import exp
+from functools import lru_cache
+
+from sqlglot import exp, parser
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.helper import seq_get
 from sqlglot.tokens import Token, TokenType
 
 from queries.errors import QueryError
@@ -19,6 +22,40 @@ class Rockset(Dialect):
     """Identifiers are case-sensitive in Rockset (field names are JSON keys), so nothing is normalised."""
 
     NORMALIZATION_STRATEGY = Dialect.NORMALIZATION_STRATEGY.CASE_SENSITIVE
+
+    class Parser(parser.Parser):
+        """Rockset's argument orders where they differ from sqlglot's defaults."""
+
+        FUNCTIONS = {
+            **parser.Parser.FUNCTIONS,
+            "DATE_DIFF": lambda args: exp.Anonymous(this="DATE_DIFF", expressions=args),  # (unit, start, end)
+            "REGEXP_EXTRACT": lambda args: exp.RegexpExtract(  # (string, pattern[, group])
+                this=seq_get(args, 0), expression=seq_get(args, 1), group=seq_get(args, 2)
+            ),
+        }
+
+        def _parse_unnest(self, with_alias: bool = True) -> exp.Unnest | None:
+            """Rockset names the element inside the parentheses, `UNNEST(o.tags AS tag [WITH ORDINALITY AS
+            i])`, as well as Presto's way outside, `UNNEST(o.tags) [WITH ORDINALITY] AS t(tag[, i])`; both
+            become the second's tree (inner names as the alias's columns)."""
+            if not self._match_pair(TokenType.UNNEST, TokenType.L_PAREN):
+                return None
+            value = self._parse_equality()
+            names = []
+            if self._match(TokenType.ALIAS):
+                names.append(self._parse_id_var(any_token=False))
+            ordinality = self._match_pair(TokenType.WITH, TokenType.ORDINALITY)
+            if ordinality and self._match(TokenType.ALIAS):
+                names.append(self._parse_id_var(any_token=False))
+            self._match_r_paren()
+            ordinality = self._match_pair(TokenType.WITH, TokenType.ORDINALITY) or ordinality
+            alias = self._parse_table_alias() if with_alias else None
+            if names:
+                if alias is not None and alias.args.get("columns"):
+                    self.raise_error("Name the elements of UNNEST once, inside or after its parentheses")
+                alias = alias or exp.TableAlias()
+                alias.set("columns", names)
+            return self.expression(exp.Unnest(expressions=[value], alias=alias, offset=bool(ordinality)))
 
 
 def without_hints(tokens: list[Token]) -> list[Token]:
@@ -41,7 +78,15 @@ def without_hints(tokens: list[Token]) -> list[Token]:
 
 
 def parse(sql: str) -> exp.Expression:
-    """One statement, or a QueryError that says where the parser stopped."""
+    """One statement, or a QueryError that says where the parser stopped. Dashboards and Query Lambdas
+    send the same text again and again, and parsing is most of a translation's time: the trees of recent
+    texts are kept and shared, so a translation only reads its tree (it builds no node around one of the
+    tree's, which would set that node's parent; tests/queries/test_translation.py checks it)."""
+    return _parsed(sql)
+
+
+@lru_cache(maxsize=256)
+def _parsed(sql: str) -> exp.Expression:
     dialect = Rockset()
     try:
         tokens = without_hints(dialect.tokenize(sql))

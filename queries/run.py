@@ -16,22 +16,29 @@ import json
 import sqlite3
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db import DatabaseError, connection, transaction
 from django.utils.dateparse import parse_datetime
 
+from queries import sqlite_functions
 from queries.errors import QueryError
-from queries.sql import BOOL, DOCUMENTS, JSON, STAR, TIME, Translation
+from queries.sql import BOOL, DOCUMENTS, IV, JSON, STAR, TIME, TIMES, Translation
 
 MAX_ROWS = 100_000  # a synchronous result bigger than this is a mistake or needs paging (not built yet)
 MAX_BYTES = 64 * 1024 * 1024
 SQLITE_READABLE = {"doc_id", "body", "collection_id", "event_time", ""}  # "": the table is scanned, no column read
 SQLITE_FUNCTIONS = {"json_extract", "json_type", "->", "typeof", "count", "sum", "avg", "min", "max",
                     "coalesce", "like", "lower", "upper", "length", "abs", "substr", "replace",
-                    "json_array_length"}  # fmt: skip
+                    "json_array_length", "json_quote", "json", "json_array", "json_group_array", "json_each",
+                    "json_remove", "json_patch",
+                    "instr", "nullif", "round", "row_number", "rank", "dense_rank", "percent_rank", "cume_dist",
+                    "first_value", "last_value", "nth_value", "lag", "lead", "trunc", "floor", "ceil", "power",
+                    "group_concat",
+                    *sqlite_functions.FUNCTIONS, *sqlite_functions.AGGREGATES}  # fmt: skip
+TIME_FORMATS = {"timestamp": "%Y-%m-%dT%H:%M:%S.%fZ", "datetime": "%Y-%m-%dT%H:%M:%S.%f", "date": "%Y-%m-%d"}
 PROGRESS_STEPS = 10_000  # SQLite virtual-machine instructions between two looks at the clock
 
 
@@ -47,6 +54,8 @@ def sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, database:
     if action == sqlite3.SQLITE_SELECT:
         return sqlite3.SQLITE_OK
     if action == sqlite3.SQLITE_READ and arg1 == DOCUMENTS and arg2 in SQLITE_READABLE:
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_READ and arg1 == "json_each":  # the elements of a value the query holds
         return sqlite3.SQLITE_OK
     if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in SQLITE_FUNCTIONS:
         return sqlite3.SQLITE_OK
@@ -82,6 +91,7 @@ def _postgres(sql: str, params: list[Any], timeout_ms: int, row_cap: int) -> lis
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL transaction_read_only = on")
         cursor.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+        cursor.execute("SET LOCAL TIME ZONE 'UTC'")  # ISO 8601 text without a zone is UTC, as in Rockset
         cursor.execute(sql, params)
         rows = _fetch(cursor, row_cap)
         transaction.set_rollback(True)
@@ -96,6 +106,10 @@ def _sqlite(sql: str, params: list[Any], timeout_ms: int, row_cap: int) -> list[
     deadline = time.monotonic() + timeout_ms / 1000
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA case_sensitive_like = ON")  # Rockset's LIKE tells 'A' from 'a'
+        sqlite_functions.register(raw)
+        # json_each is connected once per connection, which declares its columns: done before the authorizer,
+        # which would refuse that declaration (schema work), and so every json_each after it.
+        cursor.execute("SELECT 1 FROM json_each('[]')")
         raw.set_authorizer(sqlite_authorizer)
         raw.set_progress_handler(lambda: int(time.monotonic() > deadline), PROGRESS_STEPS)
         try:
@@ -149,6 +163,11 @@ def _plain(value: Any, kind: str) -> Any:
         return None
     if kind == TIME:
         return event_time(value)
+    if kind in TIMES:
+        moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(value))
+        return moment.strftime(TIME_FORMATS[kind])
+    if kind == IV:
+        return int(value)
     if kind == BOOL:
         return bool(value)
     if isinstance(value, float):

@@ -23,6 +23,11 @@ SAFE_KEY = re.compile(r"^[^\x00-\x1f\"'\\%]{1,255}$")  # `%` too: the drivers' p
 # Which SQL kind an emitted expression has: how it is compared, converted and returned.
 JSON, NUM, TEXT, BOOL, NULL, VALUE = "json", "num", "text", "bool", "null", "value"
 TIME = "time"  # `_event_time`: the database's timestamp, returned as Rockset writes it
+DOC = "doc"  # a computed JSON value on SQLite, as JSON text (PostgreSQL's computed jsonb is JSON)
+# Rockset's time types, as whole microseconds since 1970 (UTC) on both databases: they compare, add and
+# subtract as integers, and the runner writes them out as Rockset does.
+TS, DT, DATE, IV = "timestamp", "datetime", "date", "microsecond_interval"
+TIMES = (TS, DT, DATE)
 
 # A collection's id from (workspace, name), looked up in the caller's organisation only; None if not there.
 Resolver = Callable[[str, str], "int | None"]
@@ -37,7 +42,8 @@ class Sql:
     params: tuple[Any, ...] = ()
     path: tuple[str | int, ...] | None = None  # set for a document field: its output is the JSON text
     constant: bool = False  # one bound value from the query (a literal or a parameter)
-    table: str = ""  # for a field: the generated alias of the documents row it is read from
+    table: str = ""  # for a field: the SQL of the JSON document it is read from (`d0.body`, `s1.c2`)
+    label: str = ""  # the result's column name when the query gives none (`_id`, a derived column's name)
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,7 @@ class Column:
     name: str
     kind: str  # JSON: JSON text to decode (None = undefined, omitted); STAR: doc_id, body, event_time; else a value
     exclude: tuple[str, ...] = ()  # `* EXCEPT (a, b)`: top-level fields left out of the document
-    table: str = ""  # STAR: whose document
+    star: tuple[str, str, str] = ()  # STAR: the SQL of the document, its _id and its _event_time
 
 
 STAR = "star"
@@ -70,10 +76,13 @@ def where_of(node: exp.Expression) -> tuple[int | None, int | None]:
         if meta.get("line") and meta.get("col"):
             width = len(identifier.name) + (2 if identifier.quoted else 0)
             places.append((meta["line"], meta["col"] - width + 1))
+    if not places and node.parent is not None:  # a literal has no place of its own: where its expression is
+        return where_of(node.parent)
     return min(places) if places else (None, None)
 
 
 def unsupported(node: exp.Expression, what: str | None = None) -> QueryError:
     line, column = where_of(node)
     label = what or f"`{node.sql(dialect='presto')[:60]}`"
-    return QueryError(f"{label} is not supported by Millrace yet.", line, column)
+    verb = "" if label.endswith((" is", " are")) else " is"  # callers write "WITH RECURSIVE is"
+    return QueryError(f"{label}{verb} not supported by Millrace yet.", line, column)

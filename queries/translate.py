@@ -10,10 +10,16 @@ matched `SAFE_KEY` (no quotes, backslashes or control characters), quoted by us.
 Documents are schemaless, so a field reference is JSON: `jsonb` on PostgreSQL (compared with jsonb, so
 numbers compare as exact numerics and strings as strings), a `json_extract` value on SQLite. A missing
 field (Rockset's `undefined`) is SQL NULL on both; a JSON null is kept apart where it shows (results).
+
+The translator is one class in pieces, each a module: this one (statements: SELECT, UNION, the select
+list, ORDER BY, LIMIT), queries/relations.py (FROM, JOINs, CTEs, derived tables, UNNEST, scopes,
+subqueries in expressions), queries/expressions.py (fields, operators, conversions), queries/functions.py,
+queries/times.py and queries/windows.py (Rockset's functions).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -23,17 +29,22 @@ from sqlglot import exp
 from queries.dialect import parse
 from queries.errors import QueryError
 from queries.expressions import Expressions
+from queries.functions import Functions
+from queries.relations import DERIVED, EXISTS, MEMBER, TOP, VALUES, Relation, Relations, Scope, Statement
 from queries.sql import (
-    ALIAS,
     BOOL,
-    DOCUMENTS,
+    DATE,
+    DOC,
     JSON,
     NULL,
     NUM,
     POSTGRES,
+    SAFE_KEY,
     SQLITE,
     STAR,
     TEXT,
+    TIME,
+    TIMES,
     VALUE,
     Column,
     Resolver,
@@ -42,8 +53,11 @@ from queries.sql import (
     unsupported,
     where_of,
 )  # fmt: skip
+from queries.sqlite_functions import parse_iso
+from queries.times import Times
+from queries.windows import Windows
 
-DEFAULT_WORKSPACE = "commons"
+logger = logging.getLogger(__name__)
 PARAMETER_TYPES = {"string", "int", "float", "bool", "date", "datetime", "timestamp"}
 
 
@@ -62,12 +76,19 @@ def typed_parameter(name: str, type_: str, value: Any) -> Sql:
             if str(value).lower() not in ("true", "false"):
                 raise ValueError(value)
             return Sql("", BOOL, (str(value).lower() == "true",))
+        if type_ in TIMES:  # ISO 8601 text, as Rockset's parameters carry them
+            micros = parse_iso(str(value))
+            if micros is None:
+                raise ValueError(value)
+            if type_ == DATE:
+                micros -= micros % 86_400_000_000
+            return Sql("", type_, (micros,))
     except (ValueError, InvalidOperation):
         raise QueryError(f"Parameter `{name}` is not a valid {type_}: {str(value)[:60]!r}.") from None
-    return Sql("", TEXT, (str(value),))  # string; dates and times compare as their ISO text for now
+    return Sql("", TEXT, (str(value),))
 
 
-class Translator(Expressions):
+class Translator(Relations, Windows, Expressions, Functions, Times):
     """One query, for one database vendor and one organisation's collections."""
 
     def __init__(self, vendor: str, resolve: Resolver, parameters: Mapping[str, Sql] | None = None) -> None:
@@ -76,32 +97,87 @@ class Translator(Expressions):
         self.pg = vendor == POSTGRES
         self.resolve = resolve
         self.parameters = dict(parameters or {})
-        self.tables: dict[str, str] = {}  # the query's names for its collections → d0, d1...
-        self.only_table: str | None = None  # the one collection an unqualified field belongs to
+        self.scope = Scope()
+        self.collections: list[str] = []  # workspace.name of each collection read, for the response
+        self.aliases = 0  # generated aliases (d1, s2, u3...) are numbered across the whole statement
+        self.over: Sql | None = None  # the OVER (...) of the window function being emitted
 
     # The statement
 
     def translate(self, sql: str, *, default_limit: int | None = None, row_cap: int | None = None) -> Translation:
         tree = parse(sql)
-        if not isinstance(tree, exp.Select):
-            if isinstance(tree, exp.Query):
-                raise unsupported(tree, "WITH, UNION and other compound queries are")
+        while isinstance(tree, exp.Subquery) and not tree.alias:
+            tree = tree.this
+        if not isinstance(tree, exp.Query):
             raise QueryError("Only SELECT queries may be run.", *where_of(tree))
-        return self.select(tree, default_limit=default_limit, row_cap=row_cap)
+        statement = self.statement(tree, TOP, default_limit=default_limit, row_cap=row_cap)
+        return Translation(statement.sql, statement.params, statement.columns, list(dict.fromkeys(self.collections)))
 
-    def select(self, node: exp.Select, *, default_limit: int | None, row_cap: int | None) -> Translation:
-        for key in ("laterals", "with_", "with", "windows", "qualify", "into", "locks", "connect", "prewhere"):
+    def statement(self, node: exp.Expression, mode: str, **limits: int | None) -> Statement:
+        """A SELECT or a UNION, for the result (TOP), a FROM (DERIVED), a UNION's side (MEMBER) or a value
+        (VALUES: IN, EXISTS, a scalar subquery)."""
+        if isinstance(node, exp.Select):
+            return self.select(node, mode, **limits)
+        if isinstance(node, exp.Union):
+            self.with_ctes(node)
+            if mode in (DERIVED, MEMBER) and not any(node.args.get(k) for k in ("order", "limit", "offset")):
+                return self.union(node, as_json=mode == MEMBER)
+            # ORDER BY and LIMIT of a UNION (and a UNION as the result): a SELECT over it, as a derived table
+            inner = node.copy()
+            for key in ("order", "limit", "offset", "with_", "with"):
+                inner.set(key, None)
+            wrapper = exp.Select(expressions=[exp.Star()]).from_(exp.Subquery(this=inner))
+            for key in ("order", "limit", "offset"):
+                if node.args.get(key) is not None:
+                    wrapper.set(key, node.args[key].copy())  # copies: the parsed tree is shared, never changed
+            return self.select(wrapper, mode, **limits)
+        if isinstance(node, exp.Subquery):
+            return self.statement(node.this, mode, **limits)
+        raise unsupported(node, f"{node.key.upper()} is")
+
+    def union(self, node: exp.Union, *, as_json: bool) -> Statement:
+        """Both sides as they are when their columns agree (a null column agrees with any); else both
+        again with every column as JSON, which any value is (and so at once inside a UNION that needs it)."""
+        sides = self.union_sides(node, MEMBER if as_json else DERIVED)
+        if len(sides[0].refs) != len(sides[1].refs) or any(
+            (a == "*") != (b == "*") for (_, a), (_, b) in zip(sides[0].refs, sides[1].refs, strict=True)
+        ):
+            raise QueryError("The two sides of a UNION select different numbers of columns.", *where_of(node))
+        pairs = list(zip(sides[0].refs, sides[1].refs, strict=True))
+        if as_json:
+            refs = sides[0].refs
+        elif all(a == b or NULL in (a, b) for (_, a), (_, b) in pairs):
+            refs = [(name, b if a == NULL else a) for (name, a), (_, b) in pairs]
+        else:
+            sides = self.union_sides(node, MEMBER)
+            refs = sides[0].refs
+        keyword = "UNION" if node.args.get("distinct") else "UNION ALL"
+        return Statement(f"{sides[0].sql} {keyword} {sides[1].sql}", sides[0].params + sides[1].params, [], refs)
+
+    def union_sides(self, node: exp.Union, mode: str) -> list[Statement]:
+        sides = []
+        for side in (node.this, node.expression):
+            with self.scoped(correlated=False):
+                sides.append(self.statement(side, mode))
+        return sides
+
+    def select(
+        self, node: exp.Select, mode: str, *, default_limit: int | None = None, row_cap: int | None = None
+    ) -> Statement:
+        for key in ("laterals", "windows", "qualify", "into", "locks", "connect", "prewhere"):
             if node.args.get(key):
                 raise unsupported(node, f"{key.rstrip('_').upper()} is")
+        self.with_ctes(node)
         source = node.args.get("from_") or node.args.get("from")
-        if source is None:
-            raise QueryError("The query needs a FROM clause naming a collection.", *where_of(node))
         joins = node.args.get("joins") or []
-        collection_ids, labels = zip(*[self.table(t.this, i) for i, t in enumerate([source, *joins])], strict=True)
-        self.only_table = f"{ALIAS}0" if not joins else None
-        from_sql, from_params = self.joins(joins, collection_ids)
+        if source is None:  # `SELECT ARRAY_CREATE(1, 2)`: values only, as Rockset's examples write them
+            if joins:
+                raise QueryError("A JOIN needs a FROM clause naming a collection.", *where_of(joins[0]))
+            from_sql, from_params = "WHERE 1 = 1", []
+        else:
+            from_sql, from_params = self.from_clause(source, joins)
 
-        items = [self.item(e, i) for i, e in enumerate(node.expressions)]
+        items = [item for i, e in enumerate(node.expressions) for item in self.item(e, i)]
         named = {c.name: s for c, s in items if s is not None}
         parts = ["SELECT"]
         distinct = node.args.get("distinct")
@@ -115,19 +191,17 @@ class Translator(Expressions):
         if (order := node.args.get("order")) is not None:
             for ordered in order.expressions:
                 key, is_item = self.by_reference(ordered.this, items, named)
-                desc = bool(ordered.args.get("desc"))
-                nulls_first = ordered.args.get("nulls_first")
-                # Rockset sorts undefined and null before every value (the dialect's "nulls are small", which
-                # sqlglot applies when the query doesn't say); the databases' own defaults differ, so say it.
-                first = (not desc) if nulls_first is None else bool(nulls_first)
-                for part in [self.type_rank(key), key] if key.kind == JSON else [key]:
-                    terms.append(f"{part.sql} {'DESC' if desc else 'ASC'} NULLS {'FIRST' if first else 'LAST'}")
+                for part in self.sort_terms(ordered, key):
+                    terms.append(part.sql)
                     order_params += part.params
-                    if distinct is not None and self.pg and is_item:
-                        hidden.append(part)
-        outputs = [self.output(column, s) for column, s in items] + hidden
-        parts.append(", ".join(o.sql for o in outputs))
-        params: list[Any] = [p for o in outputs for p in o.params]
+                    if distinct is not None and self.pg and is_item and mode == TOP:
+                        hidden.append(Sql(part.sql.rsplit(" ", 3)[0], part.kind, part.params))
+        outputs = [self.output(column, s, mode) for column, s in items]
+        refs = [(c.name, "*" if c.kind == STAR else o.kind) for (c, _), o in zip(items, outputs, strict=True)]
+        if mode == EXISTS:
+            outputs, refs = [Sql("1", NUM)], []
+        parts.append(", ".join([*self.named_outputs(items, outputs, mode), *(h.sql for h in hidden)]))
+        params: list[Any] = [p for o in [*outputs, *hidden] for p in o.params]
         parts.append(from_sql)
         params += from_params
         if (where := node.args.get("where")) is not None:
@@ -157,49 +231,46 @@ class Translator(Expressions):
         if offset is not None:
             parts.append("OFFSET %s")
             params.append(offset)
-        return Translation(" ".join(parts), params, [c for c, _ in items], list(dict.fromkeys(labels)))
+        sql = " ".join(parts)
+        if mode == MEMBER and (terms or limit is not None):
+            sql = f"SELECT * FROM ({sql}) AS {self.new_alias('m')}"  # a UNION's side may not ORDER or LIMIT
+        return Statement(sql, params, [c for c, _ in items], refs)
 
-    def joins(self, joins: list[exp.Join], collection_ids: tuple[int, ...]) -> tuple[str, list[Any]]:
-        """FROM and JOINs, each collection's restriction where it belongs: in a LEFT JOIN's ON (in WHERE it
-        would drop the unmatched rows), in WHERE for the first collection."""
-        sql, params = [f"FROM {DOCUMENTS} {ALIAS}0"], []
-        for index, join in enumerate(joins, start=1):
-            side, kind = (join.side or "").upper(), (join.kind or "").upper()
-            if join.args.get("using"):
-                raise unsupported(join, "JOIN ... USING is")
-            if side not in ("", "LEFT") or kind not in ("", "INNER", "CROSS", "OUTER"):
-                raise unsupported(join, f"{side or kind} JOIN is")
-            table = f"{ALIAS}{index}"
-            on = join.args.get("on")
-            if on is None and side == "LEFT":
-                raise QueryError("A LEFT JOIN needs an ON condition.", *where_of(join))
-            sql.append(f"{'LEFT ' if side else ''}JOIN {DOCUMENTS} {table} ON {table}.collection_id = %s")
-            params.append(collection_ids[index])
-            if on is not None:
-                condition = self.condition(on)
-                sql.append(f"AND ({condition.sql})")
-                params += condition.params
-        sql.append(f"WHERE {ALIAS}0.collection_id = %s")
-        params.append(collection_ids[0])
-        return " ".join(sql), params
+    def named_outputs(self, items: list[tuple[Column, Sql | None]], outputs: list[Sql], mode: str) -> list[str]:
+        """For an enclosing query the columns are named c0, c1...; a `*` is three (document, _id, time)."""
+        if mode in (TOP, EXISTS):
+            return [o.sql for o in outputs]
+        named, position = [], 0
+        for (column, _), output in zip(items, outputs, strict=True):
+            pieces = column.star if column.kind == STAR else (output.sql,)
+            if column.kind == STAR and column.exclude:  # `* EXCEPT (a, b)` for an enclosing query
+                pieces = (self.without_keys(pieces[0], column.exclude), *pieces[1:])
+            for piece in pieces:
+                named.append(f"{piece} AS c{position}")
+                position += 1
+        return named
 
-    def table(self, node: exp.Expression, index: int) -> tuple[int, str]:
-        if not isinstance(node, exp.Table) or not isinstance(node.this, exp.Identifier):
-            raise unsupported(node, "A FROM other than one collection is")
-        if node.args.get("catalog") or node.args.get("joins") or node.args.get("pivots"):
-            raise unsupported(node, f"`{node.sql()}` as a collection is")
-        workspace = node.db or DEFAULT_WORKSPACE
-        name = node.name
-        collection_id = self.resolve(workspace, name)
-        if collection_id is None:
-            line, column = where_of(node)
-            raise QueryError(f"Collection '{workspace}.{name}' not found.", line, column)
-        names = {node.alias_or_name} if node.alias else {name, f"{workspace}.{name}"}
-        for alias in names:
-            if alias in self.tables:
-                raise QueryError(f"`{alias}` names two collections of the query; give one an alias.", *where_of(node))
-            self.tables[alias] = f"{ALIAS}{index}"
-        return collection_id, f"{workspace}.{name}"
+    def without_keys(self, document: str, keys: tuple[str, ...]) -> str:
+        for key in keys:
+            if not SAFE_KEY.match(key):
+                raise QueryError(f"Field name {key[:60]!r} is not supported yet in queries.")
+        if self.pg:
+            return "(" + document + "".join(f" - '{key}'" for key in keys) + ")"
+        return f"json_remove({document}, {', '.join(repr(self.sqlite_path([key])) for key in keys)})"
+
+    def sort_terms(self, ordered: exp.Ordered, key: Sql) -> list[Sql]:
+        """One ORDER BY key as its sort terms: JSON values sort by Rockset's type order first."""
+        desc = bool(ordered.args.get("desc"))
+        nulls_first = ordered.args.get("nulls_first")
+        # Rockset sorts undefined and null before every value (the dialect's "nulls are small", which sqlglot
+        # applies when the query doesn't say); the databases' own defaults differ, so say it.
+        first = (not desc) if nulls_first is None else bool(nulls_first)
+        key = self.scalar(key)
+        if key.kind == NULL:  # `ORDER BY NULL` sorts nothing (and PostgreSQL refuses a constant there)
+            return []
+        suffix = f" {'DESC' if desc else 'ASC'} NULLS {'FIRST' if first else 'LAST'}"
+        parts = [self.type_rank(key), key] if key.kind == JSON else [key]
+        return [Sql(part.sql + suffix, part.kind, part.params) for part in parts]
 
     def count_of(self, node: exp.Expression | None, clause: str) -> int | None:
         if node is None:
@@ -213,7 +284,7 @@ class Translator(Expressions):
 
     # The select list
 
-    def item(self, node: exp.Expression, index: int) -> tuple[Column, Sql | None]:
+    def item(self, node: exp.Expression, index: int) -> list[tuple[Column, Sql | None]]:
         if isinstance(node, exp.Star):
             if node.args.get("replace") or node.args.get("replace_") or node.args.get("rename"):
                 raise unsupported(node, "* REPLACE is")
@@ -223,13 +294,12 @@ class Translator(Expressions):
                 if not isinstance(column, exp.Column) or column.table:
                     raise unsupported(column, "* EXCEPT of anything but top-level fields is")
                 names.append(column.name)
-            if self.only_table is None:
-                raise unsupported(node, "* over a join is")  # whose `_id`? name the fields, or `o.*`
-            return Column("*", STAR, tuple(names), self.only_table), None
+            # over a join: every relation's fields (a field two of them have: the later one's, and its `_id`)
+            return [item for r in self.scope.relations for item in self.star(r, tuple(names), node)]
         if isinstance(node, exp.Column) and isinstance(node.this, exp.Star):
-            if node.table not in self.tables or node.args.get("db"):
+            if node.table not in self.scope.names or node.args.get("db"):
                 raise QueryError(f"`{node.table}` is not a collection of this query.", *where_of(node))
-            return Column("*", STAR, (), self.tables[node.table]), None
+            return self.star(self.scope.names[node.table], (), node)
         alias = node.alias if isinstance(node, exp.Alias) else None
         inner = node.this if isinstance(node, exp.Alias) else node
         emitted = self.value(inner)
@@ -237,27 +307,51 @@ class Translator(Expressions):
             name = alias
         elif emitted.path:
             name = next((k for k in reversed(emitted.path) if isinstance(k, str)), f"?column{index + 1}")
-        elif emitted.table and emitted.path is None and emitted.sql.endswith((".doc_id", ".event_time")):
-            name = "_id" if emitted.sql.endswith(".doc_id") else "_event_time"
+        elif emitted.label:
+            name = emitted.label
         elif isinstance(inner, exp.Func):
             name = f"?{inner.key.upper()}"
         else:
             name = f"?column{index + 1}"
-        if emitted.path is not None or (self.pg and emitted.kind == JSON):
-            kind = JSON  # returned as JSON text
-        else:
-            kind = VALUE if emitted.kind == JSON else emitted.kind  # SQLite's MIN(field): a plain value
-        return Column(name, kind), emitted
+        return [(Column(name, self.result_kind(emitted)), emitted)]
 
-    def output(self, column: Column, emitted: Sql | None) -> Sql:
-        """What the SELECT list returns: JSON text for fields (exact numbers, null told from undefined)."""
+    def result_kind(self, emitted: Sql) -> str:
+        if emitted.path is not None or (self.pg and emitted.kind == JSON) or emitted.kind == DOC:
+            return JSON  # returned as JSON text
+        return VALUE if emitted.kind == JSON else emitted.kind  # SQLite's MIN(field): a plain value
+
+    def star(self, relation: Relation, exclude: tuple[str, ...], node: exp.Expression) -> list:
+        """`*` or `t.*`: a document with its _id, and a derived table's or UNNEST's named columns."""
+        items: list[tuple[Column, Sql | None]] = []
+        if relation.document and relation.doc_id and relation.event_time:
+            items.append((Column("*", STAR, exclude, (relation.document, relation.doc_id, relation.event_time)), None))
+        elif relation.document:
+            items.append((Column("*", JSON), self.field([], node, relation.document)))
+        items += [(Column(name, self.result_kind(s)), s) for name, s in relation.columns.items() if name not in exclude]
+        return items
+
+    def output(self, column: Column, emitted: Sql | None, mode: str) -> Sql:
+        """What the SELECT list returns. For the result: JSON text for fields (exact numbers, null told from
+        undefined). For an enclosing query: jsonb on PostgreSQL and JSON text on SQLite for JSON values (so
+        that their fields can be read on), and every value as JSON for the sides of a UNION."""
         if emitted is None:
-            table = column.table
-            return Sql(f"{table}.doc_id, {table}.body" + ("::text" if self.pg else "") + f", {table}.event_time", STAR)
-        if emitted.path is not None and not self.pg:
-            return Sql(f"{emitted.table}.body -> '{self.sqlite_path(emitted.path)}'", JSON)
-        if emitted.kind == JSON and self.pg:
-            return Sql(f"({emitted.sql})::text", JSON, emitted.params)
+            document, doc_id, event_time = column.star
+            return Sql(f"{doc_id}, {document}{'::text' if self.pg else ''}, {event_time}", STAR)
+        if mode == TOP:
+            if emitted.path is not None and not self.pg:
+                return Sql(f"({emitted.table} -> '{self.sqlite_path(emitted.path)}')", JSON)
+            if emitted.kind == JSON and self.pg:
+                return Sql(f"({emitted.sql})::text", JSON, emitted.params)
+            return emitted
+        if mode == VALUES:
+            return self.scalar(emitted)
+        if mode == MEMBER and emitted.kind in (*TIMES, TIME):  # as Rockset writes it; read back as a time
+            emitted = self.as_string(emitted)
+        if mode == MEMBER or emitted.path is not None or emitted.kind in (JSON, DOC):
+            if mode == DERIVED and emitted.kind == JSON and emitted.path is None and not self.pg:
+                return emitted  # a plain SQLite value (MIN(field)): read on as a value
+            as_json = self.json(self.scalar(emitted)) if self.pg else self.jtext(emitted)
+            return Sql(as_json.sql, DOC, as_json.params)
         return emitted
 
     def by_reference(self, node: exp.Expression, items: list[tuple[Column, Sql | None]], named: dict) -> tuple:
@@ -284,4 +378,11 @@ def translate(
 ) -> Translation:
     """Rockset SQL → one statement for `vendor`, with its bound values; QueryError when it can't be."""
     translator = Translator(vendor, resolve, parameters)
-    return translator.translate(sql, default_limit=default_limit, row_cap=row_cap)
+    try:
+        return translator.translate(sql, default_limit=default_limit, row_cap=row_cap)
+    except QueryError:
+        raise
+    except Exception:  # a translator bug: logged with its traceback, the user told plainly
+        logger.exception("Could not translate %r", sql[:2000])
+        raise QueryError("Millrace could not translate this query (an error on our side, logged).",
+                         type_="INTERNALERROR") from None  # fmt: skip
