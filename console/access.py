@@ -114,6 +114,10 @@ RULES: dict[str, Rule] = {
     "collection_table_preview": page(M),
     "collection_enable_stream": page(M),
     "collection_action": page(M),
+    # The query editor: queries only read, so everyone in the organisation may run them (POST).
+    "query_editor": page(R, R),
+    "query_describe": page(R),
+    "query_download": page(R),
     # Rockset's REST API.
     "api_openapi": api(P),
     "api_org": api(R),

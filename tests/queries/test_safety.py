@@ -181,3 +181,16 @@ def test_a_result_over_the_byte_cap_is_an_error(orders, monkeypatch):
     with pytest.raises(QueryError) as error:
         runner.execute(translation, timeout_ms=1000)
     assert error.value.type == "RESOURCEEXCEEDED" and "MB" in error.value.message
+
+
+def test_a_query_runs_with_djangos_debug_cursor_on(run, orders):
+    """DEBUG=True logs each statement with SQLite's QUOTE() while the authorizer is set."""
+    from django.db import connection
+
+    connection.force_debug_cursor = True
+    try:
+        assert run("SELECT _id FROM orders WHERE _id = :id", [{"name": "id", "type": "string", "value": "3"}]) == [
+            {"_id": "3"}
+        ]
+    finally:
+        connection.force_debug_cursor = False
