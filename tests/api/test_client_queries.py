@@ -40,3 +40,8 @@ def test_a_bad_query_raises_the_clients_exception_with_line_and_column(rs, order
         rs.sql("SELECT *\nFROM commons.secrets")
     body = json.loads(error.value.body)
     assert body["type"] == "INVALIDINPUT" and (body["line"], body["column"]) == (2, 6)
+
+
+def test_rs_sql_describe(rs, orders):
+    results = rs.sql("DESCRIBE commons.orders").results
+    assert {"field": ["customer", "name"], "occurrences": 5, "total": 5, "type": "string"} in results

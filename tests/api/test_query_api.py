@@ -99,3 +99,12 @@ def test_a_read_only_members_key_may_query(orders):
 def test_without_a_key_there_is_no_query(orders):
     response = post(Client(), QUERIES, {"sql": {"query": "SELECT * FROM orders"}})
     assert response.status_code == 401 and response.json()["type"] == "AUTHEXCEPTION"
+
+
+def test_describe_answers_in_rocksets_shape(client):
+    body = post(client, QUERIES, {"sql": {"query": "DESCRIBE commons.customers"}}).json()
+    assert body["collections"] == ["commons.customers"]
+    assert [c["name"] for c in body["column_fields"]] == ["field", "occurrences", "total", "type"]
+    assert {"field": ["city"], "occurrences": 3, "total": 3, "type": "string"} in body["results"]
+    validation = post(client, f"{QUERIES}/validations", {"sql": {"query": "DESCRIBE customers"}}).json()
+    assert validation["collections"] == ["commons.customers"]
