@@ -135,6 +135,8 @@ RULES: dict[str, Rule] = {
     # Queries only read the organisation's documents: a read-only member's key may run them.
     "api_queries": api(R, R),
     "api_query_validations": api(R, R),
+    "api_query": api(R, R),  # DELETE cancels a query, which only ever read
+    "api_query_pages": api(R),
     "api_keys_self": api(R),  # a user's own keys, like the console's page
     "api_keys_of_user": api(R),
     "api_key": api(R),

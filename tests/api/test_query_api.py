@@ -68,7 +68,9 @@ def test_another_organisations_collection_is_not_found_where_it_is_named(client)
         ({"sql": {"query": 1}}, "`sql.query` must be a string"),
         ({"sql": {"query": "SELECT 1 FROM orders", "parameters": [{"name": "a"}]}}, "sql.parameters[0].type"),
         ({"sql": {"query": "SELECT 1 FROM orders"}, "timeout_ms": 0}, "`timeout_ms`"),
-        ({"sql": {"query": "SELECT 1 FROM orders"}, "async": True}, "`async` is not supported"),
+        ({"sql": {"query": "SELECT 1 FROM orders"}, "async": "yes"}, "`async` must be true or false"),
+        ({"sql": {"query": "SELECT 1 FROM orders"}, "max_initial_results": 0}, "`max_initial_results` must be between"),
+        ({"sql": {"query": "SELECT 1 FROM orders"}, "async_options": {"x": 1}}, "Unknown field `async_options.x`"),
         ({"sql": {"query": "SELECT 1 FROM orders", "nope": 1}}, "Unknown field `sql.nope`"),
     ],
 )

@@ -90,6 +90,10 @@ def api_source(w: SimpleNamespace, actor: str) -> dict[str, Any]:
     return {**api_collection(w, actor), "source": str(w.source.public_id)}
 
 
+def api_query(w: SimpleNamespace, actor: str) -> dict[str, Any]:
+    return {"query_id": w.queries["admin"].query_id}
+
+
 WALK: dict[str, Case] = {
     # Accounts and the organisation
     "first_run": page(get=PUBLIC, post=PUBLIC, same_for_all="404"),  # an account exists: the page is gone
@@ -165,7 +169,9 @@ WALK: dict[str, Case] = {
     "api_source": api(get=READ_ONLY, kwargs=api_source, scoped=True),
     "api_source_suspend": api(post=MEMBER, kwargs=api_source, scoped=True),
     "api_source_resume": api(post=MEMBER, kwargs=api_source, scoped=True),
-    "api_queries": api(post=READ_ONLY, data=lambda w: {"sql": {"query": "SELECT COUNT(*) FROM orders"}}),
+    "api_queries": api(get=READ_ONLY, post=READ_ONLY, data=lambda w: {"sql": {"query": "SELECT COUNT(*) FROM orders"}}),
+    "api_query": api(get=READ_ONLY, delete=READ_ONLY, kwargs=api_query, scoped=True),
+    "api_query_pages": api(get=READ_ONLY, kwargs=api_query, scoped=True),
     "api_query_validations": api(post=READ_ONLY, data=lambda w: {"sql": {"query": "SELECT 1 FROM orders"}}),
     "api_keys_self": api(get=READ_ONLY, post=READ_ONLY),
     "api_keys_of_user": api(get=READ_ONLY, kwargs=lambda w, a: {"user": "self"}),
