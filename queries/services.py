@@ -137,6 +137,7 @@ def query_execute(query_pk: int) -> Query | None:
     )
     if not started:
         return query
+    started_at = time.monotonic()
     try:
         outcome = query_run(
             organisation=query.organisation, sql=query.sql, parameters=query.parameters,
@@ -144,10 +145,13 @@ def query_execute(query_pk: int) -> Query | None:
             cancelled=lambda: _cancel_requested(query.query_id),
         )  # fmt: skip
     except QueryError as error:
-        if error.type != "QUERY_CANCELLED":
+        ran_ms = int((time.monotonic() - started_at) * 1000)
+        if error.type == "QUERY_CANCELLED":  # how long it ran before it stopped: the statement has ended
+            Query.objects.filter(pk=query.pk, status=Query.Status.CANCELLED).update(elapsed_ms=ran_ms)
+        else:
             Query.objects.filter(pk=query.pk, status=Query.Status.RUNNING).update(
                 status=Query.Status.ERROR, finished_at=timezone.now(), backend_pid=None, error_type=error.type,
-                error_message=error.message, error_line=error.line, error_column=error.column,
+                error_message=error.message, error_line=error.line, error_column=error.column, elapsed_ms=ran_ms,
             )  # fmt: skip
         query.refresh_from_db()
         return query

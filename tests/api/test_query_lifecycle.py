@@ -156,6 +156,7 @@ def test_delete_stops_the_running_database_statement(orders, queued):
     assert not worker.is_alive()
     query.refresh_from_db()
     assert query.status == "CANCELLED" and query.error_type == "QUERY_CANCELLED" and query.backend_pid is None
+    assert query.elapsed_ms is not None  # set by the worker once its statement stopped
     if POSTGRES:
         with connection.cursor() as cursor:
             cursor.execute(
