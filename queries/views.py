@@ -24,7 +24,7 @@ from console.access import scoped_object_or_404
 from ingest.convert import dumps
 from queries.errors import QueryError
 from queries.models import Query, QueryResult
-from queries.services import MAX_TIMEOUT_MS, query_results_page, query_run, query_submit
+from queries.services import DEFAULT_TIMEOUT_MS, query_results_page, query_run, query_submit
 
 SHOWN_ROWS = 500  # on the page; the downloads have them all
 HISTORY_LENGTH = 20
@@ -82,7 +82,7 @@ def _collections(request: HttpRequest) -> Any:
 
 def _describe(request: HttpRequest, label: str) -> dict[str, Any]:
     try:
-        outcome = query_run(organisation=request.organisation, sql=f"DESCRIBE {label}", timeout_ms=MAX_TIMEOUT_MS)
+        outcome = query_run(organisation=request.organisation, sql=f"DESCRIBE {label}", timeout_ms=DEFAULT_TIMEOUT_MS)
     except QueryError as error:
         return {"describe_label": label, "describe_error": error.message}
     fields = [{**row, "path": ".".join(row["field"]).replace(".*", "[*]")} for row in outcome.rows.results]
@@ -153,10 +153,11 @@ def query_download(request: HttpRequest, query_id: str, fmt: str) -> HttpRespons
 
 
 def _csv_lines(query: Query, texts: Any) -> Iterator[str]:
+    """Two passes over the kept rows, one document in memory at a time: the header needs every field of
+    every document (`SELECT *` or `o.*` name no columns), in the select list's order first."""
     columns = [c["name"] for c in query.column_fields]
-    if not columns:  # `SELECT *`: the columns are the union of the documents' fields
-        for text in texts.iterator(chunk_size=1000):
-            columns += [k for k in json.loads(text, parse_float=Decimal) if k not in columns]
+    for text in texts.iterator(chunk_size=1000):
+        columns += [k for k in json.loads(text, parse_float=Decimal) if k not in columns]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
 

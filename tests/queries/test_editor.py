@@ -118,3 +118,23 @@ def test_the_collection_page_opens_the_editor_with_a_starter_query(orders, alice
     assert starter_query(collection) == 'SELECT *\nFROM "acme-ws".orders\nLIMIT 10'
     page = client_for(orders.alice).get(EDITOR, {"sql": starter_query(collection)}).content.decode()
     assert "FROM &quot;acme-ws&quot;.orders" in page
+
+
+def test_an_empty_query_is_refused_with_a_message_with_and_without_htmx(alice):
+    assert "This field is required." in run(alice, "", **HTMX).content.decode()
+    assert "This field is required." in run(alice, "").content.decode()
+    assert not Query.objects.exists()
+
+
+def test_the_csv_of_star_and_named_fields_has_both(alice):
+    query_id = run(alice, "SELECT o.*, o.customer.name AS who FROM orders o WHERE _id = '3'")["Location"].split("=")[1]
+    lines = b"".join(alice.get(f"/queries/{query_id}/download.csv").streaming_content).decode().splitlines()
+    assert lines[0].startswith("who,") and "status" in lines[0].split(",") and lines[1].startswith("cat,")
+
+
+def test_the_editor_page_reads_a_bounded_number_of_rows(orders, alice, django_assert_max_num_queries):
+    for n in range(30):
+        run(alice, f"SELECT {n} AS n FROM orders LIMIT 1")
+    with django_assert_max_num_queries(12):
+        page = alice.get(EDITOR, {"query": str(Query.objects.latest("submitted_at").query_id)})
+    assert page.content.decode().count('<li>\n    <a href="?query=') == 20  # the last twenty
