@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -23,7 +23,7 @@ from ingest.convert import dumps
 from queries import tasks
 from queries.describe import COLUMNS, describe, describe_target, is_describe, type_of
 from queries.errors import QueryError
-from queries.models import Query, QueryResult, results_kept
+from queries.models import RESULT_CHUNK, Query, QueryResult, results_kept
 from queries.run import MAX_ROWS, Rows, execute
 from queries.sql import Resolver, Sql, Translation
 from queries.translate import translate, typed_parameter
@@ -162,12 +162,14 @@ def query_execute(query_pk: int) -> Query | None:
             collections=outcome.collections, column_fields=column_fields(outcome.rows),
         )  # fmt: skip
         if finished:
-            QueryResult.objects.bulk_create(
-                (QueryResult(query=query, position=i, document=dumps(d)) for i, d in enumerate(outcome.rows.results)),
-                batch_size=1000,
-            )
+            QueryResult.objects.bulk_create(_result_rows(query, outcome.rows.results), batch_size=50)
     query.refresh_from_db()
     return query
+
+
+def _result_rows(query: Query, results: list[dict[str, Any]]) -> Iterator[QueryResult]:
+    for start in range(0, len(results), RESULT_CHUNK):
+        yield QueryResult.of(query, start, [dumps(d) for d in results[start : start + RESULT_CHUNK]])
 
 
 def query_cancel(*, query: Query) -> bool:
@@ -196,8 +198,20 @@ def query_cancel(*, query: Query) -> bool:
 def query_results_page(*, query: Query, start: int, count: int) -> list[str]:
     """The documents at positions [start, start + count), as exact JSON text; read by position, so paging
     through a large result holds one page in memory."""
-    rows = QueryResult.objects.filter(query=query, position__gte=start).order_by("position")[:count]
-    return list(rows.values_list("document", flat=True))
+    if count <= 0:
+        return []
+    first = start - start % RESULT_CHUNK
+    rows = QueryResult.objects.filter(query=query, position__gte=first, position__lt=start + count).order_by("position")
+    texts: list[str] = []
+    for row in rows:
+        texts += row.texts()[max(start - row.position, 0) :]
+    return texts[:count]
+
+
+def query_results_all(*, query: Query) -> Iterator[str]:
+    """Every kept document, in order, a run of rows at a time (for the downloads)."""
+    for row in QueryResult.objects.filter(query=query).order_by("position").iterator(chunk_size=10):
+        yield from row.texts()
 
 
 def queries_forget_expired() -> int:

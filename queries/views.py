@@ -23,8 +23,8 @@ from collections_app.models import Collection
 from console.access import scoped_object_or_404
 from ingest.convert import dumps
 from queries.errors import QueryError
-from queries.models import Query, QueryResult
-from queries.services import DEFAULT_TIMEOUT_MS, query_results_page, query_run, query_submit
+from queries.models import Query
+from queries.services import DEFAULT_TIMEOUT_MS, query_results_all, query_results_page, query_run, query_submit
 
 SHOWN_ROWS = 500  # on the page; the downloads have them all
 HISTORY_LENGTH = 20
@@ -140,23 +140,22 @@ def query_download(request: HttpRequest, query_id: str, fmt: str) -> HttpRespons
     query = _users_query(request, query_id)
     if query.status != Query.Status.COMPLETED or query.results_expired or fmt not in ("csv", "jsonl"):
         raise Http404("This query has no result to download (it failed, or its result has expired).")
-    texts = QueryResult.objects.filter(query=query).order_by("position").values_list("document", flat=True)
     if fmt == "jsonl":
-        body: Iterator[str] = (text + "\n" for text in texts.iterator(chunk_size=1000))
+        body: Iterator[str] = (text + "\n" for text in query_results_all(query=query))
         content_type = "application/x-ndjson"
     else:
-        body = _csv_lines(query, texts)
+        body = _csv_lines(query)
         content_type = "text/csv; charset=utf-8"
     response = StreamingHttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="query-{query.query_id}.{fmt}"'
     return response
 
 
-def _csv_lines(query: Query, texts: Any) -> Iterator[str]:
+def _csv_lines(query: Query) -> Iterator[str]:
     """Two passes over the kept rows, one document in memory at a time: the header needs every field of
     every document (`SELECT *` or `o.*` name no columns), in the select list's order first."""
     columns = [c["name"] for c in query.column_fields]
-    for text in texts.iterator(chunk_size=1000):
+    for text in query_results_all(query=query):
         columns += [k for k in json.loads(text, parse_float=Decimal) if k not in columns]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -168,6 +167,6 @@ def _csv_lines(query: Query, texts: Any) -> Iterator[str]:
         return buffer.getvalue()
 
     yield line(columns)
-    for text in texts.iterator(chunk_size=1000):
+    for text in query_results_all(query=query):
         document = json.loads(text, parse_float=Decimal)
         yield line([_cell(document[c]) if c in document else "" for c in columns])
