@@ -51,6 +51,7 @@ class Query(models.Model):
     timeout_ms = models.PositiveIntegerField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     submitted_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     elapsed_ms = models.PositiveIntegerField(null=True, blank=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from collections_app.models import Collection
@@ -131,40 +131,61 @@ def query_execute(query_pk: int) -> Query | None:
     query = Query.objects.select_related("organisation").filter(pk=query_pk).first()
     if query is None:
         return None
-    pid = _backend_pid()
     started = Query.objects.filter(pk=query.pk, status=Query.Status.QUEUED).update(
-        status=Query.Status.RUNNING, backend_pid=pid
+        status=Query.Status.RUNNING, backend_pid=_backend_pid(), started_at=timezone.now()
     )
-    if not started:
-        return query
-    started_at = time.monotonic()
+    if started:
+        started_at = time.monotonic()
+        outcome = _run_cancellable(query)
+        if isinstance(outcome, QueryError):
+            _record_failure(query, outcome, ran_ms=int((time.monotonic() - started_at) * 1000))
+        else:
+            _record_result(query, outcome)
+    query.refresh_from_db()
+    return query
+
+
+def _run_cancellable(query: Query) -> QueryOutcome | QueryError:
     try:
-        outcome = query_run(
+        return query_run(
             organisation=query.organisation, sql=query.sql, parameters=query.parameters,
             default_row_limit=query.default_row_limit, timeout_ms=query.timeout_ms,
             cancelled=lambda: _cancel_requested(query.query_id),
         )  # fmt: skip
     except QueryError as error:
-        ran_ms = int((time.monotonic() - started_at) * 1000)
-        if error.type == "QUERY_CANCELLED":  # how long it ran before it stopped: the statement has ended
-            Query.objects.filter(pk=query.pk, status=Query.Status.CANCELLED).update(elapsed_ms=ran_ms)
-        else:
-            Query.objects.filter(pk=query.pk, status=Query.Status.RUNNING).update(
-                status=Query.Status.ERROR, finished_at=timezone.now(), backend_pid=None, error_type=error.type,
-                error_message=error.message, error_line=error.line, error_column=error.column, elapsed_ms=ran_ms,
+        return error
+    except DatabaseError:
+        # pg_cancel_backend stops whatever the process runs: a lookup before the statement, too.
+        if Query.objects.filter(pk=query.pk, status=Query.Status.CANCELLED).exists():
+            return QueryError("The query was cancelled.", type_="QUERY_CANCELLED")
+        raise
+
+
+def _record_failure(query: Query, error: QueryError, *, ran_ms: int) -> None:
+    if error.type == "QUERY_CANCELLED":  # how long it ran before it stopped: its statement has ended
+        Query.objects.filter(pk=query.pk, status=Query.Status.CANCELLED).update(elapsed_ms=ran_ms)
+        return
+    Query.objects.filter(pk=query.pk, status=Query.Status.RUNNING).update(
+        status=Query.Status.ERROR, finished_at=timezone.now(), backend_pid=None, error_type=error.type,
+        error_message=error.message, error_line=error.line, error_column=error.column, elapsed_ms=ran_ms,
+    )  # fmt: skip
+
+
+def _record_result(query: Query, outcome: QueryOutcome) -> None:
+    try:
+        with transaction.atomic():
+            finished = Query.objects.filter(pk=query.pk, status=Query.Status.RUNNING).update(
+                status=Query.Status.COMPLETED, finished_at=timezone.now(), expires_at=timezone.now() + results_kept(),
+                elapsed_ms=outcome.elapsed_ms, row_count=len(outcome.rows.results), backend_pid=None,
+                collections=outcome.collections, column_fields=column_fields(outcome.rows),
             )  # fmt: skip
-        query.refresh_from_db()
-        return query
-    with transaction.atomic():
-        finished = Query.objects.filter(pk=query.pk, status=Query.Status.RUNNING).update(
-            status=Query.Status.COMPLETED, finished_at=timezone.now(), expires_at=timezone.now() + results_kept(),
-            elapsed_ms=outcome.elapsed_ms, row_count=len(outcome.rows.results), backend_pid=None,
-            collections=outcome.collections, column_fields=column_fields(outcome.rows),
-        )  # fmt: skip
-        if finished:
-            QueryResult.objects.bulk_create(_result_rows(query, outcome.rows.results), batch_size=50)
-    query.refresh_from_db()
-    return query
+            if finished:
+                QueryResult.objects.bulk_create(_result_rows(query, outcome.rows.results), batch_size=50)
+    except DatabaseError:
+        # A cancel that came as the statement ended reaches this update instead: the query is cancelled, as
+        # asked; anything else is a real failure.
+        if not Query.objects.filter(pk=query.pk, status=Query.Status.CANCELLED).exists():
+            raise
 
 
 def _result_rows(query: Query, results: list[dict[str, Any]]) -> Iterator[QueryResult]:
@@ -175,22 +196,20 @@ def _result_rows(query: Query, results: list[dict[str, Any]]) -> Iterator[QueryR
 def query_cancel(*, query: Query) -> bool:
     """Stop a queued or running query; False when it had already finished. On PostgreSQL the server process
     running the statement is told to cancel it; SQLite's progress handler notices the flag in the cache."""
-    pid = query.backend_pid
-    cancelled = Query.objects.filter(pk=query.pk, status__in=Query.UNFINISHED).update(
-        status=Query.Status.CANCELLED, finished_at=timezone.now(), backend_pid=None,
-        error_type="QUERY_CANCELLED", error_message="The query was cancelled.",
-    )  # fmt: skip
-    if not cancelled:
-        return False
-    cache.set(_cancel_key(query.query_id), True, timeout=MAX_TIMEOUT_MS // 1000 + 60)
-    if pid and connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            # The worker clears backend_pid when the statement ends, so this pid is (short of a race with
-            # its end) the one running the query; cancelling an idle backend does nothing.
-            cursor.execute(
-                "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE pid = %s AND datname = current_database()",
-                [pid],
-            )
+    with transaction.atomic():
+        # Locked (PostgreSQL) while the pid is read and the state changed: the runner can't finish the query
+        # in between, so the pid is still that of the process running it (it clears it as it finishes).
+        row = Query.objects.select_for_update().filter(pk=query.pk, status__in=Query.UNFINISHED).first()
+        if row is None:
+            return False
+        Query.objects.filter(pk=row.pk).update(
+            status=Query.Status.CANCELLED, finished_at=timezone.now(), backend_pid=None,
+            error_type="QUERY_CANCELLED", error_message="The query was cancelled.",
+        )  # fmt: skip
+        cache.set(_cancel_key(query.query_id), True, timeout=MAX_TIMEOUT_MS // 1000 + 60)
+        if row.backend_pid and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_cancel_backend(%s)", [row.backend_pid])
     query.refresh_from_db()
     return True
 
@@ -242,7 +261,7 @@ def queries_fail_abandoned() -> int:
     """A query still RUNNING long after its timeout lost its worker (killed, redeployed): say so, rather than
     leave it running forever in the list."""
     cutoff = timezone.now() - timedelta(milliseconds=MAX_TIMEOUT_MS) - timedelta(minutes=1)
-    return Query.objects.filter(status=Query.Status.RUNNING, submitted_at__lt=cutoff).update(
+    return Query.objects.filter(status=Query.Status.RUNNING, started_at__lt=cutoff).update(
         status=Query.Status.ERROR, finished_at=timezone.now(), backend_pid=None, error_type="INTERNALERROR",
         error_message="The worker running this query stopped before it finished; run it again.",
     )  # fmt: skip

@@ -37,7 +37,7 @@ class QueryForm(forms.Form):
 
 
 def _history(request: HttpRequest) -> Any:
-    mine = Query.objects.for_organisation(request.organisation).filter(user=request.user)
+    mine = Query.objects.for_organisation(request.organisation).filter(user=request.user, via=Query.Via.CONSOLE)
     return mine.order_by("-submitted_at")[:HISTORY_LENGTH]
 
 

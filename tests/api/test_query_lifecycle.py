@@ -19,6 +19,8 @@ POSTGRES = connection.vendor == "postgresql"
 # 5 documents joined with themselves 17 times: 5**17 rows to count, hours of work for either database.
 ENDLESS = "SELECT COUNT(*) AS n FROM orders a " + " ".join(f"CROSS JOIN orders j{i}" for i in range(16))
 JOIN_SECONDS = 120  # far beyond a cancelled query's end, far short of the statement's
+# The process is running the documents statement itself (not a lookup before it, nor its SET LOCALs).
+STATEMENT_ACTIVE = "SELECT state FROM pg_stat_activity WHERE pid = %s AND query LIKE '%%collections_app_document d0%%'"
 
 
 @pytest.fixture
@@ -130,7 +132,7 @@ def test_expired_results_are_forgotten_and_say_so(client):
 
 def test_a_query_left_running_by_a_dead_worker_is_reported(orders):
     query = Query.objects.create(organisation=orders.acme, user=orders.alice, via="api", sql="SELECT 1",
-                                 timeout_ms=1000, status="RUNNING", submitted_at="2020-01-01T00:00:00Z")  # fmt: skip
+                                 timeout_ms=1000, status="RUNNING", started_at="2020-01-01T00:00:00Z")  # fmt: skip
     tasks.forget_expired_results()
     query.refresh_from_db()
     assert query.status == "ERROR" and "worker" in query.error_message
@@ -173,7 +175,7 @@ def _running(query: Query) -> bool:
     if not POSTGRES:
         return True
     with connection.cursor() as cursor:
-        cursor.execute("SELECT state FROM pg_stat_activity WHERE pid = %s", [row.backend_pid])
+        cursor.execute(STATEMENT_ACTIVE, [row.backend_pid])
         found = cursor.fetchone()
     return bool(found) and found[0] == "active"
 
@@ -190,3 +192,23 @@ def test_pages_cross_the_runs_the_result_is_kept_in(orders, monkeypatch):
         for count in range(7):
             page = services.query_results_page(query=query, start=start, count=count)
             assert [json.loads(t)["_id"] for t in page] == ids[start : start + count]
+
+
+def test_a_cancel_that_stops_a_lookup_before_the_statement_is_still_a_cancel(orders, monkeypatch):
+    from django.db import DatabaseError
+
+    query = services.query_submit(organisation=orders.acme, user=orders.alice, via="api", sql="SELECT 1 FROM orders",
+                                  run_async=True)  # fmt: skip
+
+    def cancelled_midway(**kwargs):
+        Query.objects.filter(pk=query.pk).update(status="CANCELLED")
+        raise DatabaseError("canceling statement due to user request")
+
+    monkeypatch.setattr(services, "query_run", cancelled_midway)
+    assert services.query_execute(query.pk).status == "CANCELLED"
+
+    other = services.query_submit(organisation=orders.acme, user=orders.alice, via="api", sql="SELECT 1 FROM orders",
+                                  run_async=True)  # fmt: skip
+    monkeypatch.setattr(services, "query_run", lambda **kwargs: (_ for _ in ()).throw(DatabaseError("disk full")))
+    with pytest.raises(DatabaseError):  # not a cancel: a real failure, for the task's log
+        services.query_execute(other.pk)

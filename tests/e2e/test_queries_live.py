@@ -15,7 +15,7 @@ from rockset.models import QueryRequestSql
 from console.services import api_key_create
 from queries.models import Query
 from tests.api.conftest import rockset_client
-from tests.api.test_query_lifecycle import ENDLESS
+from tests.api.test_query_lifecycle import ENDLESS, STATEMENT_ACTIVE
 from tests.processes import celery_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -66,6 +66,6 @@ def statement_running(query_id: str) -> bool:
     if connection.vendor != "postgresql":
         return query.status == "RUNNING"
     with connection.cursor() as cursor:
-        cursor.execute("SELECT state FROM pg_stat_activity WHERE pid = %s", [query.backend_pid or 0])
+        cursor.execute(STATEMENT_ACTIVE, [query.backend_pid or 0])
         row = cursor.fetchone()
     return bool(row) and row[0] == "active"

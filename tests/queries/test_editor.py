@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 
 from queries.models import Query
+from queries.services import query_submit
 from tests.conftest import client_for
 from tests.queries.sample import BIG
 
@@ -68,8 +69,10 @@ def test_history_is_the_users_own_and_reopening_someone_elses_query_is_a_404(ord
     run(alice, "SELECT 'alice' AS who FROM orders LIMIT 1")
     bob = client_for(orders.bob)
     run(bob, "SELECT 'bob' AS who FROM orders LIMIT 1")
+    query_submit(organisation=orders.acme, user=orders.alice, via="api", sql="SELECT 'script' AS who FROM orders")
     page = alice.get(EDITOR).content.decode()
     assert "alice" in page and "&#x27;bob&#x27;" not in page
+    assert "&#x27;script&#x27;" not in page  # the history is what was run here; scripts have the API
     bobs = Query.objects.get(user=orders.bob)
     assert alice.get(EDITOR, {"query": str(bobs.query_id)}).status_code == 404
     assert client_for(orders.carol).get(EDITOR, {"query": str(bobs.query_id)}).status_code == 404
