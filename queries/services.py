@@ -16,12 +16,14 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
+from sqlglot import exp
 
 from collections_app.models import Collection
 from console.models import Organisation
 from ingest.convert import dumps
 from queries import tasks
 from queries.describe import COLUMNS, describe, describe_target, is_describe, type_of
+from queries.dialect import parse
 from queries.errors import QueryError
 from queries.models import RESULT_CHUNK, Query, QueryResult, results_kept
 from queries.run import MAX_ROWS, Rows, execute
@@ -97,6 +99,16 @@ def query_run(
     rows = execute(translation, timeout_ms=timeout, cancelled=cancelled)
     elapsed = int((time.monotonic() - started) * 1000)
     return QueryOutcome(rows=rows, collections=translation.collections, elapsed_ms=elapsed)
+
+
+def parameter_names(sql: str) -> list[str]:
+    """The `:name` parameters a query uses, each once, for the editor's parameter inputs; none when the SQL
+    doesn't parse yet (running it will say where)."""
+    try:
+        tree = parse(sql)
+    except QueryError:
+        return []
+    return list(dict.fromkeys(p.name for p in tree.find_all(exp.Placeholder) if p.name))
 
 
 def column_fields(rows: Rows) -> list[dict[str, str]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -24,16 +24,51 @@ from console.access import scoped_object_or_404
 from ingest.convert import dumps
 from queries.errors import QueryError
 from queries.models import Query
-from queries.services import DEFAULT_TIMEOUT_MS, query_results_all, query_results_page, query_run, query_submit
+from queries.services import (
+    DEFAULT_TIMEOUT_MS,
+    parameter_names,
+    query_results_all,
+    query_results_page,
+    query_run,
+    query_submit,
+)
+from queries.translate import PARAMETER_TYPES
 
+PARAMETER_CHOICES = [(t, t) for t in sorted(PARAMETER_TYPES)]
 SHOWN_ROWS = 500  # on the page; the downloads have them all
 HISTORY_LENGTH = 20
 
 
 class QueryForm(forms.Form):
+    """The SQL, and a type and value for each `:name` parameter it uses (found in the SQL as submitted, so a
+    parameter added to the query gets its inputs with the next run)."""
+
     sql = forms.CharField(
         label="SQL", max_length=100_000, strip=False, widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"})
     )
+
+    def __init__(
+        self, *args: Any, names: Sequence[str] = (), given: Sequence[dict[str, Any]] = (), **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        before = {p.get("name"): p for p in given}
+        self.names = list(names)
+        for name in self.names:
+            earlier = before.get(name, {})
+            self.fields[f"type:{name}"] = forms.ChoiceField(
+                label=f"Type of :{name}", choices=PARAMETER_CHOICES, initial=earlier.get("type", "string")
+            )
+            self.fields[f"value:{name}"] = forms.CharField(
+                label=f":{name}", required=False, max_length=10_000, strip=False, initial=earlier.get("value", "")
+            )
+
+    def parameter_rows(self) -> list[tuple[forms.BoundField, forms.BoundField]]:
+        return [(self[f"type:{name}"], self[f"value:{name}"]) for name in self.names]
+
+    def parameters(self) -> list[dict[str, str]]:
+        """Rockset's `[{name, type, value}]` for the parameters the form had inputs for."""
+        data = self.cleaned_data
+        return [{"name": n, "type": data[f"type:{n}"], "value": data[f"value:{n}"]} for n in self.names]
 
 
 def _history(request: HttpRequest) -> Any:
@@ -95,20 +130,23 @@ def query_editor(request: HttpRequest) -> HttpResponse:
     collection's fields). POST: run the SQL; htmx gets the result fragment, a plain form the page again."""
     query: Query | None = None
     if request.method == "POST":
-        form = QueryForm(request.POST)
+        submitted = request.POST.get("sql", "")
+        # Only the parameters that had inputs: a new `:name` runs once without (its error says so), then has one.
+        names = [n for n in parameter_names(submitted) if f"type:{n}" in request.POST]
+        form = QueryForm(request.POST, names=names)
         if form.is_valid():
             query = query_submit(
-                organisation=request.organisation,
-                user=request.user,
-                via=Query.Via.CONSOLE,
-                sql=form.cleaned_data["sql"],
-            )
+                organisation=request.organisation, user=request.user, via=Query.Via.CONSOLE,
+                sql=form.cleaned_data["sql"], parameters=form.parameters(),
+            )  # fmt: skip
             if not request.htmx:
                 return redirect(f"{reverse('query_editor')}?query={query.query_id}")
+            form = QueryForm(initial={"sql": query.sql}, names=parameter_names(query.sql), given=query.parameters)
     else:
         if request.GET.get("query"):
             query = _users_query(request, request.GET["query"])
-        form = QueryForm(initial={"sql": query.sql if query else request.GET.get("sql", "")})
+        sql = query.sql if query else request.GET.get("sql", "")
+        form = QueryForm(initial={"sql": sql}, names=parameter_names(sql), given=query.parameters if query else [])
     context: dict[str, Any] = {"form": form, "query": query, "history": _history(request)}
     if query is not None:
         context.update(result=result_view(query), excerpt=error_excerpt(query))

@@ -58,6 +58,14 @@ def test_a_member_runs_queries_in_the_editor(browser: Browser) -> None:
         )
         assert cursor == {"line": 1, "ch": 5}  # CodeMirror counts from 0: line 2, column 6
 
+        type_sql(browser, "SELECT _id FROM orders\nWHERE amount >= :min\nORDER BY _id")
+        page.keyboard.press("Control+Enter")
+        expect(page.locator(".query-error")).to_contain_text("Parameter `:min`")
+        page.select_option("select[name='type:min']", "int")
+        page.fill("input[name='value:min']", "25")
+        page.get_by_role("button", name="Run").click()
+        expect(page.locator(".query-stats")).to_contain_text("2 rows")
+
         widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
         assert widths[0] <= widths[1], f"sideways scroll at {width} px: {widths}"
         browser.shot(f"editor-{width}")

@@ -141,3 +141,20 @@ def test_the_editor_page_reads_a_bounded_number_of_rows(orders, alice, django_as
     with django_assert_max_num_queries(12):
         page = alice.get(EDITOR, {"query": str(Query.objects.latest("submitted_at").query_id)})
     assert page.content.decode().count('<li>\n    <a href="?query=') == 20  # the last twenty
+
+
+def test_a_parameter_gets_its_inputs_after_the_first_run_and_is_bound(alice):
+    sql = "SELECT _id FROM orders WHERE amount >= :min ORDER BY _id"
+    first = alice.get(run(alice, sql)["Location"]).content.decode()
+    assert "Parameter `:min` is used in the query but not given" in first
+    assert 'name="type:min"' in first and 'name="value:min"' in first
+    second = alice.post(EDITOR, {"sql": sql, "type:min": "int", "value:min": "25"})
+    page = alice.get(second["Location"]).content.decode()
+    assert "<strong>2 rows</strong>" in page and "<td>2</td>" in page and "<td>3</td>" in page
+    assert 'value="25"' in page and '<option value="int" selected>' in page  # kept with the query
+    assert Query.objects.latest("submitted_at").parameters == [{"name": "min", "type": "int", "value": "25"}]
+
+
+def test_htmx_swaps_in_the_parameter_inputs_of_the_query_just_run(alice):
+    fragment = run(alice, "SELECT _id FROM orders WHERE status = :s", **HTMX).content.decode()
+    assert '<div id="query-parameters" hx-swap-oob="true">' in fragment and 'name="value:s"' in fragment
