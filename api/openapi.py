@@ -108,9 +108,24 @@ SCHEMAS: dict[str, Any] = {
                     "parameters": {"type": "array", "items": ref("QueryParameter")},
                     "default_row_limit": {**INT, "description": "The LIMIT when the query has none."}}, ["query"]),
         "timeout_ms": {**INT, "description": "Default 30,000; at most 300,000."},
+        "async": {"type": "boolean", "description": "Run on a worker; the answer has the query_id at once."},
+        "async_options": obj({"timeout_ms": INT, "client_timeout_ms": INT, "max_initial_results": INT}),
+        "max_initial_results": {**INT, "description": "Answer with this many results and keep the rest for "
+                                                      "`/queries/{id}/pages` (for MILLRACE_QUERY_RESULTS_SECONDS)."},
     }, ["sql"]),
+    "PaginationInfo": obj({"start_cursor": STR, "next_cursor": {**STR, "nullable": True},
+                           "current_page_doc_count": INT}),
+    "QueryInfo": obj({
+        "query_id": STR, "status": {"type": "string", "enum": ["QUEUED", "RUNNING", "COMPLETED", "ERROR", "CANCELLED"]},
+        "executed_by": STR, "submitted_at": STR, "expires_at": STR, "sql": STR,
+        "stats": obj({"elapsed_time_ms": INT, "result_set_document_count": INT}),
+        "pagination": obj({"start_cursor": STR}), "query_errors": {"type": "array", "items": {"type": "object"}},
+    }),
+    "QueryPaginationResponse": obj({"results": {"type": "array", "items": {"type": "object"}},
+                                    "results_total_doc_count": INT, "pagination": ref("PaginationInfo")}),
     "QueryResponse": obj({
-        "query_id": STR, "status": {"type": "string", "enum": ["COMPLETED"]},
+        "query_id": STR, "status": {"type": "string", "enum": ["QUEUED", "RUNNING", "COMPLETED"]},
+        "pagination": ref("PaginationInfo"),
         "collections": {"type": "array", "items": STR},
         "column_fields": {"type": "array", "items": obj({"name": STR, "type": STR})},
         "results": {"type": "array", "items": {"type": "object"}},
@@ -190,8 +205,16 @@ PATHS: dict[str, Any] = {
     "/v1/orgs/self/ws/{workspace}/collections/{collection}/sources/{source}/resume": {
         "post": op("Resume a source from where it stopped", ref("Source"), params=SRC)},
     "/v1/orgs/self/queries": {
-        "post": op("Run a Rockset SQL query (synchronously); syntax errors carry `line` and `column`",
+        "get": op("List the queued and running queries", many("QueryInfo")),
+        "post": op("Run a Rockset SQL query (or DESCRIBE), now or `async`; syntax errors carry `line` and `column`",
                    ref("QueryResponse"), "QueryRequest", wrapped=False)},
+    "/v1/orgs/self/queries/{query_id}": {
+        "get": op("Get a query's state", ref("QueryInfo"), params=["query_id"]),
+        "delete": op("Cancel a queued or running query (its database statement is stopped)", ref("QueryInfo"),
+                     params=["query_id"])},
+    "/v1/orgs/self/queries/{query_id}/pages": {
+        "get": op("A page of a kept result: `cursor` (from `pagination`), `docs`, `offset` in the query string",
+                  ref("QueryPaginationResponse"), params=["query_id"], wrapped=False)},
     "/v1/orgs/self/queries/validations": {
         "post": op("Parse and check a query without running it", ref("ValidateQueryResponse"), "QueryRequest",
                    wrapped=False)},

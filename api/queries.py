@@ -1,4 +1,5 @@
-"""Rockset's query API: reading a QueryRequest, shaping a QueryResponse, and QueryError as Rockset's error.
+"""Rockset's query API: reading a QueryRequest, shaping a QueryResponse, and QueryError as Rockset's error;
+async queries, the kept ones (`GET /queries`, `/queries/{id}`, `/queries/{id}/pages`) and their cancel.
 
 The response is written with the documents' exact JSON writer, not Django's encoder: a 38-digit number in
 a document, or a SUM of them, must reach the client with every digit (DjangoJSONEncoder would send a
@@ -6,22 +7,36 @@ Decimal as a string)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import uuid
-from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from api.auth import Caller
-from api.body import field, json_body, only_known, unsupported
-from api.errors import STATUS_FOR_TYPE, invalid
+from api.body import field, json_body, only_known
+from api.errors import STATUS_FOR_TYPE, invalid, not_found
 from ingest.convert import dumps
 from queries.errors import QueryError
-from queries.services import MAX_TIMEOUT_MS, query_run, query_translate
+from queries.models import Query
+from queries.services import (
+    MAX_TIMEOUT_MS,
+    column_fields,
+    query_cancel,
+    query_results_page,
+    query_run,
+    query_submit,
+    query_translate,
+)
 
 REQUEST_FIELDS = {"sql", "async", "async_options", "debug_threshold_ms", "max_initial_results", "timeout_ms"}
-SQL_FIELDS = {"query", "parameters", "default_row_limit", "initial_paginate_response_doc_count"}
-QUERY_STATUS_FOR_TYPE = {"QUERY_TIMEOUT": 408, "QUERY_ERROR": 400, "RESOURCEEXCEEDED": 400}
+SQL_FIELDS = {"query", "parameters", "default_row_limit", "initial_paginate_response_doc_count", "paginate"}
+ASYNC_FIELDS = {"client_timeout_ms", "max_initial_results", "timeout_ms"}
+QUERY_STATUS_FOR_TYPE = {"QUERY_TIMEOUT": 408, "QUERY_ERROR": 400, "RESOURCEEXCEEDED": 400, "QUERY_CANCELLED": 400}
+DEFAULT_PAGE_DOCS = 10_000  # Rockset's default for `initial_paginate_response_doc_count`; ours for a page too
+MAX_PAGE_DOCS = 100_000
 
 
 def query_error_response(error: QueryError) -> JsonResponse:
@@ -32,9 +47,17 @@ def query_error_response(error: QueryError) -> JsonResponse:
     return JsonResponse(body, status=status)
 
 
+def _count(obj: dict[str, Any], key: str, prefix: str = "", *, least: int = 0, most: int | None = None) -> int | None:
+    value = field(obj, key, int, prefix=prefix)
+    name = f"{prefix}.{key}" if prefix else key
+    if value is not None and (value < least or (most is not None and value > most)):
+        bound = f"between {least:,} and {most:,}" if most is not None else f"{least} or more"
+        raise invalid(f"Field `{name}` must be {bound}.")
+    return value
+
+
 def _sql_part(data: dict[str, Any]) -> dict[str, Any]:
     only_known(data, REQUEST_FIELDS)
-    unsupported(data, ["async", "async_options", "max_initial_results"], why=" yet: queries run synchronously")
     sql = field(data, "sql", dict, required=True)
     only_known(sql, SQL_FIELDS, "sql")
     field(sql, "query", str, prefix="sql", required=True, max_length=100_000)
@@ -48,52 +71,87 @@ def _sql_part(data: dict[str, Any]) -> dict[str, Any]:
         field(parameter, "type", str, prefix=where, required=True, max_length=20)
         if isinstance(parameter.get("value"), (dict, list)):
             raise invalid(f"Field `{where}.value` must be a string, number, boolean or null.")
-    limit = field(sql, "default_row_limit", int, prefix="sql")
-    if limit is not None and limit < 0:
-        raise invalid("Field `sql.default_row_limit` must be 0 or more.")
-    timeout = field(data, "timeout_ms", int)
-    if timeout is not None and not 1 <= timeout <= MAX_TIMEOUT_MS:
-        raise invalid(f"Field `timeout_ms` must be between 1 and {MAX_TIMEOUT_MS:,}.")
+    limit = _count(sql, "default_row_limit", "sql")
+    timeout = _count(data, "timeout_ms", least=1, most=MAX_TIMEOUT_MS)
     return {"sql": sql["query"], "parameters": parameters, "default_row_limit": limit, "timeout_ms": timeout}
 
 
-def _type_of(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, (float, Decimal)):
-        return "float"
-    return {str: "string", dict: "object", list: "array"}.get(type(value), "string")
+def _paging(data: dict[str, Any]) -> dict[str, Any]:
+    """Async, and how many results the first answer carries when the rest are kept for `/pages`: Rockset's
+    `max_initial_results` (or its older `sql.paginate` with `initial_paginate_response_doc_count`)."""
+    run_async = field(data, "async", bool) or False
+    options = field(data, "async_options", dict) or {}
+    only_known(options, ASYNC_FIELDS, "async_options")
+    # client_timeout_ms is accepted: Millrace answers an async query at once with its query_id, which is
+    # what Rockset did when the client timeout passed first, so clients handle it already.
+    _count(options, "client_timeout_ms", "async_options")
+    async_timeout = _count(options, "timeout_ms", "async_options", least=1, most=MAX_TIMEOUT_MS)
+    initial = _count(data, "max_initial_results", least=1, most=MAX_PAGE_DOCS)
+    initial = initial or _count(options, "max_initial_results", "async_options", least=1, most=MAX_PAGE_DOCS)
+    sql = data["sql"]
+    paginate = field(sql, "paginate", bool, prefix="sql")
+    old_style = _count(sql, "initial_paginate_response_doc_count", "sql", least=1, most=MAX_PAGE_DOCS)
+    if initial is None and (paginate or old_style):
+        initial = old_style or DEFAULT_PAGE_DOCS
+    return {"run_async": run_async, "initial": initial, "async_timeout": async_timeout}
 
 
 def query_create(request: HttpRequest, caller: Caller) -> HttpResponse:
-    """POST /queries: run now, answer with the whole result (async and paging are not built yet)."""
-    request_data = _sql_part(json_body(request))
+    """POST /queries. A plain query runs now and answers with its whole result, keeping nothing; an async or
+    paginated one is kept (a row, its results for MILLRACE_QUERY_RESULTS_SECONDS) for `/queries/{id}`."""
+    data = json_body(request)
+    request_data = _sql_part(data)
+    paging = _paging(data)
+    if paging["run_async"] or paging["initial"]:
+        return _kept_query(caller, request_data, paging)
     try:
         outcome = query_run(organisation=caller.organisation, **request_data)
     except QueryError as error:
         return query_error_response(error)
     results = outcome.rows.results
-    names = [n for n in outcome.rows.column_names if n != "*"]
-    columns = [{"name": n, "type": _type_of(next((r[n] for r in results if r.get(n) is not None), None))}
-               for n in names]  # fmt: skip
     body = {
         "query_id": str(uuid.uuid4()),
         "status": "COMPLETED",
         "collections": outcome.collections,
-        "column_fields": columns,
+        "column_fields": column_fields(outcome.rows),
         "results": results,
         "results_total_doc_count": len(results),
         "stats": {"elapsed_time_ms": outcome.elapsed_ms, "throttled_time_micros": 0},
         "query_errors": [],
         "warnings": outcome.warnings,
     }
-    response = HttpResponse(dumps(body), content_type="application/json")
-    response["Cache-Control"] = "no-store"
-    return response
+    return _json(dumps(body))
+
+
+def _kept_query(caller: Caller, request_data: dict[str, Any], paging: dict[str, Any]) -> HttpResponse:
+    if paging["run_async"] and paging["async_timeout"]:
+        request_data = {**request_data, "timeout_ms": paging["async_timeout"]}
+    query = query_submit(
+        organisation=caller.organisation, user=caller.user, via=Query.Via.API, run_async=paging["run_async"],
+        **request_data,
+    )  # fmt: skip
+    if query.status in Query.UNFINISHED:
+        return _json(dumps({"query_id": str(query.query_id), "status": query.status, "results": [],
+                            "query_errors": [], "warnings": []}))  # fmt: skip
+    if query.status != Query.Status.COMPLETED:
+        return query_error_response(_query_error(query))
+    count = paging["initial"] or DEFAULT_PAGE_DOCS
+    texts = query_results_page(query=query, start=0, count=count)
+    body = _prefix(
+        {
+            "query_id": str(query.query_id),
+            "status": query.status,
+            "collections": query.collections,
+            "column_fields": query.column_fields,
+            "results_total_doc_count": query.row_count,
+            "pagination": _pagination(query, 0, len(texts)),
+            "stats": {"elapsed_time_ms": query.elapsed_ms, "throttled_time_micros": 0},
+            "query_errors": [],
+            "warnings": [],
+        },
+        texts,
+    )
+    return _json(body)
 
 
 def query_validate(request: HttpRequest, caller: Caller) -> HttpResponse | dict[str, Any]:
@@ -112,3 +170,119 @@ def query_validate(request: HttpRequest, caller: Caller) -> HttpResponse | dict[
         dumps({"collections": translation.collections, "parameters": [p["name"] for p in request_data["parameters"]]}),
         content_type="application/json",
     )
+
+
+# Kept queries
+
+
+def query_list(request: HttpRequest, caller: Caller) -> list[dict[str, Any]]:
+    """GET /queries: the organisation's queued and running queries, as Rockset listed its active ones."""
+    active = Query.objects.for_organisation(caller.organisation).filter(status__in=Query.UNFINISHED)
+    return [query_info(q) for q in active.select_related("user").order_by("submitted_at")[:1000]]
+
+
+def query_get(request: HttpRequest, caller: Caller, query_id: str) -> dict[str, Any]:
+    return query_info(_query(caller, query_id))
+
+
+def query_delete(request: HttpRequest, caller: Caller, query_id: str) -> dict[str, Any]:
+    """DELETE /queries/{id}: cancel it, stopping its database statement if it is running."""
+    query = _query(caller, query_id)
+    if not query_cancel(query=query):
+        raise invalid(f"Query {query.query_id} has already finished ({query.status}); there is nothing to cancel.")
+    return query_info(query)
+
+
+def query_pages(request: HttpRequest, caller: Caller, query_id: str) -> HttpResponse:
+    """GET /queries/{id}/pages?cursor=&docs=&offset=: Rockset's QueryPaginationResponse, one page read by
+    position from the kept result."""
+    query = _query(caller, query_id)
+    if query.status in Query.UNFINISHED:
+        raise invalid(f"Query {query.query_id} is {query.status}; its results can be read once it is COMPLETED.")
+    if query.status != Query.Status.COMPLETED:
+        return query_error_response(_query_error(query))
+    if query.results_expired:
+        raise not_found(f"The results of query {query.query_id} have expired; run it again.")
+    start = _decode_cursor(request.GET.get("cursor")) + _whole(request, "offset", 0)
+    docs = min(_whole(request, "docs", DEFAULT_PAGE_DOCS), MAX_PAGE_DOCS)
+    texts = query_results_page(query=query, start=start, count=docs)
+    body = {"results_total_doc_count": query.row_count, "pagination": _pagination(query, start, len(texts))}
+    return _json(_prefix(body, texts))
+
+
+def query_info(query: Query) -> dict[str, Any]:
+    """Rockset's QueryInfo."""
+    info: dict[str, Any] = {
+        "query_id": str(query.query_id),
+        "status": query.status,
+        "executed_by": query.user.email or query.user.get_username(),
+        "submitted_at": query.submitted_at.isoformat(),
+        "sql": query.sql,
+        "query_errors": [],
+    }
+    if query.status == Query.Status.COMPLETED:
+        info["stats"] = {"elapsed_time_ms": query.elapsed_ms, "result_set_document_count": query.row_count}
+        info["pagination"] = {"start_cursor": encode_cursor(0)}
+        info["expires_at"] = query.expires_at.isoformat() if query.expires_at else None
+    elif query.status in (Query.Status.ERROR, Query.Status.CANCELLED):
+        error = _query_error(query)
+        status = QUERY_STATUS_FOR_TYPE.get(error.type) or STATUS_FOR_TYPE.get(error.type, 400)
+        info["query_errors"] = [{"type": error.type, "message": error.message, "status_code": status}]
+    return info
+
+
+def encode_cursor(position: int) -> str:
+    """Opaque to the client, as Rockset's were: the position in the kept result."""
+    return base64.urlsafe_b64encode(f"p{position}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if text[:1] == "p" and text[1:].isdigit():
+            return int(text[1:])
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise invalid("The `cursor` is not one this query returned; use `pagination.next_cursor` as it was given.")
+
+
+def _whole(request: HttpRequest, name: str, default: int) -> int:
+    text = request.GET.get(name)
+    if text is None or text == "":
+        return default
+    if not text.isdigit():
+        raise invalid(f"Query parameter `{name}` must be a whole number, 0 or more.")
+    return int(text)
+
+
+def _pagination(query: Query, start: int, count: int) -> dict[str, Any]:
+    end = start + count
+    more = query.row_count is not None and end < query.row_count
+    return {"start_cursor": encode_cursor(start), "current_page_doc_count": count,
+            "next_cursor": encode_cursor(end) if more else None, "next_cursor_offset": None}  # fmt: skip
+
+
+def _query(caller: Caller, query_id: str) -> Query:
+    try:
+        return Query.objects.for_organisation(caller.organisation).select_related("user").get(query_id=query_id)
+    except (Query.DoesNotExist, ValidationError, ValueError):
+        raise not_found(f"Query {query_id} not found.") from None
+
+
+def _query_error(query: Query) -> QueryError:
+    return QueryError(
+        query.error_message, query.error_line, query.error_column, type_=query.error_type or "QUERY_ERROR"
+    )
+
+
+def _prefix(body: dict[str, Any], texts: list[str]) -> str:
+    """The body with `results` spliced in from the kept documents' exact text, never decoded and re-encoded."""
+    return dumps(body)[:-1] + ', "results": [' + ", ".join(texts) + "]}"
+
+
+def _json(text: str) -> HttpResponse:
+    response = HttpResponse(text, content_type="application/json")
+    response["Cache-Control"] = "no-store"
+    return response

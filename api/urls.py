@@ -37,8 +37,10 @@ urlpatterns = [
     path(SOURCE, v.endpoint(GET=v.source_get), name="api_source"),
     path(f"{SOURCE}/suspend", v.endpoint(POST=v.source_suspend), name="api_source_suspend"),
     path(f"{SOURCE}/resume", v.endpoint(POST=v.source_resume_view), name="api_source_resume"),
-    path("orgs/self/queries", v.endpoint(POST=q.query_create), name="api_queries"),
+    path("orgs/self/queries", v.endpoint(GET=q.query_list, POST=q.query_create), name="api_queries"),
     path("orgs/self/queries/validations", v.endpoint(POST=q.query_validate), name="api_query_validations"),
+    path("orgs/self/queries/<str:query_id>", v.endpoint(GET=q.query_get, DELETE=q.query_delete), name="api_query"),
+    path("orgs/self/queries/<str:query_id>/pages", v.endpoint(GET=q.query_pages), name="api_query_pages"),
     path(
         "orgs/self/users/self/apikeys",
         v.endpoint(GET=v.api_key_list, POST=v.api_key_create),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -307,7 +308,18 @@ def collection_list(request: HttpRequest) -> HttpResponse:
 def collection_detail(request: HttpRequest, workspace: str, name: str) -> HttpResponse:
     collection = _collection(request, workspace, name)
     source: Source = collection.source
-    return render(request, "collections_app/detail.html", {"collection": collection, "source": source})
+    context = {"collection": collection, "source": source, "starter_query": starter_query(collection)}
+    return render(request, "collections_app/detail.html", context)
+
+
+def starter_query(collection: Collection) -> str:
+    """The query the collection page's Query button opens the editor with; names that aren't plain SQL
+    identifiers (a dash, say) are double-quoted, as Rockset quotes them."""
+
+    def name(text: str) -> str:
+        return text if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text) else '"' + text.replace('"', '""') + '"'
+
+    return f"SELECT *\nFROM {name(collection.workspace.name)}.{name(collection.name)}\nLIMIT 10"
 
 
 def _polling_stops(source: Source) -> bool:

@@ -114,6 +114,10 @@ RULES: dict[str, Rule] = {
     "collection_table_preview": page(M),
     "collection_enable_stream": page(M),
     "collection_action": page(M),
+    # The query editor: queries only read, so everyone in the organisation may run them (POST).
+    "query_editor": page(R, R),
+    "query_describe": page(R),
+    "query_download": page(R),
     # Rockset's REST API.
     "api_openapi": api(P),
     "api_org": api(R),
@@ -131,6 +135,8 @@ RULES: dict[str, Rule] = {
     # Queries only read the organisation's documents: a read-only member's key may run them.
     "api_queries": api(R, R),
     "api_query_validations": api(R, R),
+    "api_query": api(R, R),  # DELETE cancels a query, which only ever read
+    "api_query_pages": api(R),
     "api_keys_self": api(R),  # a user's own keys, like the console's page
     "api_keys_of_user": api(R),
     "api_key": api(R),

@@ -254,9 +254,14 @@ CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"  # e.g. the console email backend'
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The supervisor tick hands out work whose lease lapsed: a killed worker's segment, file or shard is
 # taken over within a lease and a tick. Shorter values recover faster and cost more database queries.
+# How long a query's results stay readable (`GET /queries/{id}/pages`, the editor's downloads): Rockset's
+# `expires_at`.
+MILLRACE_QUERY_RESULTS_SECONDS = env.int("MILLRACE_QUERY_RESULTS_SECONDS", default=3600)
 MILLRACE_TICK_SECONDS = env.float("MILLRACE_TICK_SECONDS", default=5.0)
 MILLRACE_LEASE_SECONDS = env.int("MILLRACE_LEASE_SECONDS", default=30)
 CELERY_BEAT_SCHEDULE = {
+    # Query results past their time (MILLRACE_QUERY_RESULTS_SECONDS) are dropped; the query stays as history.
+    "forget-expired-query-results": {"task": "queries.tasks.forget_expired_results", "schedule": 300.0},
     # A tick that waited in the queue longer than two ticks is dropped, not run late: a busy worker's
     # queue never fills with ticks, and the next one is due anyway.
     "supervisor-tick": {

@@ -29,5 +29,6 @@ urlpatterns = [
     path("v1/", include("api.urls")),
     path("integrations/", include("integrations.urls")),
     path("collections/", include("collections_app.urls")),
+    path("queries/", include("queries.urls")),
     path("admin/", admin.site.urls),
 ]

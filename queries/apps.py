@@ -4,7 +4,7 @@ from django.apps import AppConfig
 
 
 class QueriesConfig(AppConfig):
-    """Rockset SQL over the documents: the dialect, the translator and the safe runner. No models: it reads
-    `collections_app`'s documents and never writes them."""
+    """Rockset SQL over the documents: the dialect, the translator, the safe runner, and the queries people
+    ran (history, async results). It reads `collections_app`'s documents and never writes them."""
 
     name = "queries"

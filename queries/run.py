@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -39,7 +40,11 @@ SQLITE_FUNCTIONS = {"json_extract", "json_type", "->", "typeof", "count", "sum",
                     "group_concat",
                     *sqlite_functions.FUNCTIONS, *sqlite_functions.AGGREGATES}  # fmt: skip
 TIME_FORMATS = {"timestamp": "%Y-%m-%dT%H:%M:%S.%fZ", "datetime": "%Y-%m-%dT%H:%M:%S.%f", "date": "%Y-%m-%d"}
+# With DEBUG on, Django's cursor logs each statement with its parameters quoted by SQLite's QUOTE(), while
+# the authorizer is still set: without it, every query failed under DEBUG. QUOTE only formats a value.
+SQLITE_FUNCTIONS = SQLITE_FUNCTIONS | {"quote"}
 PROGRESS_STEPS = 10_000  # SQLite virtual-machine instructions between two looks at the clock
+CANCEL_POLL_SECONDS = 0.2  # SQLite: how often a running statement asks whether it was cancelled
 
 
 @dataclass
@@ -62,16 +67,23 @@ def sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, database:
     return sqlite3.SQLITE_DENY
 
 
-def execute(translation: Translation, *, timeout_ms: int, row_cap: int = MAX_ROWS) -> Rows:
-    """Run the statement and decode its rows; QueryError for a timeout, a cap or a database refusal."""
+def execute(
+    translation: Translation, *, timeout_ms: int, row_cap: int = MAX_ROWS, cancelled: Callable[[], bool] | None = None
+) -> Rows:
+    """Run the statement and decode its rows; QueryError for a timeout, a cap, a cancel or a database refusal.
+
+    `cancelled` is asked now and then while SQLite works (PostgreSQL's statement is cancelled from outside,
+    with pg_cancel_backend); it also tells a cancel from a timeout once the database has stopped."""
     params = list(translation.params)
     try:
         if connection.vendor == "postgresql":
             raw_rows = _postgres(translation.sql, params, timeout_ms, row_cap)
         else:
-            raw_rows = _sqlite(translation.sql, params, timeout_ms, row_cap)
+            raw_rows = _sqlite(translation.sql, params, timeout_ms, row_cap, cancelled)
     except DatabaseError as error:
         text = str(error)
+        if "due to user request" in text or ("interrupted" in text and cancelled is not None and cancelled()):
+            raise QueryError("The query was cancelled.", type_="QUERY_CANCELLED") from None
         if "statement timeout" in text or "interrupted" in text:
             raise QueryError(
                 f"The query ran longer than its timeout of {timeout_ms:,} ms.", type_="QUERY_TIMEOUT"
@@ -98,7 +110,9 @@ def _postgres(sql: str, params: list[Any], timeout_ms: int, row_cap: int) -> lis
     return rows
 
 
-def _sqlite(sql: str, params: list[Any], timeout_ms: int, row_cap: int) -> list[tuple]:
+def _sqlite(
+    sql: str, params: list[Any], timeout_ms: int, row_cap: int, cancelled: Callable[[], bool] | None = None
+) -> list[tuple]:
     # sqlite3 binds no Decimal; the exact value matters on PostgreSQL, where numbers compare as numerics.
     params = [float(p) if isinstance(p, Decimal) else p for p in params]
     connection.ensure_connection()
@@ -111,7 +125,7 @@ def _sqlite(sql: str, params: list[Any], timeout_ms: int, row_cap: int) -> list[
         # which would refuse that declaration (schema work), and so every json_each after it.
         cursor.execute("SELECT 1 FROM json_each('[]')")
         raw.set_authorizer(sqlite_authorizer)
-        raw.set_progress_handler(lambda: int(time.monotonic() > deadline), PROGRESS_STEPS)
+        raw.set_progress_handler(_progress(deadline, cancelled), PROGRESS_STEPS)
         try:
             cursor.execute(sql, params)
             rows = _fetch(cursor, row_cap)
@@ -120,6 +134,24 @@ def _sqlite(sql: str, params: list[Any], timeout_ms: int, row_cap: int) -> list[
             raw.set_authorizer(None)
             cursor.execute("PRAGMA case_sensitive_like = OFF")
     return rows
+
+
+def _progress(deadline: float, cancelled: Callable[[], bool] | None) -> Callable[[], int]:
+    """SQLite's progress handler: non-zero stops the statement. The cancel question may cost a file read, so
+    it is asked every CANCEL_POLL_SECONDS, not every PROGRESS_STEPS instructions."""
+    next_look = time.monotonic() + CANCEL_POLL_SECONDS
+
+    def stop() -> int:
+        nonlocal next_look
+        now = time.monotonic()
+        if now > deadline:
+            return 1
+        if cancelled is not None and now >= next_look:
+            next_look = now + CANCEL_POLL_SECONDS
+            return int(cancelled())
+        return 0
+
+    return stop
 
 
 def _fetch(cursor: Any, row_cap: int) -> list[tuple]:

@@ -1,19 +1,31 @@
-"""The query layer's use cases, for the API and (later) the console's editor: validate and run a query in
-one organisation. Names resolve only through that organisation's collections, so another organisation's
-`commons.orders` is simply "not found", exactly like a collection that doesn't exist."""
+"""The query layer's use cases, for the API, the console's editor and the workers: validate, run, keep,
+page through and cancel a query in one organisation. Names resolve only through that organisation's
+collections, so another organisation's `commons.orders` is simply "not found", exactly like a collection
+that doesn't exist."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
-from django.db import connection
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+from sqlglot import exp
 
 from collections_app.models import Collection
 from console.models import Organisation
+from ingest.convert import dumps
+from queries import tasks
+from queries.describe import COLUMNS, describe, describe_target, is_describe, type_of
+from queries.dialect import parse
 from queries.errors import QueryError
+from queries.models import RESULT_CHUNK, Query, QueryResult, results_kept
 from queries.run import MAX_ROWS, Rows, execute
 from queries.sql import Resolver, Sql, Translation
 from queries.translate import translate, typed_parameter
@@ -47,6 +59,9 @@ def query_translate(
     *, organisation: Organisation, sql: str, parameters: Iterable[Mapping[str, Any]] = (),
     default_row_limit: int | None = None,
 ) -> Translation:  # fmt: skip
+    if is_describe(sql):
+        _, label = describe_target(sql, collection_resolver(organisation))
+        return Translation("", [], [], [label])
     return translate(
         sql,
         vendor=connection.vendor,
@@ -69,14 +84,196 @@ class QueryOutcome:
 
 def query_run(
     *, organisation: Organisation, sql: str, parameters: Iterable[Mapping[str, Any]] = (),
-    default_row_limit: int | None = None, timeout_ms: int | None = None,
+    default_row_limit: int | None = None, timeout_ms: int | None = None, cancelled: Callable[[], bool] | None = None,
 ) -> QueryOutcome:  # fmt: skip
     """Translate and run synchronously; QueryError for anything the user can fix (or a timeout)."""
     timeout = min(timeout_ms or DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS)
     started = time.monotonic()  # real time: what the caller waited, as Rockset's stats report it
+    if is_describe(sql):
+        collection_id, label = describe_target(sql, collection_resolver(organisation))
+        rows = Rows(describe(collection_id, timeout_ms=timeout), COLUMNS)
+        return QueryOutcome(rows=rows, collections=[label], elapsed_ms=int((time.monotonic() - started) * 1000))
     translation = query_translate(
         organisation=organisation, sql=sql, parameters=parameters, default_row_limit=default_row_limit
     )
-    rows = execute(translation, timeout_ms=timeout)
+    rows = execute(translation, timeout_ms=timeout, cancelled=cancelled)
     elapsed = int((time.monotonic() - started) * 1000)
     return QueryOutcome(rows=rows, collections=translation.collections, elapsed_ms=elapsed)
+
+
+def parameter_names(sql: str) -> list[str]:
+    """The `:name` parameters a query uses, each once, for the editor's parameter inputs; none when the SQL
+    doesn't parse yet (running it will say where)."""
+    try:
+        tree = parse(sql)
+    except QueryError:
+        return []
+    return list(dict.fromkeys(p.name for p in tree.find_all(exp.Placeholder) if p.name))
+
+
+def column_fields(rows: Rows) -> list[dict[str, str]]:
+    """Rockset's `column_fields`: each named column with the type of its first non-null value."""
+    names = [n for n in rows.column_names if n != "*"]
+    first = {n: next((r[n] for r in rows.results if r.get(n) is not None), None) for n in names}
+    return [{"name": n, "type": type_of(first[n])} for n in names]
+
+
+# Kept queries: the editor's history, the API's async and paginated queries.
+
+
+def query_submit(
+    *, organisation: Organisation, user: AbstractBaseUser, via: str, sql: str,
+    parameters: Iterable[Mapping[str, Any]] = (), default_row_limit: int | None = None,
+    timeout_ms: int | None = None, run_async: bool = False,
+) -> Query:  # fmt: skip
+    """Record the query; run it now (its row then holds the outcome) or on a worker once the row is committed."""
+    query = Query.objects.create(
+        organisation=organisation, user=user, via=via, sql=sql, parameters=list(parameters),
+        default_row_limit=default_row_limit, timeout_ms=min(timeout_ms or DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS),
+    )  # fmt: skip
+    if run_async:
+        transaction.on_commit(lambda: tasks.run_query.delay(query.pk))
+        return query
+    return query_execute(query.pk) or query
+
+
+def query_execute(query_pk: int) -> Query | None:
+    """Run a queued query and keep what it returned. A query cancelled before it starts is not run; one
+    cancelled while it runs keeps its CANCELLED state (every change below is conditional on the state)."""
+    query = Query.objects.select_related("organisation").filter(pk=query_pk).first()
+    if query is None:
+        return None
+    started = Query.objects.filter(pk=query.pk, status=Query.Status.QUEUED).update(
+        status=Query.Status.RUNNING, backend_pid=_backend_pid(), started_at=timezone.now()
+    )
+    if started:
+        started_at = time.monotonic()
+        outcome = _run_cancellable(query)
+        if isinstance(outcome, QueryError):
+            _record_failure(query, outcome, ran_ms=int((time.monotonic() - started_at) * 1000))
+        else:
+            _record_result(query, outcome)
+    query.refresh_from_db()
+    return query
+
+
+def _run_cancellable(query: Query) -> QueryOutcome | QueryError:
+    try:
+        return query_run(
+            organisation=query.organisation, sql=query.sql, parameters=query.parameters,
+            default_row_limit=query.default_row_limit, timeout_ms=query.timeout_ms,
+            cancelled=lambda: _cancel_requested(query.query_id),
+        )  # fmt: skip
+    except QueryError as error:
+        return error
+    except DatabaseError:
+        # pg_cancel_backend stops whatever the process runs: a lookup before the statement, too.
+        if Query.objects.filter(pk=query.pk, status=Query.Status.CANCELLED).exists():
+            return QueryError("The query was cancelled.", type_="QUERY_CANCELLED")
+        raise
+
+
+def _record_failure(query: Query, error: QueryError, *, ran_ms: int) -> None:
+    if error.type == "QUERY_CANCELLED":  # how long it ran before it stopped: its statement has ended
+        Query.objects.filter(pk=query.pk, status=Query.Status.CANCELLED).update(elapsed_ms=ran_ms)
+        return
+    Query.objects.filter(pk=query.pk, status=Query.Status.RUNNING).update(
+        status=Query.Status.ERROR, finished_at=timezone.now(), backend_pid=None, error_type=error.type,
+        error_message=error.message, error_line=error.line, error_column=error.column, elapsed_ms=ran_ms,
+    )  # fmt: skip
+
+
+def _record_result(query: Query, outcome: QueryOutcome) -> None:
+    try:
+        with transaction.atomic():
+            finished = Query.objects.filter(pk=query.pk, status=Query.Status.RUNNING).update(
+                status=Query.Status.COMPLETED, finished_at=timezone.now(), expires_at=timezone.now() + results_kept(),
+                elapsed_ms=outcome.elapsed_ms, row_count=len(outcome.rows.results), backend_pid=None,
+                collections=outcome.collections, column_fields=column_fields(outcome.rows),
+            )  # fmt: skip
+            if finished:
+                QueryResult.objects.bulk_create(_result_rows(query, outcome.rows.results), batch_size=50)
+    except DatabaseError:
+        # A cancel that came as the statement ended reaches this update instead: the query is cancelled, as
+        # asked; anything else is a real failure.
+        if not Query.objects.filter(pk=query.pk, status=Query.Status.CANCELLED).exists():
+            raise
+
+
+def _result_rows(query: Query, results: list[dict[str, Any]]) -> Iterator[QueryResult]:
+    for start in range(0, len(results), RESULT_CHUNK):
+        yield QueryResult.of(query, start, [dumps(d) for d in results[start : start + RESULT_CHUNK]])
+
+
+def query_cancel(*, query: Query) -> bool:
+    """Stop a queued or running query; False when it had already finished. On PostgreSQL the server process
+    running the statement is told to cancel it; SQLite's progress handler notices the flag in the cache."""
+    with transaction.atomic():
+        # Locked (PostgreSQL) while the pid is read and the state changed: the runner can't finish the query
+        # in between, so the pid is still that of the process running it (it clears it as it finishes).
+        row = Query.objects.select_for_update().filter(pk=query.pk, status__in=Query.UNFINISHED).first()
+        if row is None:
+            return False
+        Query.objects.filter(pk=row.pk).update(
+            status=Query.Status.CANCELLED, finished_at=timezone.now(), backend_pid=None,
+            error_type="QUERY_CANCELLED", error_message="The query was cancelled.",
+        )  # fmt: skip
+        cache.set(_cancel_key(query.query_id), True, timeout=MAX_TIMEOUT_MS // 1000 + 60)
+        if row.backend_pid and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_cancel_backend(%s)", [row.backend_pid])
+    query.refresh_from_db()
+    return True
+
+
+def query_results_page(*, query: Query, start: int, count: int) -> list[str]:
+    """The documents at positions [start, start + count), as exact JSON text; read by position, so paging
+    through a large result holds one page in memory."""
+    if count <= 0:
+        return []
+    first = start - start % RESULT_CHUNK
+    rows = QueryResult.objects.filter(query=query, position__gte=first, position__lt=start + count).order_by("position")
+    texts: list[str] = []
+    for row in rows:
+        texts += row.texts()[max(start - row.position, 0) :]
+    return texts[:count]
+
+
+def query_results_all(*, query: Query) -> Iterator[str]:
+    """Every kept document, in order, a run of rows at a time (for the downloads)."""
+    for row in QueryResult.objects.filter(query=query).order_by("position").iterator(chunk_size=10):
+        yield from row.texts()
+
+
+def queries_forget_expired() -> int:
+    """Drop the results whose time is up (the rows stay, as history); how many queries lost theirs."""
+    expired = Query.objects.filter(expires_at__lte=timezone.now(), result_rows__isnull=False).distinct()
+    ids = list(expired.values_list("pk", flat=True)[:1000])  # a bounded bite per run; the next run goes on
+    QueryResult.objects.filter(query_id__in=ids).delete()
+    return len(ids)
+
+
+def _backend_pid() -> int | None:
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def _cancel_key(query_id: uuid.UUID) -> str:
+    return f"query-cancelled:{query_id}"
+
+
+def _cancel_requested(query_id: uuid.UUID) -> bool:
+    return bool(cache.get(_cancel_key(query_id)))
+
+
+def queries_fail_abandoned() -> int:
+    """A query still RUNNING long after its timeout lost its worker (killed, redeployed): say so, rather than
+    leave it running forever in the list."""
+    cutoff = timezone.now() - timedelta(milliseconds=MAX_TIMEOUT_MS) - timedelta(minutes=1)
+    return Query.objects.filter(status=Query.Status.RUNNING, started_at__lt=cutoff).update(
+        status=Query.Status.ERROR, finished_at=timezone.now(), backend_pid=None, error_type="INTERNALERROR",
+        error_message="The worker running this query stopped before it finished; run it again.",
+    )  # fmt: skip

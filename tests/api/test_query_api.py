@@ -68,7 +68,9 @@ def test_another_organisations_collection_is_not_found_where_it_is_named(client)
         ({"sql": {"query": 1}}, "`sql.query` must be a string"),
         ({"sql": {"query": "SELECT 1 FROM orders", "parameters": [{"name": "a"}]}}, "sql.parameters[0].type"),
         ({"sql": {"query": "SELECT 1 FROM orders"}, "timeout_ms": 0}, "`timeout_ms`"),
-        ({"sql": {"query": "SELECT 1 FROM orders"}, "async": True}, "`async` is not supported"),
+        ({"sql": {"query": "SELECT 1 FROM orders"}, "async": "yes"}, "`async` must be true or false"),
+        ({"sql": {"query": "SELECT 1 FROM orders"}, "max_initial_results": 0}, "`max_initial_results` must be between"),
+        ({"sql": {"query": "SELECT 1 FROM orders"}, "async_options": {"x": 1}}, "Unknown field `async_options.x`"),
         ({"sql": {"query": "SELECT 1 FROM orders", "nope": 1}}, "Unknown field `sql.nope`"),
     ],
 )
@@ -99,3 +101,12 @@ def test_a_read_only_members_key_may_query(orders):
 def test_without_a_key_there_is_no_query(orders):
     response = post(Client(), QUERIES, {"sql": {"query": "SELECT * FROM orders"}})
     assert response.status_code == 401 and response.json()["type"] == "AUTHEXCEPTION"
+
+
+def test_describe_answers_in_rocksets_shape(client):
+    body = post(client, QUERIES, {"sql": {"query": "DESCRIBE commons.customers"}}).json()
+    assert body["collections"] == ["commons.customers"]
+    assert [c["name"] for c in body["column_fields"]] == ["field", "occurrences", "total", "type"]
+    assert {"field": ["city"], "occurrences": 3, "total": 3, "type": "string"} in body["results"]
+    validation = post(client, f"{QUERIES}/validations", {"sql": {"query": "DESCRIBE customers"}}).json()
+    assert validation["collections"] == ["commons.customers"]

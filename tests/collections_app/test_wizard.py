@@ -377,3 +377,14 @@ def test_the_collection_list_makes_a_bounded_number_of_queries(
         fill(client, integration, name={"workspace": "commons", "name": f"c{n}", "poll_frequency": "1"})
     with django_assert_max_num_queries(8):
         client.get(reverse("collection_list"))
+
+
+def test_the_collection_page_opens_the_query_editor_with_a_starter_query(people, integration, monkeypatch):
+    monkeypatch.setattr("ingest.tasks.start_initial_load.delay", lambda pk: None)
+    client = client_for(people.alice)
+    fill(client, integration)
+    page = client.get(reverse("collection_detail", args=["commons", "orders"])).content.decode()
+    link = "/queries/?sql=SELECT%20%2A%0AFROM%20commons.orders%0ALIMIT%2010&amp;describe=commons.orders"
+    assert f'href="{link}">Query</a>' in page
+    editor = client.get(link.replace("&amp;", "&")).content.decode()
+    assert "FROM commons.orders\nLIMIT 10</textarea>" in editor and "Fields of <code>commons.orders</code>" in editor

@@ -33,12 +33,14 @@ from console.access import url_patterns
 from console.models import Invitation, Membership, Organisation, hash_api_key
 from console.services import api_key_create, first_admin_create, organisation_admin_create
 from integrations.models import Integration
+from queries.services import query_submit
 from tests.conftest import PASSWORD, ROLE_ARN
 
 PUBLIC, SIGNED_IN, READ_ONLY, MEMBER, ADMIN, OPERATOR = range(6)
 ROLE_RANK = {"read_only": READ_ONLY, "member": MEMBER, "admin": ADMIN}
 ACTORS = ["anonymous", "operator", "outsider", "read_only", "member", "admin"]
 INVITATION_TOKEN = "walk-invitation-token"
+WALK_SQL = 'SELECT COUNT(*) FROM "acme-ws".orders'
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,10 @@ def api_source(w: SimpleNamespace, actor: str) -> dict[str, Any]:
     return {**api_collection(w, actor), "source": str(w.source.public_id)}
 
 
+def api_query(w: SimpleNamespace, actor: str) -> dict[str, Any]:
+    return {"query_id": w.queries["admin"].query_id}
+
+
 WALK: dict[str, Case] = {
     # Accounts and the organisation
     "first_run": page(get=PUBLIC, post=PUBLIC, same_for_all="404"),  # an account exists: the page is gone
@@ -135,6 +141,14 @@ WALK: dict[str, Case] = {
     ),
     "collection_table_preview": page(get=MEMBER, data=table_query, scoped=True),
     "collection_enable_stream": page(post=MEMBER, data=table_query, scoped=True),
+    # The query editor: everyone in the organisation runs queries; a query (history) is its user's own
+    "query_editor": page(get=READ_ONLY, post=READ_ONLY, data=lambda w: {"sql": "SELECT COUNT(*) FROM orders"}),
+    "query_describe": page(get=READ_ONLY, kwargs=collection_names, scoped=True),
+    "query_download": page(
+        get=READ_ONLY,
+        kwargs=lambda w, a: {"query_id": w.queries.get(a, w.queries["admin"]).query_id, "fmt": "csv"},
+        scoped=True,
+    ),
     # Rockset's REST API, each caller with their own key
     "api_openapi": api(get=PUBLIC),
     "api_org": api(get=READ_ONLY),
@@ -155,7 +169,9 @@ WALK: dict[str, Case] = {
     "api_source": api(get=READ_ONLY, kwargs=api_source, scoped=True),
     "api_source_suspend": api(post=MEMBER, kwargs=api_source, scoped=True),
     "api_source_resume": api(post=MEMBER, kwargs=api_source, scoped=True),
-    "api_queries": api(post=READ_ONLY, data=lambda w: {"sql": {"query": "SELECT COUNT(*) FROM orders"}}),
+    "api_queries": api(get=READ_ONLY, post=READ_ONLY, data=lambda w: {"sql": {"query": "SELECT COUNT(*) FROM orders"}}),
+    "api_query": api(get=READ_ONLY, delete=READ_ONLY, kwargs=api_query, scoped=True),
+    "api_query_pages": api(get=READ_ONLY, kwargs=api_query, scoped=True),
     "api_query_validations": api(post=READ_ONLY, data=lambda w: {"sql": {"query": "SELECT 1 FROM orders"}}),
     "api_keys_self": api(get=READ_ONLY, post=READ_ONLY),
     "api_keys_of_user": api(get=READ_ONLY, kwargs=lambda w, a: {"user": "self"}),
@@ -233,6 +249,10 @@ def world(db: None, aws: SimpleNamespace) -> SimpleNamespace:
         organisation=acme, email="someone@acme.test", role="member", token_hash=hash_api_key(INVITATION_TOKEN),
         invited_by=admin, expires_at=timezone.now() + timedelta(days=7),
     )  # fmt: skip
+    queries = {
+        actor: query_submit(organisation=acme, user=users[actor], via="console", sql=WALK_SQL)
+        for actor in ("read_only", "member", "admin")
+    }  # each one's own: the others' reach theirs; the outsider and the operator try the admin's
     clients = {"anonymous": Client()}
     for actor, user in users.items():
         clients[actor] = Client()
@@ -241,6 +261,7 @@ def world(db: None, aws: SimpleNamespace) -> SimpleNamespace:
     return SimpleNamespace(
         acme=acme, users=users, keys=keys, clients=clients, cookies=cookies, integration=integration,
         workspace=workspace, collection=collection, source=source, invitation=invitation, mel_membership=mel_membership,
+        queries=queries,
     )  # fmt: skip
 
 
