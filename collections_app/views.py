@@ -29,7 +29,7 @@ from collections_app.services import (
 )
 from console.access import scoped_object_or_404
 from console.wizards import ConsoleWizardMixin
-from ingest import convert
+from ingest import convert, health
 from integrations import aws
 from integrations.forms import COMMON_REGIONS, REGION_RE, TABLE_RE
 from integrations.models import Integration
@@ -300,14 +300,23 @@ def collection_list(request: HttpRequest) -> HttpResponse:
         .select_related("workspace")
         .prefetch_related("sources")
     )
-    return render(request, "collections_app/list.html", {"collections": collections})
+    rows = [(c, c.source, health.health(c, c.source)) for c in collections]
+    return render(request, "collections_app/list.html", {"rows": rows})
 
 
 @login_required
 def collection_detail(request: HttpRequest, workspace: str, name: str) -> HttpResponse:
     collection = _collection(request, workspace, name)
-    source: Source = collection.source
-    return render(request, "collections_app/detail.html", {"collection": collection, "source": source})
+    return render(request, "collections_app/detail.html", _status_context(collection))
+
+
+def _status_context(collection: Collection) -> dict[str, Any]:
+    source = collection.source
+    return {
+        "collection": collection,
+        "source": source,
+        "h": health.health(collection, source),
+    }
 
 
 def _polling_stops(source: Source) -> bool:
@@ -318,8 +327,9 @@ def _polling_stops(source: Source) -> bool:
 def collection_status(request: HttpRequest, workspace: str, name: str) -> HttpResponse:
     """htmx: the live status block; polling stops once the source is paused or in error."""
     collection = _collection(request, workspace, name)
-    source = collection.source
-    response = render(request, "collections_app/status.html", {"collection": collection, "source": source})
+    context = _status_context(collection)
+    source = context["source"]
+    response = render(request, "collections_app/status.html", context)
     if request.htmx and _polling_stops(source):
         response.status_code = HttpResponseStopPolling.status_code
     return response

@@ -16,7 +16,6 @@ from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -32,7 +31,7 @@ from console.forms import (
     MembershipRoleForm,
     NotificationEmailsForm,
 )
-from console.models import ApiKey, Heartbeat, Invitation, Membership
+from console.models import ApiKey, Heartbeat, Invitation, Membership, Organisation
 from console.services import (
     ApiKeyNameTaken,
     LastAdminError,
@@ -47,7 +46,7 @@ from console.services import (
     organisation_switch,
     setup_token,
 )
-from ingest import timing
+from ingest import health, timing
 from integrations.models import Integration
 
 log = logging.getLogger(__name__)
@@ -85,6 +84,19 @@ def first_run(request: HttpRequest) -> HttpResponse:
     return render(request, "console/first_run.html", {"form": form})
 
 
+def collection_health_counts(organisation: Organisation) -> dict[str, int]:
+    """The overview's collection figures, from the same mapping as every badge (deleted ones never count)."""
+    collections = Collection.objects.for_organisation(organisation).prefetch_related("sources")
+    colours = [health.health(c, c.source).colour for c in collections]
+    return {
+        "collection_count": len(colours),
+        "troubled_count": colours.count(health.BAD),
+        "live_count": colours.count(health.OK),
+        "loading_count": colours.count(health.WARN),
+        "paused_count": colours.count(health.IDLE),
+    }
+
+
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     organisation = request.organisation
@@ -94,11 +106,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "validated_count": Integration.objects.for_organisation(organisation)
         .filter(status=Integration.Status.VALIDATED)
         .count(),
-        "collection_count": Collection.objects.for_organisation(organisation).count(),
-        "troubled_count": Collection.objects.for_organisation(organisation)
-        .filter(~Q(sources__stalled="") | ~Q(sources__error=""))
-        .distinct()
-        .count(),
+        **collection_health_counts(organisation),
         "heartbeat": heartbeat,
         "worker_state": worker_state(heartbeat.seen_at if heartbeat else None),
     }

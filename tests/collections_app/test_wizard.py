@@ -68,7 +68,7 @@ def test_it_creates_a_scan_collection_and_queues_its_load(
     assert source.key_names == ["pk", "sk"] and source.provisioned_rcu == 100
     assert queued == [source.pk]
     page = client.get(response["Location"]).content.decode()
-    assert "Initializing" in page and "Table Scan at up to 40 RCU" in page
+    assert "Waiting for a worker to start the initial load" in page and "Table Scan at up to 40 RCU" in page
 
 
 def test_it_creates_an_export_collection_in_a_new_workspace(people, integration, aws, monkeypatch):
@@ -365,7 +365,7 @@ def test_collection_pages_are_scoped_to_the_organisation(people, integration, mo
     assert client_for(people.carol).get(url).status_code == 404
     assert "orders" not in client_for(people.carol).get(reverse("collection_list")).content.decode().split("<main")[1]
     listing = client_for(people.bob).get(reverse("collection_list")).content.decode()
-    assert "Table Scan" in listing and "initializing" in listing
+    assert "Table Scan" in listing and "starting" in listing
 
 
 def test_the_collection_list_makes_a_bounded_number_of_queries(
