@@ -12,6 +12,7 @@ from django.core.paginator import Paginator
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 from formtools.wizard.views import NamedUrlSessionWizardView
@@ -335,11 +336,40 @@ def collection_status(request: HttpRequest, workspace: str, name: str) -> HttpRe
     return response
 
 
+# Actions that take something away ask first, on a page of their own (no JavaScript needed): GET asks, POST acts.
+CONFIRM = {
+    "pause": (
+        "Pause {c}?",
+        "Millrace stops reading the stream and keeps its place. The stream keeps changes for 24 hours: resume "
+        "within that, or the collection will need a re-sync.",
+        "Pause",
+    ),
+    "delete-export": (
+        "Delete the export's files of {c}?",
+        "This deletes the export's data files and manifests from s3://{bucket}/{folder}/ in your AWS account. The "
+        "collection keeps its documents; a later re-sync makes a new export.",
+        "Delete export files",
+    ),
+}
+
+
 @login_required
-@require_POST
 def collection_action(request: HttpRequest, workspace: str, name: str, action: str) -> HttpResponse:
     collection = _collection(request, workspace, name)
     source = collection.source
+    if request.method != "POST":
+        if action not in CONFIRM:
+            raise Http404("No such action.")
+        question, explanation, button = CONFIRM[action]
+        fill = {"c": collection, "bucket": source.integration.s3_bucket, "folder": source.export_folder}
+        context = {
+            "question": question.format(**fill),
+            "explanation": explanation.format(**fill),
+            "button": button,
+            "action": request.path,
+            "cancel": reverse("collection_detail", args=[workspace, name]),
+        }
+        return render(request, "confirm.html", context)
     if action == "pause":
         source_pause(source=source)
         messages.success(request, "Paused. Millrace keeps its place in the stream; resume within 24 hours.")

@@ -113,7 +113,10 @@ RULES: dict[str, Rule] = {
     "collection_table_options": page(M),
     "collection_table_preview": page(M),
     "collection_enable_stream": page(M),
-    "collection_action": page(M),
+    "collection_action": page(M),  # GET asks before a pause or deleting the export's files; POST acts
+    "collection_edit": page(M),
+    "collection_resync": page(M),
+    "collection_delete": page(M),
     # Rockset's REST API.
     "api_openapi": api(P),
     "api_org": api(R),

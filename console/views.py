@@ -18,6 +18,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -280,11 +281,22 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_POST
 def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET asks (a page that works without JavaScript), POST revokes."""
     key = scoped_object_or_404(request, ApiKey.objects.active(), pk=pk)
     if key.user_id != request.user.pk and not request.membership.is_admin:
         raise PermissionDenied("Only an admin of the organisation can revoke someone else's API key.")
+    if request.method != "POST":
+        owner = "your" if key.user_id == request.user.pk else f"{key.user.get_username()}'s"
+        context = {
+            "question": f"Revoke {owner} API key “{key.name}”?",
+            "explanation": f"Scripts using the key ending in …{key.last_four} get 401 Unauthorized from then on. "
+            "This can't be undone: create a new key for them instead.",
+            "button": "Revoke key",
+            "action": request.path,
+            "cancel": reverse("api_keys"),
+        }
+        return render(request, "confirm.html", context)
     key.revoke()
     messages.success(request, f"Revoked API key “{key.name}”. It can't be used again.")
     return redirect("api_keys")
