@@ -80,6 +80,7 @@ RULES: dict[str, Rule] = {
     # user's role allows. Revoking someone else's key is for admins (checked on the key, in the view).
     "first_run": page(P),
     "healthz": page(P),
+    "favicon": page(P),
     "login": page(P),
     "logout": page(P),
     "invitation_accept": page(P),  # the link's token is the credential; it may create the account

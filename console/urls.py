@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from console import views
 
@@ -10,6 +12,8 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("setup/", views.first_run, name="first_run"),
     path("healthz", views.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico on pages without an icon link (a JSON answer, a download): not a 404.
+    path("favicon.ico", RedirectView.as_view(url=static("img/millrace.svg"), permanent=True), name="favicon"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("organisation/", views.organisation_detail, name="organisation"),

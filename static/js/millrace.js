@@ -43,3 +43,15 @@ function syncRcu() {
 }
 document.addEventListener("input", (event) => { if (event.target.matches("[data-rcu-input]")) syncRcu(); });
 document.addEventListener("DOMContentLoaded", syncRcu);
+// The phone's menu: the nav folds behind one button once this script runs (CSS: .js .topbar nav).
+document.documentElement.classList.add("js");
+document.addEventListener("DOMContentLoaded", () => {
+  const button = document.querySelector(".menu-button");
+  if (!button) return;
+  button.hidden = false;
+  button.addEventListener("click", () => {
+    const open = button.getAttribute("aria-expanded") !== "true";
+    button.setAttribute("aria-expanded", String(open));
+    document.body.classList.toggle("menu-open", open);
+  });
+});

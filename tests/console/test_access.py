@@ -95,6 +95,7 @@ WALK: dict[str, Case] = {
     # Accounts and the organisation
     "first_run": page(get=PUBLIC, post=PUBLIC, same_for_all="404"),  # an account exists: the page is gone
     "healthz": page(get=PUBLIC),
+    "favicon": page(get=PUBLIC),
     "login": page(get=PUBLIC),
     "logout": page(post=PUBLIC, same_for_all="login"),  # everyone ends up on the login page
     "invitation_accept": page(get=PUBLIC, post=PUBLIC, kwargs=lambda w, a: {"token": INVITATION_TOKEN}),
