@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -10,7 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.paginator import Paginator
 from django.db import IntegrityError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -18,6 +19,7 @@ from django_htmx.http import HttpResponseStopPolling
 from formtools.wizard.views import NamedUrlSessionWizardView
 
 from collections_app import capacity, tables
+from collections_app import documents as docs
 from collections_app.forms import MethodForm, NameForm, ReviewForm, SourceForm, StreamForm, TableForm, table_error
 from collections_app.models import Collection, Source
 from collections_app.services import (
@@ -180,6 +182,9 @@ class CollectionWizard(ConsoleWizardMixin, LoginRequiredMixin, NamedUrlSessionWi
             return {"load_method": capacity.recommend(summary, has_bucket).method, "rcu": capacity.default_rcu(summary)}
         if step == "source":
             return {"region": aws.default_region()}
+        if step == "name" and (chosen := self.chosen()):
+            # The table's name is what people call the collection anyway (dots aren't allowed in a name).
+            return {"name": re.sub(r"[^A-Za-z0-9_-]", "-", chosen[2])[:100]}
         return {}
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -402,33 +407,55 @@ DOCUMENTS_PER_PAGE = 25
 
 @login_required
 def collection_documents(request: HttpRequest, workspace: str, name: str) -> HttpResponse:
-    """Browse documents by `_id`, or look one up by its key attributes."""
+    """The documents as a table (key first, columns from a sample), sorted by key, filtered by a field's
+    value or looked up by key; the same selection downloads as JSON lines (`?format=jsonl`)."""
     collection = _collection(request, workspace, name)
     source = collection.source
-    documents = collection.documents.order_by("doc_id")
+    descending = request.GET.get("sort") == "desc"
+    documents = collection.documents.order_by("-doc_id" if descending else "doc_id")
     lookup = {key: request.GET.get(key, "").strip() for key in source.key_names}
-    looked_up = None
-    lookup_error = ""
+    field, value = request.GET.get("field", "").strip(), request.GET.get("value", "")
+    looked_up, error = None, ""
     if all(lookup.values()):
         try:
             looked_up = lookup_id(source, lookup)
         except (ArithmeticError, ValueError):
-            lookup_error = "A number key needs a number, like 42 or 1.5."
+            error = "A number key needs a number, like 42 or 1.5."
         else:
             documents = documents.filter(doc_id=looked_up)
+    if field:
+        try:
+            documents = docs.where_field_is(documents, field, value)
+        except docs.BadFilter as bad:
+            error = str(bad)
+    if request.GET.get("format") == "jsonl":
+        response = StreamingHttpResponse(docs.json_lines(documents), content_type="application/x-ndjson")
+        response["Content-Disposition"] = f'attachment; filename="{collection.workspace.name}.{collection.name}.jsonl"'
+        return response
     page = Paginator(documents, DOCUMENTS_PER_PAGE).get_page(request.GET.get("page"))
+    names = docs.columns(collection, source.key_names)
     rows = [
-        {"id": d.doc_id, "event_time": d.event_time, "json": convert.dumps(d.body, indent=2), "size": d.size_bytes}
+        {"id": d.doc_id, "event_time": d.event_time, "cells": [docs.cell(d.body, n) for n in names], "body": d.body}
         for d in page
     ]
+    selection = request.GET.copy()
+    selection.pop("page", None)
     context = {
         "collection": collection,
         "source": source,
         "page": page,
         "rows": rows,
+        "columns": names,
         "lookup": lookup,
         "looked_up": looked_up,
-        "lookup_error": lookup_error,
+        "lookup_error": error,
+        "field": field,
+        "value": value,
+        "descending": descending,
+        "selection": selection.urlencode(),
+        "filtered": bool(field or looked_up),
+        # A single document (looked up by key) is shown whole too, exactly as stored.
+        "whole": convert.dumps(rows[0]["body"], indent=2) if looked_up and rows else "",
     }
     return render(request, "collections_app/documents.html", context)
 

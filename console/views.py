@@ -20,6 +20,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
 
 from collections_app.models import Collection
@@ -140,6 +142,7 @@ def _organisation_page(
         "invite_form": invite_form or InvitationForm(organisation=organisation),
         "roles": Membership.Role.choices,
         "is_admin": is_admin,
+        "admin_count": sum(1 for m in memberships if m.role == Membership.Role.ADMIN),
     }
     return render(request, "console/organisation.html", context)
 
@@ -302,6 +305,12 @@ def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("api_keys")
 
 
+def backticks_as_code(text: str) -> SafeString:
+    """The OpenAPI summaries mark names with backticks (Markdown, for API tools); on the page they are code."""
+    parts = text.split("`")
+    return mark_safe("".join(escape(p) if i % 2 == 0 else f"<code>{escape(p)}</code>" for i, p in enumerate(parts)))  # noqa: S308
+
+
 @login_required
 def api_docs(request: HttpRequest) -> HttpResponse:
     """The REST API's page: a curl example for this server and the OpenAPI document it serves."""
@@ -310,7 +319,7 @@ def api_docs(request: HttpRequest) -> HttpResponse:
     base_url = request.build_absolute_uri("/").rstrip("/")
     document = openapi_document(base_url)
     operations = [
-        (method.upper(), path, spec["summary"])
+        (method.upper(), path, backticks_as_code(spec["summary"]))
         for path, item in document["paths"].items()
         for method, spec in item.items()
     ]

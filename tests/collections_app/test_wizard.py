@@ -377,3 +377,10 @@ def test_the_collection_list_makes_a_bounded_number_of_queries(
         fill(client, integration, name={"workspace": "commons", "name": f"c{n}", "poll_frequency": "1"})
     with django_assert_max_num_queries(8):
         client.get(reverse("collection_list"))
+
+
+def test_the_name_step_proposes_the_tables_name(people, integration, monkeypatch):
+    client = client_for(people.alice)
+    fill(client, integration, until="stream")
+    page = client.get(step_url("name")).content.decode()
+    assert 'name="name-name" value="orders"' in page
