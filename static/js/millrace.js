@@ -55,3 +55,17 @@ document.addEventListener("DOMContentLoaded", () => {
     document.body.classList.toggle("menu-open", open);
   });
 });
+// Flash messages: a page that polls is never reloaded, so a confirmation would stay forever. Each message
+// gets a close button; a success fades after ten seconds (errors and warnings stay until closed).
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll(".messages .message").forEach((message) => {
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "link dismiss";
+    close.setAttribute("aria-label", "Dismiss this message");
+    close.textContent = "×";
+    close.addEventListener("click", () => message.remove());
+    message.append(close);
+    if (message.classList.contains("success")) setTimeout(() => message.remove(), 10000);
+  });
+});

@@ -4,6 +4,7 @@ written straight into the database (no worker, no AWS calls), screenshots under 
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from datetime import timedelta
@@ -73,19 +74,24 @@ def world(db: None) -> SimpleNamespace:
     return SimpleNamespace(integration=integration, source=source, key=key)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def chromium(live_server) -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
     shutil.rmtree(SHOTS, ignore_errors=True)
     SHOTS.mkdir(parents=True)
+    # Playwright's sync API keeps an event loop running in this thread while the browser is reused, and
+    # Django then refuses the next test's ORM calls (the fixtures' set-up) as if they came from async code.
+    # They don't: Playwright's own advice for Django tests is this switch, for the browser's lifetime only.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox"])
         try:
             yield browser
         finally:
             browser.close()
+            del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
 
 
 def pages(w: SimpleNamespace) -> list[str]:
@@ -106,14 +112,29 @@ def overflow(session: Browser) -> str:
     return f"{session.page.url} is {width} px wide in a {inner} px window: {', '.join(session.page.evaluate(WIDE))}"
 
 
+def signed_in(chromium: object, base_url: str, width: int, too_wide: list[str] | None = None) -> Browser:
+    """A fresh browser context (its own cookies) at this width, signed in as Ada; the login page is checked
+    for width too when `too_wide` collects the findings."""
+    context = chromium.new_context(viewport={"width": width, "height": 844 if width < 800 else 900})
+    context.set_default_timeout(15_000)
+    context.add_init_script(CSP_LISTENER)
+    session = Browser(context.new_page(), base_url, SHOTS)
+    session.goto("/login/")
+    if too_wide is not None and (problem := overflow(session)):
+        too_wide.append(problem)
+    session.shot(f"{width}-login")
+    session.page.get_by_label("Username").fill("ada")
+    session.page.get_by_label("Password").fill(PASSWORD)
+    session.follow(session.page.get_by_role("button", name="Log in"))
+    return session
+
+
 def test_no_page_scrolls_sideways_on_a_phone_or_a_desktop(world, chromium, live_server):
     too_wide: list[str] = []
     for width in WIDTHS:
-        context = chromium.new_context(viewport={"width": width, "height": 844 if width < 800 else 900})
-        context.set_default_timeout(15_000)
-        context.add_init_script(CSP_LISTENER)
-        session = Browser(context.new_page(), live_server.url, SHOTS)
+        session = signed_in(chromium, live_server.url, width, too_wide)
         page = session.page
+        context = page.context
 
         def visit(name: str, width: int = width, session: Browser = session) -> None:
             session.check()
@@ -121,11 +142,6 @@ def test_no_page_scrolls_sideways_on_a_phone_or_a_desktop(world, chromium, live_
                 too_wide.append(problem)
             session.shot(f"{width}-{name}")
 
-        session.goto("/login/")
-        visit("login")
-        page.get_by_label("Username").fill("ada")
-        page.get_by_label("Password").fill(PASSWORD)
-        session.follow(page.get_by_role("button", name="Log in"))
         for path in pages(world):
             session.goto(path)
             visit(path.strip("/").replace("/", "-") or "overview")
@@ -148,3 +164,58 @@ def test_no_page_scrolls_sideways_on_a_phone_or_a_desktop(world, chromium, live_
                 visit("menu-open")
         context.close()
     assert not too_wide, "pages that don't fit the window:\n" + "\n".join(too_wide)
+
+
+def badge(session: Browser) -> tuple[str, str]:
+    """The heading's badge: (its words, its colour class)."""
+    element = session.page.locator("h1 .badge")
+    return element.inner_text(), element.get_attribute("class").replace("badge", "").strip()
+
+
+def test_a_member_edits_pauses_resyncs_and_deletes_a_collection_on_a_phone(world, chromium, live_server, monkeypatch):
+    monkeypatch.setattr("ingest.tasks.start_initial_load.delay", lambda pk: None)  # no worker here
+    session = signed_in(chromium, live_server.url, 390)
+    page = session.page
+    session.goto("/collections/commons/orders/")
+    assert badge(session) == ("live", "ok")
+
+    session.follow(page.get_by_role("link", name="Edit"))
+    page.get_by_label("Description").fill("Orders of the EU shop")
+    page.get_by_label("Stream poll frequency (seconds)").fill("2")
+    session.follow(page.get_by_role("button", name="Save changes"))
+    assert page.get_by_text("Saved the changes to commons.orders.").is_visible()
+    assert page.get_by_text("Orders of the EU shop").is_visible() and page.get_by_text("every 2 s").is_visible()
+    session.shot("390-manage-edited")
+
+    session.follow(page.get_by_role("link", name="Pause"))
+    assert page.get_by_role("heading", name="Pause commons.orders?").is_visible()  # nothing paused yet
+    assert Source.objects.get(pk=world.source.pk).suspended_at is None
+    session.follow(page.get_by_role("button", name="Pause"))
+    assert badge(session) == ("paused", "idle")
+    session.follow(page.get_by_role("button", name="Resume"))
+
+    Source.objects.get(pk=world.source.pk).fail("AccessDeniedException: allow dynamodb:GetRecords on the stream")
+    session.goto("/collections/commons/orders/")
+    assert badge(session) == ("error", "bad")
+    session.shot("390-manage-error")
+    session.follow(page.get_by_role("button", name="Retry"))
+
+    session.follow(page.get_by_role("link", name="Re-sync"))
+    assert page.get_by_role("heading", name="Re-sync commons.orders?").is_visible()
+    assert page.get_by_text("removes the collection's 3 documents").is_visible()
+    session.shot("390-manage-resync")
+    session.follow(page.get_by_role("button", name="Re-sync orders"))
+    assert badge(session) == ("starting", "warn") and Document.objects.filter(collection__name="orders").count() == 0
+
+    session.follow(page.get_by_role("link", name="Delete"))
+    page.get_by_label("Type the collection's name to confirm").fill("order")
+    session.follow(page.get_by_role("button", name="Delete orders"))
+    assert page.get_by_text("Type “orders” exactly to delete this collection.").is_visible()
+    page.get_by_label("Type the collection's name to confirm").fill("orders")
+    session.shot("390-manage-delete")
+    session.follow(page.get_by_role("button", name="Delete orders"))
+    assert page.get_by_text("Deleted commons.orders.").is_visible()
+    assert not page.get_by_role("link", name="commons.orders").count()
+    assert not overflow(session)
+    session.shot("390-manage-deleted")
+    page.context.close()
