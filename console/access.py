@@ -83,6 +83,10 @@ RULES: dict[str, Rule] = {
     "favicon": page(P),
     "login": page(P),
     "logout": page(P),
+    "password_reset": page(P),  # answers the same whether the address has an account or not
+    "password_reset_done": page(P),
+    "password_reset_confirm": page(P),  # the link's token is the credential
+    "password_reset_complete": page(P),
     "invitation_accept": page(P),  # the link's token is the credential; it may create the account
     "organisation_switch": page(S),
     "dashboard": page(R),

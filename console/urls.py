@@ -16,6 +16,21 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=static("img/millrace.svg"), permanent=True), name="favicon"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Forgot password: a link by the configured email (EMAIL_URL), valid for PASSWORD_RESET_TIMEOUT.
+    path(
+        "password-reset/",
+        auth_views.PasswordResetView.as_view(
+            email_template_name="emails/password_reset.txt", subject_template_name="emails/password_reset_subject.txt"
+        ),
+        name="password_reset",
+    ),
+    path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path("password-reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("organisation/", views.organisation_detail, name="organisation"),
     path("organisation/invite/", views.organisation_invite, name="organisation_invite"),
     path(

@@ -98,6 +98,10 @@ WALK: dict[str, Case] = {
     "favicon": page(get=PUBLIC),
     "login": page(get=PUBLIC),
     "logout": page(post=PUBLIC, same_for_all="login"),  # everyone ends up on the login page
+    "password_reset": page(get=PUBLIC, post=PUBLIC, data=lambda w: {"email": "nobody@acme.test"}),
+    "password_reset_done": page(get=PUBLIC),
+    "password_reset_confirm": page(get=PUBLIC, kwargs=lambda w, a: {"uidb64": "MQ", "token": "not-a-token"}),
+    "password_reset_complete": page(get=PUBLIC),
     "invitation_accept": page(get=PUBLIC, post=PUBLIC, kwargs=lambda w, a: {"token": INVITATION_TOKEN}),
     "organisation_switch": page(post=SIGNED_IN, data=lambda w: {"organisation": w.acme.pk}, scoped=True),
     "dashboard": page(get=READ_ONLY),

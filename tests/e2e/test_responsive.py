@@ -119,10 +119,11 @@ def signed_in(chromium: object, base_url: str, width: int, too_wide: list[str] |
     context.set_default_timeout(15_000)
     context.add_init_script(CSP_LISTENER)
     session = Browser(context.new_page(), base_url, SHOTS)
-    session.goto("/login/")
-    if too_wide is not None and (problem := overflow(session)):
-        too_wide.append(problem)
-    session.shot(f"{width}-login")
+    for path in ("/password-reset/", "/login/"):
+        session.goto(path)
+        if too_wide is not None and (problem := overflow(session)):
+            too_wide.append(problem)
+        session.shot(f"{width}-{path.strip('/')}")
     session.page.get_by_label("Username").fill("ada")
     session.page.get_by_label("Password").fill(PASSWORD)
     session.follow(session.page.get_by_role("button", name="Log in"))
