@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from collections_app.tables import TableSummary
+from ingest import scan
 from ingest.sizes import item_size
 
 BYTES_PER_RCU_SECOND = 4096
@@ -24,8 +25,22 @@ class Recommendation:
     reason: str
 
 
+# The engine's pacing (ingest.scan.page_plan): a page's read units stay reserved from its call's start until
+# a second after its answer, so a Scan moves at most rcu ÷ (1 + d) units a second, d being a call's duration,
+# never taken as less than 1/PAGES_PER_SECOND. Before the first page come the queueing of the load's task,
+# DescribeTable and the stream's start position: about a supervisor tick or two.
+CALL_SECONDS = 1 / scan.PAGES_PER_SECOND
+START_SECONDS = 10.0
+
+
+def scan_pacing_seconds(size_bytes: int, rcu: int) -> float:
+    """How long the engine's budget lets a Scan of this many bytes take at this RCU, once it runs."""
+    return size_bytes * (1 + CALL_SECONDS) / (BYTES_PER_RCU_SECOND * max(rcu, 1))
+
+
 def scan_seconds(size_bytes: int, rcu: int) -> float:
-    return size_bytes / (BYTES_PER_RCU_SECOND * max(rcu, 1))
+    """The wizard's and the re-sync page's estimate: the pacing above plus the start."""
+    return START_SECONDS + scan_pacing_seconds(size_bytes, rcu)
 
 
 def rcu_bounds(summary: TableSummary) -> tuple[int, int]:

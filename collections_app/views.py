@@ -244,6 +244,8 @@ class CollectionWizard(ConsoleWizardMixin, LoginRequiredMixin, NamedUrlSessionWi
             "rcu_half": max(1, high // 2),
             "default_rcu": capacity.default_rcu(summary),
             "bytes_per_rcu_second": capacity.BYTES_PER_RCU_SECOND,
+            "call_seconds": capacity.CALL_SECONDS,
+            "start_seconds": capacity.START_SECONDS,
             "read_units_total": -(-size // capacity.BYTES_PER_RCU_SECOND),
         }
 

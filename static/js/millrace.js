@@ -38,7 +38,9 @@ function syncRcu() {
   if (output) output.textContent = rcu;
   const warning = document.querySelector("[data-rcu-warning]");
   if (warning) warning.hidden = rcu <= Number(input.dataset.rcuHalf);
-  const seconds = Number(estimate.dataset.sizeBytes) / (Number(estimate.dataset.bytesPerRcu) * rcu);
+  // collections_app.capacity.scan_seconds: the engine's pacing, rcu ÷ (1 + a call's duration), plus the start.
+  const { sizeBytes, bytesPerRcu, callSeconds, startSeconds } = estimate.dataset;
+  const seconds = Number(startSeconds) + Number(sizeBytes) * (1 + Number(callSeconds)) / (Number(bytesPerRcu) * rcu);
   estimate.textContent = formatDuration(seconds);
 }
 document.addEventListener("input", (event) => { if (event.target.matches("[data-rcu-input]")) syncRcu(); });

@@ -152,9 +152,9 @@ def test_the_recommendation_follows_the_table_size(people, integration, provisio
 
     summary = describe_table(integration, "us-east-1", provisioned)
     assert capacity.recommend(summary, has_bucket=False).method == "scan"
-    summary.size_bytes = 100 * 1024**2  # 100 MB at 50 RCU: about 8.5 minutes, slower than an export's set-up
+    summary.size_bytes = 100 * 1024**2  # 100 MB at 50 RCU: about 11 minutes, slower than an export's set-up
     assert capacity.recommend(summary, has_bucket=True).method == "export"
-    summary.size_bytes = 10 * 1024**2  # 10 MB: under a minute
+    summary.size_bytes = 10 * 1024**2  # 10 MB: about a minute
     assert capacity.recommend(summary, has_bucket=True).method == "scan"
     summary.size_bytes = 6 * 1024**3
     assert "5 GB" in capacity.recommend(summary, has_bucket=True).reason
