@@ -91,6 +91,8 @@ RULES: dict[str, Rule] = {
     "organisation_switch": page(S),
     "dashboard": page(R),
     "api_docs": page(R),
+    "help": page(P),  # the README, which ships with the code anyway
+    "help_section": page(P),
     "organisation": page(R, A),
     "organisation_invite": page(A),
     "organisation_invitation_cancel": page(A),

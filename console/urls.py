@@ -45,6 +45,8 @@ urlpatterns = [
     path("api-keys/", views.api_keys, name="api_keys"),
     path("api-keys/<int:pk>/revoke/", views.api_key_revoke, name="api_key_revoke"),
     path("api/", views.api_docs, name="api_docs"),
+    path("help/", views.help_index, name="help"),
+    path("help/<slug:section>/", views.help_section, name="help_section"),
     path("v1/", include("api.urls")),
     path("integrations/", include("integrations.urls")),
     path("collections/", include("collections_app.urls")),

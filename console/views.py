@@ -25,6 +25,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
 
 from collections_app.models import Collection
+from console import help
 from console.access import scoped_object_or_404
 from console.forms import (
     ApiKeyForm,
@@ -303,6 +304,17 @@ def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     key.revoke()
     messages.success(request, f"Revoked API key “{key.name}”. It can't be used again.")
     return redirect("api_keys")
+
+
+def help_index(request: HttpRequest) -> HttpResponse:
+    return render(request, "console/help.html", {"sections": list(help.sections().values()), "section": None})
+
+
+def help_section(request: HttpRequest, section: str) -> HttpResponse:
+    found = help.sections().get(section)
+    if found is None:
+        raise Http404("There is no such help page.")
+    return render(request, "console/help.html", {"sections": list(help.sections().values()), "section": found})
 
 
 def backticks_as_code(text: str) -> SafeString:

@@ -106,6 +106,8 @@ WALK: dict[str, Case] = {
     "organisation_switch": page(post=SIGNED_IN, data=lambda w: {"organisation": w.acme.pk}, scoped=True),
     "dashboard": page(get=READ_ONLY),
     "api_docs": page(get=READ_ONLY),
+    "help": page(get=PUBLIC),
+    "help_section": page(get=PUBLIC, kwargs=lambda w, a: {"section": "configuration"}),
     "organisation": page(get=READ_ONLY, post=ADMIN),
     "organisation_invite": page(post=ADMIN, data=lambda w: {"email": "new@acme.test", "role": "member"}),
     "organisation_invitation_cancel": page(post=ADMIN, kwargs=lambda w, a: {"pk": w.invitation.pk}, scoped=True),

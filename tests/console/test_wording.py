@@ -24,3 +24,12 @@ def test_the_api_page_shows_code_not_backticks(people):
 def test_the_favicon_is_the_consoles_logo(client, people):
     response = client.get("/favicon.ico")
     assert response.status_code == 301 and response["Location"].endswith("img/millrace.svg")
+
+
+def test_help_serves_the_readmes_sections_as_pages(people):
+    client = client_for(people.bob)
+    index = client.get(reverse("help")).content.decode()
+    assert reverse("help_section", args=["configuration"]) in index and "Coming from Rockset" in index
+    page = client.get(reverse("help_section", args=["coming-from-rockset"])).content.decode()
+    assert "<h1>Coming from Rockset</h1>" in page and "<code>rockset</code>" in page and "<pre><code" in page
+    assert client.get(reverse("help_section", args=["nope"])).status_code == 404

@@ -14,6 +14,7 @@ import pytest
 from django.utils import timezone
 
 from collections_app.models import Collection, Document, Source, Workspace
+from console import help
 from console.models import Invitation, Organisation, hash_api_key
 from console.services import api_key_create, first_admin_create
 from integrations.models import Integration
@@ -100,7 +101,8 @@ def pages(w: SimpleNamespace) -> list[str]:
         "/", "/collections/", f"{c}/", f"{c}/documents/", f"{c}/edit/", f"{c}/resync/", f"{c}/delete/", f"{c}/pause/",
         f"{c}/delete-export/", "/collections/commons/customers-with-a-long-name/", "/collections/new/",
         "/integrations/", f"/integrations/{w.integration.pk}/", f"/integrations/{w.integration.pk}/delete/",
-        "/api-keys/", f"/api-keys/{w.key.pk}/revoke/", "/api/", "/organisation/", "/admin/",
+        "/api-keys/", f"/api-keys/{w.key.pk}/revoke/", "/api/", "/organisation/", "/admin/", "/help/",
+        *(f"/help/{slug}/" for slug in help.sections()),
     ]  # fmt: skip
 
 
