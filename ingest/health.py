@@ -69,6 +69,22 @@ def _clock_time(moment: datetime) -> str:
     return f"{local:%H:%M}" if local.date() == today else f"{local:%-d %b %H:%M}"
 
 
+def replay_progress(source: Source, lag: float) -> str:
+    """The catch-up after a load, with an ETA: since the load ended the replay has covered the stream's
+    event time from its start position to the last record applied; at that pace, less the table's own
+    clock moving on, the lag is gone in lag ÷ (pace − 1)."""
+    applied = f"{source.stream_records_applied:,} change{'s' if source.stream_records_applied != 1 else ''} applied"
+    said = f"Replaying the changes made during the load: {lag_words(lag)}, {applied}"
+    start, reached, ended = source.stream_start_at, source.stream_last_record_at, source.load_finished_at
+    elapsed = (clock.now() - ended).total_seconds() if ended else 0
+    if not (start and reached and elapsed > 0):
+        return said + "."
+    pace = (reached - start).total_seconds() / elapsed  # seconds of the stream replayed per second
+    if pace <= 1:
+        return said + "; not gaining on the table yet."
+    return said + f"; about {timing.duration(lag / (pace - 1))} to go."
+
+
 def last_change(collection: Collection, source: Source) -> datetime | None:
     """When the collection last changed: the newest document write, or the end of the load if later."""
     moments = [m for m in (collection.last_updated_at, source.load_finished_at) if m]
@@ -109,7 +125,7 @@ def _health(collection: Collection, source: Source) -> Health:
         return Health(status, WARN, "catching up", "Listing the stream's shards.")
     if lag > LAG_BOUND_SECONDS:
         if collection.status == Collection.Status.CREATED:  # replaying the changes made during the load
-            return Health(status, WARN, "catching up", f"Replaying the changes made during the load: {lag_words(lag)}.")
+            return Health(status, WARN, "catching up", replay_progress(source, lag), lag)
         return Health(status, BAD, lag_words(lag), f"Live sync is {lag_words(lag)}, more than its bound of "
                       f"{timing.duration(LAG_BOUND_SECONDS)}.", lag)  # fmt: skip
     changed = last_change(collection, source)

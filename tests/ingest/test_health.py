@@ -148,3 +148,16 @@ def test_last_change_never_goes_backwards_while_older_changes_are_replayed(order
     writer.apply(orders.collection_id, [writer.Change("b", '{"id": "b"}', now - timedelta(minutes=5))])
     collection = Collection.objects.get(pk=orders.collection_id)
     assert collection.last_updated_at == now and collection.doc_count == 2
+
+
+def test_the_catch_up_after_a_load_says_how_long_it_has_to_go(orders):
+    now = clock.now()
+    Source.objects.filter(pk=orders.pk).update(stream_start_at=now - timedelta(minutes=40), stream_records_applied=1234)
+    # 10 minutes after the load: 15 of the stream's minutes replayed (1.5 a minute), 25 minutes behind
+    streaming(orders, status=Collection.Status.CREATED, read_ago=1, record_ago=25 * 60, caught_up=False)
+    Source.objects.filter(pk=orders.pk).update(load_finished_at=now - timedelta(minutes=10))
+    shown = health.health(Collection.objects.get(pk=orders.collection_id), Source.objects.get(pk=orders.pk))
+    assert (shown.colour, shown.words) == ("warn", "catching up")
+    assert shown.detail == (
+        "Replaying the changes made during the load: 25 min behind, 1,234 changes applied; about 50 min 0 s to go."
+    )
