@@ -136,6 +136,7 @@ SCHEMAS: dict[str, Any] = {
     }),
     "ValidateQueryResponse": obj({"collections": {"type": "array", "items": STR},
                                   "parameters": {"type": "array", "items": STR}}),
+    "UpdateCollectionRequest": obj({"description": {**STR, "maxLength": 500}}, []),
     "CreateApiKeyRequest": obj({"name": {**STR, "pattern": "^[A-Za-z0-9_-]{1,64}$"}}, ["name"]),
 }  # fmt: skip
 
@@ -194,6 +195,7 @@ PATHS: dict[str, Any] = {
     },
     "/v1/orgs/self/ws/{workspace}/collections/{collection}": {
         "get": op("Get a collection, its source's state and its stats", ref("Collection"), params=COL),
+        "put": op("Change a collection's description", ref("Collection"), "UpdateCollectionRequest", COL),
         "delete": op("Delete a collection (its sync stops at once)", ref("Collection"), params=COL),
     },
     "/v1/orgs/self/ws/{workspace}/collections/{collection}/sources": {

@@ -12,6 +12,7 @@ from typing import Any
 
 from collections_app.models import Collection, Source, Workspace
 from console.models import ApiKey, Organisation
+from ingest.health import health
 from integrations.models import Integration
 
 
@@ -148,7 +149,8 @@ def collection(row: Collection) -> dict[str, Any]:
         "name": row.name,
         "workspace": row.workspace.name,
         "description": row.description,
-        "status": row.status,
+        # The same mapping as the console's badge: CREATED until loaded and caught up, then READY; PAUSED.
+        "status": health(row, sources[0]).status if sources else row.status,
         "created_at": iso(row.created_at),
         "created_by": email_of(row.created_by),
         "read_only": False,

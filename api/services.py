@@ -16,7 +16,12 @@ from api.errors import ApiError, not_found
 from collections_app import capacity, tables
 from collections_app.forms import NAME_RE, NAME_RULE, MethodForm, NameForm, SourceForm, StreamForm
 from collections_app.models import Collection, Source, Workspace
-from collections_app.services import collection_create, collection_delete, collections_purge_deleted
+from collections_app.services import (
+    collection_create,
+    collection_delete,
+    collection_update,
+    collections_purge_deleted,
+)
 from console.forms import ApiKeyForm
 from console.models import ApiKey
 from console.services import ApiKeyNameTaken, api_key_create
@@ -375,7 +380,16 @@ def collection_create_from(*, caller: Caller, workspace_name: str, data: dict[st
 
 
 def collection_remove(*, collection: Collection) -> Collection:
-    return collection_delete(collection=collection)
+    return collection_delete(collection=collection)[0]
+
+
+def collection_update_from(*, collection: Collection, data: dict[str, Any]) -> Collection:
+    """Rockset's UpdateCollectionRequest: `description`. Its `field_mapping_query` (ingest transformations)
+    is refused rather than ignored: Millrace keeps every document as the table has it."""
+    only_known(data, {"description", "field_mapping_query"})
+    unsupported(data, ["field_mapping_query"], why=": documents are stored as the table has them")
+    description = field(data, "description", str, max_length=500)
+    return collection_update(collection=collection, description=description)
 
 
 # API keys --------------------------------------------------------------------------------------------

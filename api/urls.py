@@ -32,7 +32,11 @@ urlpatterns = [
         v.endpoint(GET=v.collection_list, POST=v.collection_create),
         name="api_workspace_collections",
     ),
-    path(COLLECTION, v.endpoint(GET=v.collection_get, DELETE=v.collection_delete), name="api_collection"),
+    path(
+        COLLECTION,
+        v.endpoint(GET=v.collection_get, PUT=v.collection_update, DELETE=v.collection_delete),
+        name="api_collection",
+    ),
     path(f"{COLLECTION}/sources", v.endpoint(GET=v.source_list), name="api_sources"),
     path(SOURCE, v.endpoint(GET=v.source_get), name="api_source"),
     path(f"{SOURCE}/suspend", v.endpoint(POST=v.source_suspend), name="api_source_suspend"),

@@ -180,6 +180,13 @@ def collection_get(request: HttpRequest, caller: Caller, workspace: str, collect
     return present.collection(_collection(caller, workspace, collection))
 
 
+def collection_update(request: HttpRequest, caller: Caller, workspace: str, collection: str) -> dict[str, Any]:
+    row = services.collection_update_from(
+        collection=_collection(caller, workspace, collection), data=json_body(request)
+    )
+    return present.collection(row)
+
+
 def collection_delete(request: HttpRequest, caller: Caller, workspace: str, collection: str) -> dict[str, Any]:
     row = services.collection_remove(collection=_collection(caller, workspace, collection))
     return present.collection(row)

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from collections_app.models import Collection, Source, Workspace
-from collections_app.services import source_pause, source_resume, source_resync
+from collections_app.services import collection_delete, source_pause, source_resume, source_resync
 from ingest import lifecycle
 
 
@@ -28,6 +29,9 @@ class SourceInline(admin.StackedInline):
     can_delete = False
     exclude = ["created_at"]
 
+    def has_add_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
     def get_readonly_fields(self, request: object, obj: object = None) -> list[str]:
         return [f.name for f in Source._meta.fields if f.name not in {"id", "collection", "created_at"}]
 
@@ -37,9 +41,29 @@ class CollectionAdmin(admin.ModelAdmin):
     list_display = ["name", "workspace", "table", "method", "state", "status", "created_by", "created_at"]
     list_filter = ["status", "sources__load_method", "sources__state", "workspace__organisation"]
     search_fields = ["name", "workspace__name", "sources__table_name"]
-    readonly_fields = ["created_by", "created_at", "doc_count", "total_size_bytes", "last_updated_at"]
+    # Only the description is a person's to change here; the rest is the engine's (lifecycle actions below).
+    fields = ["workspace", "name", "description", "status", "doc_count", "total_size_bytes", "last_updated_at",
+              "created_by", "created_at"]  # fmt: skip
+    readonly_fields = [f for f in fields if f != "description"]
     inlines = [SourceInline]
     actions = ["pause", "resume", "resync"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        """A collection is created by the console's wizard (or the API), which checks the table with AWS."""
+        return False
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[list[str], dict[str, int], set, list]:
+        """Deleting marks the collection DELETED through the engine (its rows are purged after a grace, as
+        everywhere else): nothing is cascaded here, so no permission on shards or segments is asked for."""
+        names = [f"Collection {c} and its {c.doc_count:,} documents" for c in objs]
+        return names, {"collections": len(names)}, set(), []
+
+    def delete_model(self, request: HttpRequest, obj: Collection) -> None:
+        collection_delete(collection=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Collection]) -> None:
+        for collection in queryset:
+            collection_delete(collection=collection)
 
     @admin.action(description="Pause the selected collections")
     def pause(self, request: HttpRequest, queryset: QuerySet[Collection]) -> None:

@@ -144,12 +144,6 @@ class NameForm(forms.Form):
     description = forms.CharField(
         max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2}), validators=[reject_control_characters]
     )
-    poll_frequency = forms.DecimalField(
-        label="Stream poll frequency (seconds)", min_value=Decimal("0.25"), max_value=Decimal(300),
-        decimal_places=2, initial=Decimal(1),
-        help_text="How often each stream shard is read: 0.25 s to 5 minutes. Lower means fresher data and more "
-        "GetRecords calls.",
-    )  # fmt: skip
 
     def __init__(self, *args: Any, organisation: Organisation, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -158,6 +152,8 @@ class NameForm(forms.Form):
         names.add(Workspace.DEFAULT_NAME)
         self.fields["workspace"].choices = [(n, n) for n in sorted(names)]
         self.fields["workspace"].initial = Workspace.DEFAULT_NAME
+        self.fields["poll_frequency"] = poll_frequency_field()
+        self.order_fields(["workspace", "new_workspace", "name", "description", "poll_frequency"])
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -181,3 +177,73 @@ class NameForm(forms.Form):
 
 class ReviewForm(forms.Form):
     """The last look before Create."""
+
+
+# Managing a collection after it exists ------------------------------------------------------------------
+
+
+def poll_frequency_field() -> forms.DecimalField:
+    return forms.DecimalField(
+        label="Stream poll frequency (seconds)", min_value=Decimal("0.25"), max_value=Decimal(300),
+        decimal_places=2, initial=Decimal(1),
+        help_text="How often each stream shard is read: 0.25 s to 5 minutes. Lower means fresher data and more "
+        "GetRecords calls.",
+    )  # fmt: skip
+
+
+def rcu_field(source: Source) -> forms.IntegerField:
+    high = source.provisioned_rcu or capacity.ON_DEMAND_TABLE_QUOTA
+    where = f"the table has {high:,} provisioned" if source.provisioned_rcu else "on-demand table quota"
+    return forms.IntegerField(
+        label="Read capacity for the scan (RCU)", min_value=1, max_value=high, initial=source.rcu,
+        help_text=f"At most {high:,} ({where}). Millrace never spends more per second than this.",
+    )  # fmt: skip
+
+
+class CollectionEditForm(forms.Form):
+    """What may change after creation; the table, the method and the name stay (re-create for those)."""
+
+    description = forms.CharField(
+        max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2}), validators=[reject_control_characters]
+    )
+
+    def __init__(self, *args: Any, source: Source, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if source.load_method == Source.LoadMethod.SCAN:
+            self.fields["rcu"] = rcu_field(source)
+            if source.initial_load_done:
+                self.fields["rcu"].help_text += " The scan is done: this applies to a re-sync."
+        self.fields["poll_frequency"] = poll_frequency_field()
+
+
+class ResyncForm(forms.Form):
+    """A fresh initial load: the RCU for a Table Scan may change with it."""
+
+    def __init__(self, *args: Any, source: Source, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if source.load_method == Source.LoadMethod.SCAN:
+            self.fields["rcu"] = rcu_field(source)
+
+
+class DeleteForm(forms.Form):
+    """Typing the collection's name is the confirmation; the export's files in S3 go only if asked."""
+
+    confirm_name = forms.CharField(label="Type the collection's name to confirm", max_length=100)
+
+    def __init__(self, *args: Any, collection: Collection, source: Source, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.collection = collection
+        self.fields["confirm_name"].widget.attrs.update(autocomplete="off", placeholder=collection.name)
+        if source.export_folder and not source.export_deleted_at:
+            bucket = source.integration.s3_bucket
+            self.fields["delete_export_files"] = forms.BooleanField(
+                required=False,
+                label="Also delete the export's files from S3",
+                help_text=f"s3://{bucket}/{source.export_folder}/ — only this export's files; the bucket stays.",
+            )
+
+    def clean_confirm_name(self) -> str:
+        typed = self.cleaned_data["confirm_name"].strip()
+        if typed not in (self.collection.name, str(self.collection)):
+            raise ValidationError(f"Type “{self.collection.name}” exactly to delete this collection.")
+        return typed

@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import models, transaction
 from django.utils import timezone
 
+from collections_app import capacity
 from collections_app.models import Collection, Source, Workspace
 from collections_app.tables import TableSummary
 from console.models import Organisation
@@ -73,14 +74,57 @@ def source_retry(*, source: Source) -> None:
     lifecycle.retry(source.pk)
 
 
-def source_resync(*, source: Source) -> None:
-    lifecycle.resync(source.pk)
+def source_resync(*, source: Source, rcu: int | None = None) -> None:
+    lifecycle.resync(source.pk, rcu=rcu)
 
 
-def collection_delete(*, collection: Collection) -> Collection:
-    lifecycle.delete(collection.pk)
+def collection_update(
+    *, collection: Collection, description: str | None = None, rcu: int | None = None,
+    poll_frequency_ms: int | None = None,
+) -> Collection:  # fmt: skip
+    """Change what a person may change after creation: the description here, the source's limits through the
+    engine's lifecycle (under the source's lock)."""
+    with transaction.atomic():
+        if description is not None:
+            Collection.objects.filter(pk=collection.pk).update(description=description)
+        for source in collection.sources.all():
+            lifecycle.change_limits(source.pk, rcu=rcu, poll_frequency_ms=poll_frequency_ms)
     collection.refresh_from_db()
     return collection
+
+
+def collection_delete(*, collection: Collection, delete_export_files: bool = False) -> tuple[Collection, str]:
+    """Mark the collection DELETED (work stops at once; rows are purged after a grace), then, if asked, delete
+    its export's files from S3. Returns the collection and what became of the files, in words ("" when
+    nothing was asked or there was nothing to delete): AWS refusing is reported, not raised, since the
+    collection is deleted either way."""
+    lifecycle.delete(collection.pk)
+    collection.refresh_from_db()
+    said = ""
+    if delete_export_files:
+        for source in collection.sources.all():
+            try:
+                deleted = export_delete(source=source, collection_deleted=True)
+            except ExportDeleteError as error:
+                said = str(error)
+            else:
+                if deleted:
+                    said = f"Deleted the export's {deleted} files from s3://{source.integration.s3_bucket}."
+    return collection, said
+
+
+def resync_estimate(*, source: Source) -> dict[str, object]:
+    """What a re-sync costs, for the confirmation page: every document is removed and loaded again, by the
+    same method, from a table about the size the collection is now."""
+    size = max(source.collection.total_size_bytes, source.table_size_bytes)
+    items = max(source.collection.doc_count, source.table_item_count)
+    estimate: dict[str, object] = {"size_bytes": size, "items": items, "method": source.get_load_method_display()}
+    if source.load_method == Source.LoadMethod.SCAN:
+        units = -(-size // capacity.BYTES_PER_RCU_SECOND)
+        estimate.update(read_units=units, duration=capacity.duration(capacity.scan_seconds(size, source.rcu or 1)))
+    else:
+        estimate.update(read_units=0, duration="five minutes or more for DynamoDB's export, then the download")
+    return estimate
 
 
 def collections_purge_deleted(*, collections: models.QuerySet[Collection]) -> int:
@@ -113,15 +157,16 @@ class ExportDeleteError(Exception):
     """AWS refused to delete the export's files; the message says what to change."""
 
 
-def export_delete(*, source: Source) -> int:
+def export_delete(*, source: Source, collection_deleted: bool = False) -> int:
     """Delete exactly this export's objects (its manifests, markers and data files) from S3.
     Returns how many were deleted. Refused until the initial load has read every file: deleting them
-    mid-download would leave the collection stopped part-way, with NoSuchKey."""
+    mid-download would leave the collection stopped part-way, with NoSuchKey (unless the collection is
+    being deleted: then nobody needs them)."""
     source = Source.objects.select_related("integration").get(pk=source.pk)  # the state as it is now
     bucket, folder = source.integration.s3_bucket, source.export_folder
     if not folder or source.export_deleted_at:
         return 0
-    if not source.initial_load_done:
+    if not source.initial_load_done and not collection_deleted:
         files = source.export_files.count()
         done = source.export_files.filter(done=True).count()
         progress = f" ({done} of {files} files read so far)" if files else ""

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from collections_app import views
+from collections_app import manage_views, views
 
 create = views.CollectionWizard.as_view(url_name="collection_create_step")
 
@@ -16,5 +16,8 @@ urlpatterns = [
     path("<str:workspace>/<str:name>/", views.collection_detail, name="collection_detail"),
     path("<str:workspace>/<str:name>/status/", views.collection_status, name="collection_status"),
     path("<str:workspace>/<str:name>/documents/", views.collection_documents, name="collection_documents"),
+    path("<str:workspace>/<str:name>/edit/", manage_views.collection_edit, name="collection_edit"),
+    path("<str:workspace>/<str:name>/resync/", manage_views.collection_resync, name="collection_resync"),
+    path("<str:workspace>/<str:name>/delete/", manage_views.collection_delete_view, name="collection_delete"),
     path("<str:workspace>/<str:name>/<str:action>/", views.collection_action, name="collection_action"),
 ]

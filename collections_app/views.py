@@ -11,13 +11,15 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.paginator import Paginator
 from django.db import IntegrityError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 from formtools.wizard.views import NamedUrlSessionWizardView
 
 from collections_app import capacity, tables
+from collections_app import documents as docs
 from collections_app.forms import MethodForm, NameForm, ReviewForm, SourceForm, StreamForm, TableForm, table_error
 from collections_app.models import Collection, Source
 from collections_app.services import (
@@ -30,7 +32,7 @@ from collections_app.services import (
 )
 from console.access import scoped_object_or_404
 from console.wizards import ConsoleWizardMixin
-from ingest import convert
+from ingest import convert, health
 from integrations import aws
 from integrations.forms import COMMON_REGIONS, REGION_RE, TABLE_RE
 from integrations.models import Integration
@@ -180,6 +182,9 @@ class CollectionWizard(ConsoleWizardMixin, LoginRequiredMixin, NamedUrlSessionWi
             return {"load_method": capacity.recommend(summary, has_bucket).method, "rcu": capacity.default_rcu(summary)}
         if step == "source":
             return {"region": aws.default_region()}
+        if step == "name" and (chosen := self.chosen()):
+            # The table's name is what people call the collection anyway (dots aren't allowed in a name).
+            return {"name": re.sub(r"[^A-Za-z0-9_-]", "-", chosen[2])[:100]}
         return {}
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -239,6 +244,8 @@ class CollectionWizard(ConsoleWizardMixin, LoginRequiredMixin, NamedUrlSessionWi
             "rcu_half": max(1, high // 2),
             "default_rcu": capacity.default_rcu(summary),
             "bytes_per_rcu_second": capacity.BYTES_PER_RCU_SECOND,
+            "call_seconds": capacity.CALL_SECONDS,
+            "start_seconds": capacity.START_SECONDS,
             "read_units_total": -(-size // capacity.BYTES_PER_RCU_SECOND),
         }
 
@@ -301,14 +308,14 @@ def collection_list(request: HttpRequest) -> HttpResponse:
         .select_related("workspace")
         .prefetch_related("sources")
     )
-    return render(request, "collections_app/list.html", {"collections": collections})
+    rows = [(c, c.source, health.health(c, c.source)) for c in collections]
+    return render(request, "collections_app/list.html", {"rows": rows})
 
 
 @login_required
 def collection_detail(request: HttpRequest, workspace: str, name: str) -> HttpResponse:
     collection = _collection(request, workspace, name)
-    source: Source = collection.source
-    context = {"collection": collection, "source": source, "starter_query": starter_query(collection)}
+    context = {**_status_context(collection), "starter_query": starter_query(collection)}
     return render(request, "collections_app/detail.html", context)
 
 
@@ -322,6 +329,15 @@ def starter_query(collection: Collection) -> str:
     return f"SELECT *\nFROM {name(collection.workspace.name)}.{name(collection.name)}\nLIMIT 10"
 
 
+def _status_context(collection: Collection) -> dict[str, Any]:
+    source = collection.source
+    return {
+        "collection": collection,
+        "source": source,
+        "h": health.health(collection, source),
+    }
+
+
 def _polling_stops(source: Source) -> bool:
     return bool(source.error or source.suspended_at)
 
@@ -330,18 +346,48 @@ def _polling_stops(source: Source) -> bool:
 def collection_status(request: HttpRequest, workspace: str, name: str) -> HttpResponse:
     """htmx: the live status block; polling stops once the source is paused or in error."""
     collection = _collection(request, workspace, name)
-    source = collection.source
-    response = render(request, "collections_app/status.html", {"collection": collection, "source": source})
+    context = _status_context(collection)
+    source = context["source"]
+    response = render(request, "collections_app/status.html", context)
     if request.htmx and _polling_stops(source):
         response.status_code = HttpResponseStopPolling.status_code
     return response
 
 
+# Actions that take something away ask first, on a page of their own (no JavaScript needed): GET asks, POST acts.
+CONFIRM = {
+    "pause": (
+        "Pause {c}?",
+        "Millrace stops reading the stream and keeps its place. The stream keeps changes for 24 hours: resume "
+        "within that, or the collection will need a re-sync.",
+        "Pause",
+    ),
+    "delete-export": (
+        "Delete the export's files of {c}?",
+        "This deletes the export's data files and manifests from s3://{bucket}/{folder}/ in your AWS account. The "
+        "collection keeps its documents; a later re-sync makes a new export.",
+        "Delete export files",
+    ),
+}
+
+
 @login_required
-@require_POST
 def collection_action(request: HttpRequest, workspace: str, name: str, action: str) -> HttpResponse:
     collection = _collection(request, workspace, name)
     source = collection.source
+    if request.method != "POST":
+        if action not in CONFIRM:
+            raise Http404("No such action.")
+        question, explanation, button = CONFIRM[action]
+        fill = {"c": collection, "bucket": source.integration.s3_bucket, "folder": source.export_folder}
+        context = {
+            "question": question.format(**fill),
+            "explanation": explanation.format(**fill),
+            "button": button,
+            "action": request.path,
+            "cancel": reverse("collection_detail", args=[workspace, name]),
+        }
+        return render(request, "confirm.html", context)
     if action == "pause":
         source_pause(source=source)
         messages.success(request, "Paused. Millrace keeps its place in the stream; resume within 24 hours.")
@@ -374,33 +420,55 @@ DOCUMENTS_PER_PAGE = 25
 
 @login_required
 def collection_documents(request: HttpRequest, workspace: str, name: str) -> HttpResponse:
-    """Browse documents by `_id`, or look one up by its key attributes."""
+    """The documents as a table (key first, columns from a sample), sorted by key, filtered by a field's
+    value or looked up by key; the same selection downloads as JSON lines (`?format=jsonl`)."""
     collection = _collection(request, workspace, name)
     source = collection.source
-    documents = collection.documents.order_by("doc_id")
+    descending = request.GET.get("sort") == "desc"
+    documents = collection.documents.order_by("-doc_id" if descending else "doc_id")
     lookup = {key: request.GET.get(key, "").strip() for key in source.key_names}
-    looked_up = None
-    lookup_error = ""
+    field, value = request.GET.get("field", "").strip(), request.GET.get("value", "")
+    looked_up, error = None, ""
     if all(lookup.values()):
         try:
             looked_up = lookup_id(source, lookup)
         except (ArithmeticError, ValueError):
-            lookup_error = "A number key needs a number, like 42 or 1.5."
+            error = "A number key needs a number, like 42 or 1.5."
         else:
             documents = documents.filter(doc_id=looked_up)
+    if field:
+        try:
+            documents = docs.where_field_is(documents, field, value)
+        except docs.BadFilter as bad:
+            error = str(bad)
+    if request.GET.get("format") == "jsonl":
+        response = StreamingHttpResponse(docs.json_lines(documents), content_type="application/x-ndjson")
+        response["Content-Disposition"] = f'attachment; filename="{collection.workspace.name}.{collection.name}.jsonl"'
+        return response
     page = Paginator(documents, DOCUMENTS_PER_PAGE).get_page(request.GET.get("page"))
+    names = docs.columns(collection, source.key_names)
     rows = [
-        {"id": d.doc_id, "event_time": d.event_time, "json": convert.dumps(d.body, indent=2), "size": d.size_bytes}
+        {"id": d.doc_id, "event_time": d.event_time, "cells": [docs.cell(d.body, n) for n in names], "body": d.body}
         for d in page
     ]
+    selection = request.GET.copy()
+    selection.pop("page", None)
     context = {
         "collection": collection,
         "source": source,
         "page": page,
         "rows": rows,
+        "columns": names,
         "lookup": lookup,
         "looked_up": looked_up,
-        "lookup_error": lookup_error,
+        "lookup_error": error,
+        "field": field,
+        "value": value,
+        "descending": descending,
+        "selection": selection.urlencode(),
+        "filtered": bool(field or looked_up),
+        # A single document (looked up by key) is shown whole too, exactly as stored.
+        "whole": convert.dumps(rows[0]["body"], indent=2) if looked_up and rows else "",
     }
     return render(request, "collections_app/documents.html", context)
 

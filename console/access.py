@@ -80,12 +80,19 @@ RULES: dict[str, Rule] = {
     # user's role allows. Revoking someone else's key is for admins (checked on the key, in the view).
     "first_run": page(P),
     "healthz": page(P),
+    "favicon": page(P),
     "login": page(P),
     "logout": page(P),
+    "password_reset": page(P),  # answers the same whether the address has an account or not
+    "password_reset_done": page(P),
+    "password_reset_confirm": page(P),  # the link's token is the credential
+    "password_reset_complete": page(P),
     "invitation_accept": page(P),  # the link's token is the credential; it may create the account
     "organisation_switch": page(S),
     "dashboard": page(R),
     "api_docs": page(R),
+    "help": page(P),  # the README, which ships with the code anyway
+    "help_section": page(P),
     "organisation": page(R, A),
     "organisation_invite": page(A),
     "organisation_invitation_cancel": page(A),
@@ -113,7 +120,10 @@ RULES: dict[str, Rule] = {
     "collection_table_options": page(M),
     "collection_table_preview": page(M),
     "collection_enable_stream": page(M),
-    "collection_action": page(M),
+    "collection_action": page(M),  # GET asks before a pause or deleting the export's files; POST acts
+    "collection_edit": page(M),
+    "collection_resync": page(M),
+    "collection_delete": page(M),
     # The query editor: queries only read, so everyone in the organisation may run them (POST).
     "query_editor": page(R, R),
     "query_describe": page(R),

@@ -54,6 +54,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 @admin.register(Heartbeat)
 class HeartbeatAdmin(admin.ModelAdmin):
     list_display = ["name", "seen_at"]
+    readonly_fields = ["name", "seen_at"]  # written by the worker and beat
 
     def has_add_permission(self, request: object) -> bool:
         return False  # written by the worker

@@ -5,6 +5,7 @@ from django.apps import AppConfig
 
 class ConsoleConfig(AppConfig):
     name = "console"
+    verbose_name = "Accounts and organisations"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

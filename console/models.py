@@ -152,6 +152,7 @@ class ApiKey(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "name"], name="api_key_name_unique_per_user")]
         ordering = ["-created_at"]
+        verbose_name = "API key"
 
     def __str__(self) -> str:
         return f"{self.name} (…{self.last_four})"

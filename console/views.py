@@ -16,13 +16,16 @@ from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
 
 from collections_app.models import Collection
+from console import help
 from console.access import scoped_object_or_404
 from console.forms import (
     ApiKeyForm,
@@ -32,7 +35,7 @@ from console.forms import (
     MembershipRoleForm,
     NotificationEmailsForm,
 )
-from console.models import ApiKey, Heartbeat, Invitation, Membership
+from console.models import ApiKey, Heartbeat, Invitation, Membership, Organisation
 from console.services import (
     ApiKeyNameTaken,
     LastAdminError,
@@ -47,7 +50,7 @@ from console.services import (
     organisation_switch,
     setup_token,
 )
-from ingest import timing
+from ingest import health, timing
 from integrations.models import Integration
 
 log = logging.getLogger(__name__)
@@ -85,6 +88,19 @@ def first_run(request: HttpRequest) -> HttpResponse:
     return render(request, "console/first_run.html", {"form": form})
 
 
+def collection_health_counts(organisation: Organisation) -> dict[str, int]:
+    """The overview's collection figures, from the same mapping as every badge (deleted ones never count)."""
+    collections = Collection.objects.for_organisation(organisation).prefetch_related("sources")
+    colours = [health.health(c, c.source).colour for c in collections]
+    return {
+        "collection_count": len(colours),
+        "troubled_count": colours.count(health.BAD),
+        "live_count": colours.count(health.OK),
+        "loading_count": colours.count(health.WARN),
+        "paused_count": colours.count(health.IDLE),
+    }
+
+
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     organisation = request.organisation
@@ -94,11 +110,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "validated_count": Integration.objects.for_organisation(organisation)
         .filter(status=Integration.Status.VALIDATED)
         .count(),
-        "collection_count": Collection.objects.for_organisation(organisation).count(),
-        "troubled_count": Collection.objects.for_organisation(organisation)
-        .filter(~Q(sources__stalled="") | ~Q(sources__error=""))
-        .distinct()
-        .count(),
+        **collection_health_counts(organisation),
         "heartbeat": heartbeat,
         "worker_state": worker_state(heartbeat.seen_at if heartbeat else None),
     }
@@ -131,6 +143,7 @@ def _organisation_page(
         "invite_form": invite_form or InvitationForm(organisation=organisation),
         "roles": Membership.Role.choices,
         "is_admin": is_admin,
+        "admin_count": sum(1 for m in memberships if m.role == Membership.Role.ADMIN),
     }
     return render(request, "console/organisation.html", context)
 
@@ -272,14 +285,42 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_POST
 def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET asks (a page that works without JavaScript), POST revokes."""
     key = scoped_object_or_404(request, ApiKey.objects.active(), pk=pk)
     if key.user_id != request.user.pk and not request.membership.is_admin:
         raise PermissionDenied("Only an admin of the organisation can revoke someone else's API key.")
+    if request.method != "POST":
+        owner = "your" if key.user_id == request.user.pk else f"{key.user.get_username()}'s"
+        context = {
+            "question": f"Revoke {owner} API key “{key.name}”?",
+            "explanation": f"Scripts using the key ending in …{key.last_four} get 401 Unauthorized from then on. "
+            "This can't be undone: create a new key for them instead.",
+            "button": "Revoke key",
+            "action": request.path,
+            "cancel": reverse("api_keys"),
+        }
+        return render(request, "confirm.html", context)
     key.revoke()
     messages.success(request, f"Revoked API key “{key.name}”. It can't be used again.")
     return redirect("api_keys")
+
+
+def help_index(request: HttpRequest) -> HttpResponse:
+    return render(request, "console/help.html", {"sections": list(help.sections().values()), "section": None})
+
+
+def help_section(request: HttpRequest, section: str) -> HttpResponse:
+    found = help.sections().get(section)
+    if found is None:
+        raise Http404("There is no such help page.")
+    return render(request, "console/help.html", {"sections": list(help.sections().values()), "section": found})
+
+
+def backticks_as_code(text: str) -> SafeString:
+    """The OpenAPI summaries mark names with backticks (Markdown, for API tools); on the page they are code."""
+    parts = text.split("`")
+    return mark_safe("".join(escape(p) if i % 2 == 0 else f"<code>{escape(p)}</code>" for i, p in enumerate(parts)))  # noqa: S308
 
 
 @login_required
@@ -290,7 +331,7 @@ def api_docs(request: HttpRequest) -> HttpResponse:
     base_url = request.build_absolute_uri("/").rstrip("/")
     document = openapi_document(base_url)
     operations = [
-        (method.upper(), path, spec["summary"])
+        (method.upper(), path, backticks_as_code(spec["summary"]))
         for path, item in document["paths"].items()
         for method, spec in item.items()
     ]

@@ -119,11 +119,30 @@ def retry(source_id: int, *, automatic: bool = False) -> None:
 
 
 @transaction.atomic
-def resync(source_id: int) -> None:
-    """Start again: forget documents, checkpoints and progress, then a fresh initial load and the stream
-    from a new start position. The source's lock comes first (the fence: see the module's docstring)."""
+def change_limits(source_id: int, *, rcu: int | None = None, poll_frequency_ms: int | None = None) -> None:
+    """A new read-capacity budget (a Scan running now spends at most this from each segment's next time
+    slice, within `timing.SCAN_SLICE`) or stream poll frequency (from each shard's next poll). Under the source's
+    lock, so it never lands between a re-sync's reset and its new load."""
     source = Source.objects.select_for_update().get(pk=source_id)
     _refuse_deleted(source)
+    fields: dict[str, int] = {}
+    if rcu is not None and source.load_method == Source.LoadMethod.SCAN:
+        fields["rcu"] = rcu
+    if poll_frequency_ms is not None:
+        fields["poll_frequency_ms"] = poll_frequency_ms
+    if fields:
+        Source.objects.filter(pk=source_id).update(**fields)
+
+
+@transaction.atomic
+def resync(source_id: int, *, rcu: int | None = None) -> None:
+    """Start again: forget documents, checkpoints and progress, then a fresh initial load and the stream
+    from a new start position. The source's lock comes first (the fence: see the module's docstring).
+    `rcu` is the new load's budget, for a Table Scan."""
+    source = Source.objects.select_for_update().get(pk=source_id)
+    _refuse_deleted(source)
+    if rcu is not None and source.load_method == Source.LoadMethod.SCAN:
+        Source.objects.filter(pk=source_id).update(rcu=rcu)
     source.scan_segments.all().delete()
     source.shards.all().delete()
     source.capacity_spends.all().delete()

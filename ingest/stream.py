@@ -392,7 +392,7 @@ def _commit(
         source_update: dict[str, Any] = {"stream_last_processed_at": now}
         if changes:
             source_update.update(
-                stream_last_record_at=max(c.event_time for c in changes),
+                stream_last_record_at=writer.never_earlier("stream_last_record_at", max(c.event_time for c in changes)),
                 stream_records_applied=F("stream_records_applied") + len(changes),
                 user_deletes=F("user_deletes") + user_deletes,
                 ttl_deletes=F("ttl_deletes") + ttl_deletes,

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce, Greatest
 
 from collections_app.models import Collection, Document
 from ingest import convert
@@ -39,8 +40,14 @@ def apply(collection_id: int, changes: list[Change]) -> None:
     Collection.objects.filter(pk=collection_id).update(
         doc_count=F("doc_count") + added - removed,
         total_size_bytes=F("total_size_bytes") + size_delta - removed_size,
-        last_updated_at=max(c.event_time for c in latest.values()),
+        last_updated_at=never_earlier("last_updated_at", max(c.event_time for c in latest.values())),
     )
+
+
+def never_earlier(field: str, moment: datetime) -> Greatest:
+    """The later of the stored time and `moment`: a replay applies changes older than the load's own
+    writes, and shards are read side by side, so "last change" would otherwise go backwards."""
+    return Greatest(Coalesce(F(field), Value(moment)), Value(moment))
 
 
 def _delete(collection_id: int, doc_ids: list[str]) -> tuple[int, int]:

@@ -194,7 +194,9 @@ class AccessForm(forms.Form):
             arn = (data.get("role_arn") or "").strip()
             data["role_arn"] = arn
             if not arn:
-                self.add_error("role_arn", "Enter the ARN of the role you created in step 3.")
+                self.add_error(
+                    "role_arn", "Enter the ARN of the role you created, the one that trusts Millrace's principal."
+                )
             elif not ROLE_ARN_RE.match(arn):
                 self.add_error(
                     "role_arn",

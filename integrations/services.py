@@ -49,7 +49,8 @@ def integration_delete(*, integration: Integration) -> None:
         if users:
             names = ", ".join(str(c) for c in users)
             raise IntegrationInUse(
-                f"“{integration.name}” is used by {len(users)} collection(s): {names}. Delete those first."
+                f"“{integration.name}” is used by {len(users)} collection{'s' if len(users) != 1 else ''}: {names}. "
+                f"Delete {'it' if len(users) == 1 else 'them'} first."
             )
         integration.delete()
     aws.forget_cached_session(integration)

@@ -99,7 +99,7 @@ def validate(integration: Integration) -> list[dict[str, Any]]:
         if integration.auth_method == Integration.AuthMethod.ROLE:
             sign_in_check.advice = (
                 "Check the role's trust policy: it must trust Millrace's principal and require exactly this "
-                "organisation's External ID (step 3), and the role ARN must be right."
+                "organisation's External ID (shown on the Access step), and the role ARN must be right."
             )
         return [asdict(c) for c in checker.checks]
 
@@ -129,7 +129,8 @@ def validate(integration: Integration) -> list[dict[str, Any]]:
                 matching.extend(t for t in page["TableNames"] if integration.covers_table(t))
             if not matching:
                 return f"No table in {checker.region} matches the scope yet."
-            return f"{len(matching)} table(s) in scope in {checker.region}: {', '.join(matching[:5])}" + (
+            tables = f"{len(matching)} table{'s' if len(matching) != 1 else ''}"
+            return f"{tables} in scope in {checker.region}: {', '.join(matching[:5])}" + (
                 "…" if len(matching) > 5 else ""
             )
 

@@ -38,8 +38,36 @@ function syncRcu() {
   if (output) output.textContent = rcu;
   const warning = document.querySelector("[data-rcu-warning]");
   if (warning) warning.hidden = rcu <= Number(input.dataset.rcuHalf);
-  const seconds = Number(estimate.dataset.sizeBytes) / (Number(estimate.dataset.bytesPerRcu) * rcu);
+  // collections_app.capacity.scan_seconds: the engine's pacing, rcu ÷ (1 + a call's duration), plus the start.
+  const { sizeBytes, bytesPerRcu, callSeconds, startSeconds } = estimate.dataset;
+  const seconds = Number(startSeconds) + Number(sizeBytes) * (1 + Number(callSeconds)) / (Number(bytesPerRcu) * rcu);
   estimate.textContent = formatDuration(seconds);
 }
 document.addEventListener("input", (event) => { if (event.target.matches("[data-rcu-input]")) syncRcu(); });
 document.addEventListener("DOMContentLoaded", syncRcu);
+// The phone's menu: the nav folds behind one button once this script runs (CSS: .js .topbar nav).
+document.documentElement.classList.add("js");
+document.addEventListener("DOMContentLoaded", () => {
+  const button = document.querySelector(".menu-button");
+  if (!button) return;
+  button.hidden = false;
+  button.addEventListener("click", () => {
+    const open = button.getAttribute("aria-expanded") !== "true";
+    button.setAttribute("aria-expanded", String(open));
+    document.body.classList.toggle("menu-open", open);
+  });
+});
+// Flash messages: a page that polls is never reloaded, so a confirmation would stay forever. Each message
+// gets a close button; a success fades after ten seconds (errors and warnings stay until closed).
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll(".messages .message").forEach((message) => {
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "link dismiss";
+    close.setAttribute("aria-label", "Dismiss this message");
+    close.textContent = "×";
+    close.addEventListener("click", () => message.remove());
+    message.append(close);
+    if (message.classList.contains("success")) setTimeout(() => message.remove(), 10000);
+  });
+});

@@ -68,7 +68,7 @@ def test_it_creates_a_scan_collection_and_queues_its_load(
     assert source.key_names == ["pk", "sk"] and source.provisioned_rcu == 100
     assert queued == [source.pk]
     page = client.get(response["Location"]).content.decode()
-    assert "Initializing" in page and "Table Scan at up to 40 RCU" in page
+    assert "Waiting for a worker to start the initial load" in page and "Table Scan at up to 40 RCU" in page
 
 
 def test_it_creates_an_export_collection_in_a_new_workspace(people, integration, aws, monkeypatch):
@@ -152,9 +152,9 @@ def test_the_recommendation_follows_the_table_size(people, integration, provisio
 
     summary = describe_table(integration, "us-east-1", provisioned)
     assert capacity.recommend(summary, has_bucket=False).method == "scan"
-    summary.size_bytes = 100 * 1024**2  # 100 MB at 50 RCU: about 8.5 minutes, slower than an export's set-up
+    summary.size_bytes = 100 * 1024**2  # 100 MB at 50 RCU: about 11 minutes, slower than an export's set-up
     assert capacity.recommend(summary, has_bucket=True).method == "export"
-    summary.size_bytes = 10 * 1024**2  # 10 MB: under a minute
+    summary.size_bytes = 10 * 1024**2  # 10 MB: about a minute
     assert capacity.recommend(summary, has_bucket=True).method == "scan"
     summary.size_bytes = 6 * 1024**3
     assert "5 GB" in capacity.recommend(summary, has_bucket=True).reason
@@ -365,7 +365,7 @@ def test_collection_pages_are_scoped_to_the_organisation(people, integration, mo
     assert client_for(people.carol).get(url).status_code == 404
     assert "orders" not in client_for(people.carol).get(reverse("collection_list")).content.decode().split("<main")[1]
     listing = client_for(people.bob).get(reverse("collection_list")).content.decode()
-    assert "Table Scan" in listing and "initializing" in listing
+    assert "Table Scan" in listing and "starting" in listing
 
 
 def test_the_collection_list_makes_a_bounded_number_of_queries(
@@ -388,3 +388,10 @@ def test_the_collection_page_opens_the_query_editor_with_a_starter_query(people,
     assert f'href="{link}">Query</a>' in page
     editor = client.get(link.replace("&amp;", "&")).content.decode()
     assert "FROM commons.orders\nLIMIT 10</textarea>" in editor and "Fields of <code>commons.orders</code>" in editor
+
+
+def test_the_name_step_proposes_the_tables_name(people, integration, monkeypatch):
+    client = client_for(people.alice)
+    fill(client, integration, until="stream")
+    page = client.get(step_url("name")).content.decode()
+    assert 'name="name-name" value="orders"' in page

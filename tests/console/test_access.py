@@ -50,6 +50,7 @@ class Case:
     get: int | None = None
     post: int | None = None
     delete: int | None = None
+    put: int | None = None
     kwargs: Callable[[SimpleNamespace, str], dict[str, Any]] = lambda w, actor: {}
     data: Callable[[SimpleNamespace], dict[str, Any]] = lambda w: {}
     scoped: bool = False  # names an Acme object: outsiders get a 404 (whatever their own role)
@@ -58,7 +59,7 @@ class Case:
     methods: dict[str, int] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        tried = {"GET": self.get, "POST": self.post, "DELETE": self.delete}
+        tried = {"GET": self.get, "POST": self.post, "PUT": self.put, "DELETE": self.delete}
         self.methods.update({m: need for m, need in tried.items() if need is not None})
 
 
@@ -66,8 +67,10 @@ def page(get: int | None = None, post: int | None = None, **kw: Any) -> Case:
     return Case(get=get, post=post, **kw)
 
 
-def api(get: int | None = None, post: int | None = None, delete: int | None = None, **kw: Any) -> Case:
-    return Case(get=get, post=post, delete=delete, api=True, **kw)
+def api(
+    get: int | None = None, post: int | None = None, delete: int | None = None, put: int | None = None, **kw: Any
+) -> Case:
+    return Case(get=get, post=post, delete=delete, put=put, api=True, **kw)
 
 
 def integration_pk(w: SimpleNamespace, actor: str) -> dict[str, Any]:
@@ -98,12 +101,19 @@ WALK: dict[str, Case] = {
     # Accounts and the organisation
     "first_run": page(get=PUBLIC, post=PUBLIC, same_for_all="404"),  # an account exists: the page is gone
     "healthz": page(get=PUBLIC),
+    "favicon": page(get=PUBLIC),
     "login": page(get=PUBLIC),
     "logout": page(post=PUBLIC, same_for_all="login"),  # everyone ends up on the login page
+    "password_reset": page(get=PUBLIC, post=PUBLIC, data=lambda w: {"email": "nobody@acme.test"}),
+    "password_reset_done": page(get=PUBLIC),
+    "password_reset_confirm": page(get=PUBLIC, kwargs=lambda w, a: {"uidb64": "MQ", "token": "not-a-token"}),
+    "password_reset_complete": page(get=PUBLIC),
     "invitation_accept": page(get=PUBLIC, post=PUBLIC, kwargs=lambda w, a: {"token": INVITATION_TOKEN}),
     "organisation_switch": page(post=SIGNED_IN, data=lambda w: {"organisation": w.acme.pk}, scoped=True),
     "dashboard": page(get=READ_ONLY),
     "api_docs": page(get=READ_ONLY),
+    "help": page(get=PUBLIC),
+    "help_section": page(get=PUBLIC, kwargs=lambda w, a: {"section": "configuration"}),
     "organisation": page(get=READ_ONLY, post=ADMIN),
     "organisation_invite": page(post=ADMIN, data=lambda w: {"email": "new@acme.test", "role": "member"}),
     "organisation_invitation_cancel": page(post=ADMIN, kwargs=lambda w, a: {"pk": w.invitation.pk}, scoped=True),
@@ -113,7 +123,7 @@ WALK: dict[str, Case] = {
     "organisation_member_remove": page(post=ADMIN, kwargs=lambda w, a: {"pk": w.mel_membership.pk}, scoped=True),
     "api_keys": page(get=READ_ONLY, post=READ_ONLY),  # everyone's own keys; a key can't outdo its user's role
     # The member's own key: she and an admin may revoke it, the read-only member may not.
-    "api_key_revoke": page(post=MEMBER, kwargs=lambda w, a: {"pk": w.keys["member"][0].pk}, scoped=True),
+    "api_key_revoke": page(get=MEMBER, post=MEMBER, kwargs=lambda w, a: {"pk": w.keys["member"][0].pk}, scoped=True),
     # Integrations
     "integration_list": page(get=READ_ONLY),
     "integration_detail": page(get=READ_ONLY, kwargs=integration_pk, scoped=True),
@@ -131,8 +141,13 @@ WALK: dict[str, Case] = {
     "collection_detail": page(get=READ_ONLY, kwargs=collection_names, scoped=True),
     "collection_status": page(get=READ_ONLY, kwargs=collection_names, scoped=True),
     "collection_documents": page(get=READ_ONLY, kwargs=collection_names, scoped=True),
-    "collection_action": page(
-        post=MEMBER, kwargs=lambda w, a: {**collection_names(w, a), "action": "pause"}, scoped=True
+    "collection_action": page(  # GET asks first, POST pauses
+        get=MEMBER, post=MEMBER, kwargs=lambda w, a: {**collection_names(w, a), "action": "pause"}, scoped=True
+    ),
+    "collection_edit": page(get=MEMBER, post=MEMBER, kwargs=collection_names, scoped=True),
+    "collection_resync": page(get=MEMBER, post=MEMBER, kwargs=collection_names, scoped=True),
+    "collection_delete": page(
+        get=MEMBER, post=MEMBER, kwargs=collection_names, data=lambda w: {"confirm_name": "orders"}, scoped=True
     ),
     "collection_create": page(get=MEMBER),
     "collection_create_step": page(get=MEMBER, post=MEMBER, kwargs=lambda w, a: {"step": "source"}),
@@ -164,7 +179,14 @@ WALK: dict[str, Case] = {
     "api_workspace_collections": api(
         get=READ_ONLY, post=MEMBER, kwargs=lambda w, a: {"workspace": w.workspace.name}, scoped=True
     ),
-    "api_collection": api(get=READ_ONLY, delete=MEMBER, kwargs=api_collection, scoped=True),
+    "api_collection": api(
+        get=READ_ONLY,
+        put=MEMBER,
+        delete=MEMBER,
+        kwargs=api_collection,
+        data=lambda w: {"description": "walk"},
+        scoped=True,
+    ),
     "api_sources": api(get=READ_ONLY, kwargs=api_collection, scoped=True),
     "api_source": api(get=READ_ONLY, kwargs=api_source, scoped=True),
     "api_source_suspend": api(post=MEMBER, kwargs=api_source, scoped=True),

@@ -163,14 +163,14 @@ def watch_it_reach_live_sync(browser: Browser, load_method: str) -> None:
     browser.shot(f"{name}-loading")
     status = page.locator("#status")
     status.get_by_text("PROCESSING_STREAM").wait_for(timeout=LOAD_TIMEOUT)
-    status.get_by_text("caught up").wait_for(timeout=LOAD_TIMEOUT)
+    status.get_by_text("caught up", exact=True).wait_for(timeout=LOAD_TIMEOUT)
     assert status.locator("[role=progressbar]").get_attribute("aria-valuenow") == "100"
-    expect(page.locator("h1 .badge")).to_have_text("ready")  # the heading's badge follows the polled status
+    expect(page.locator("h1 .badge")).to_have_text("live")  # the heading's badge follows the polled status
     if load_method == "Export using S3":
         assert status.get_by_text(re.compile(r"from \d+ export files")).is_visible()
         # the Source card follows too: the export's folder, and a button to delete it now it is loaded
         expect(page.locator("#export-folder")).to_contain_text(f"s3://{EXPORT_BUCKET}/")
-        assert page.locator("#export-folder").get_by_role("button", name="Delete export files").is_visible()
+        assert page.locator("#export-folder").get_by_role("link", name="Delete export files…").is_visible()
     assert status.get_by_text(f"{ORDERS} of about").is_visible() or status.get_by_text("100.0 %").is_visible()
     browser.shot(f"{name}-streaming")
     browser.assert_no_problems()
@@ -211,6 +211,8 @@ def look_up(browser: Browser, order_id: str) -> None:
 
 def pause_and_resume(browser: Browser, sandbox, name: str, order_id: str) -> None:
     page = browser.page
+    browser.follow(page.get_by_role("link", name="Pause"))  # it asks first
+    assert page.get_by_role("heading", name=f"Pause commons.{name}?").is_visible()
     browser.follow(page.get_by_role("button", name="Pause"))
     assert page.get_by_text("Paused. Millrace keeps its place in the stream").is_visible()
     assert page.locator("h1 .badge").inner_text() == "paused"
@@ -219,7 +221,7 @@ def pause_and_resume(browser: Browser, sandbox, name: str, order_id: str) -> Non
     put_order(sandbox, order_id, "written-while-paused")
     browser.follow(page.get_by_role("button", name="Resume"))
     assert page.get_by_text("Resumed from where it stopped.").is_visible()
-    page.locator("#status").get_by_text("caught up").wait_for(timeout=LOAD_TIMEOUT)
+    page.locator("#status").get_by_text("caught up", exact=True).wait_for(timeout=LOAD_TIMEOUT)
     browser.shot(f"{name}-resumed")
     find_in_documents(browser, name, order_id, "written-while-paused")
 

@@ -263,11 +263,11 @@ def test_the_page_shows_the_export_then_the_download(people, integration, aws):
                                                state_changed_at=timezone.now() - timedelta(minutes=3))  # fmt: skip
     client = client_for(people.bob)
     page = client.get(reverse("collection_status", args=["commons", "c"])).content.decode()
-    assert "Exporting to S3" in page and "3\xa0minutes so far" in page and "s3://millrace-exports/exports" in page
+    assert ">exporting<" in page and "3\xa0minutes so far" in page and "s3://millrace-exports/exports" in page
     Source.objects.filter(pk=source.pk).update(state=Source.State.DOWNLOADING_FROM_S3, items_expected=40,
                                                items_loaded=10)  # fmt: skip
     page = client.get(reverse("collection_status", args=["commons", "c"])).content.decode()
-    assert "Downloading the export" in page and "25.0 %" in page and "10 of about 40 items" in page
+    assert "downloading 25 %" in page and "25.0 %" in page and "10 of about 40 items" in page
 
 
 def test_delete_export_removes_exactly_that_exports_files(people, integration, aws):

@@ -256,9 +256,10 @@ def test_delete_is_refused_while_a_collection_uses_it(people, aws):
     )
     client = client_for(people.alice)
     page = client.get(reverse("integration_delete", args=[integration.pk])).content.decode()
-    assert "Delete those collections first" in page
+    assert "used by 1 collection. Delete it first" in page
+    assert reverse("collection_delete", args=["commons", "orders"]) in page  # a way on, not a dead end
     response = client.post(reverse("integration_delete", args=[integration.pk]), follow=True)
-    assert "used by 1 collection(s): commons.orders" in response.content.decode()
+    assert "used by 1 collection: commons.orders. Delete it first." in response.content.decode()
     assert Integration.objects.filter(pk=integration.pk).exists()
 
 

@@ -1,0 +1,137 @@
+"""What a collection is doing, in one place: its Rockset status, the badge's colour and words, and a sentence.
+
+The page, its polled status block, the collections list, the overview and the API all call `health()`, so
+they can't disagree. The colours mean one thing each: green (ok) is live within the lag bound, amber
+(warn) is loading or catching up, red (bad) is stopped, stalled or behind the bound, grey (idle) is paused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from django.utils import timezone
+
+from collections_app.models import Collection, Source
+from ingest import clock, timing
+
+# Beyond this a live collection is "behind": the same bound after which a unit of work is called stalled
+# (and the soak test's bound), so one figure decides both.
+LAG_BOUND_SECONDS = timing.STALL_SECONDS
+# A table quiet for longer than this is shown as "no changes since 10:42" rather than "caught up".
+QUIET_AFTER_SECONDS = 60.0
+
+OK, WARN, BAD, IDLE = "ok", "warn", "bad", "idle"
+
+LOADING_WORDS = {
+    Source.State.INITIALIZING: "starting",
+    Source.State.SCANNING: "scanning",
+    Source.State.EXPORTING_TO_S3: "exporting",
+    Source.State.DOWNLOADING_FROM_S3: "downloading",
+}
+
+
+@dataclass(frozen=True)
+class Health:
+    """One collection's state for people and scripts."""
+
+    status: str  # Rockset's collection status: CREATED, READY, PAUSED or DELETED
+    colour: str  # ok | warn | bad | idle: the badge's CSS class
+    words: str  # the badge: "live", "scanning 42 %", "catching up", "25 min behind", "error", "paused"
+    detail: str  # one sentence beside it
+    lag_seconds: float | None = None
+    last_change: datetime | None = None
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.colour == BAD
+
+    @property
+    def lag_text(self) -> str:
+        if self.lag_seconds is None:
+            return ""
+        return "caught up" if self.lag_seconds == 0 else lag_words(self.lag_seconds)
+
+
+def lag_words(seconds: float) -> str:
+    """'3 s behind', '25 min behind', '2 h 5 min behind': whole units, as a person says them."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s behind"
+    if seconds < 3600:
+        return f"{seconds // 60} min behind"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min behind"
+
+
+def _clock_time(moment: datetime) -> str:
+    local = timezone.localtime(moment)
+    today = timezone.localtime(clock.now()).date()
+    return f"{local:%H:%M}" if local.date() == today else f"{local:%-d %b %H:%M}"
+
+
+def replay_progress(source: Source, lag: float) -> str:
+    """The catch-up after a load, with an ETA: since the load ended the replay has covered the stream's
+    event time from its start position to the last record applied; at that pace, less the table's own
+    clock moving on, the lag is gone in lag ÷ (pace − 1)."""
+    applied = f"{source.stream_records_applied:,} change{'s' if source.stream_records_applied != 1 else ''} applied"
+    said = f"Replaying the changes made during the load: {lag_words(lag)}, {applied}"
+    start, reached, ended = source.stream_start_at, source.stream_last_record_at, source.load_finished_at
+    elapsed = (clock.now() - ended).total_seconds() if ended else 0
+    if not (start and reached and elapsed > 0):
+        return said + "."
+    pace = (reached - start).total_seconds() / elapsed  # seconds of the stream replayed per second
+    if pace <= 1:
+        return said + "; not gaining on the table yet."
+    return said + f"; about {timing.duration(lag / (pace - 1))} to go."
+
+
+def last_change(collection: Collection, source: Source) -> datetime | None:
+    """When the collection last changed: the newest document write, or the end of the load if later."""
+    moments = [m for m in (collection.last_updated_at, source.load_finished_at) if m]
+    return max(moments) if moments else None
+
+
+def health(collection: Collection, source: Source | None = None) -> Health:
+    """The one mapping from the engine's state (source state, error, pause, stall, lag) to what is shown."""
+    source = source or collection.source
+    return replace(_health(collection, source), last_change=last_change(collection, source))
+
+
+def _health(collection: Collection, source: Source) -> Health:
+    loaded = source.initial_load_done
+    if collection.status == Collection.Status.DELETED:
+        return Health(Collection.Status.DELETED, IDLE, "deleted", "Deleted; its documents are being removed.")
+    if source.suspended_at:
+        since = _clock_time(source.suspended_at)
+        return Health(Collection.Status.PAUSED, IDLE, "paused", f"Paused since {since}; nothing is read meanwhile.")
+    status = Collection.Status.READY if loaded and collection.status == Collection.Status.READY else "CREATED"
+    if source.error:
+        return Health(status, BAD, "error", "Stopped: " + source.error.split("\n")[0])
+    if source.stall_reason:
+        return Health(status, BAD, "stalled", "Stalled: " + source.stall_reason)
+    if not loaded:
+        words = LOADING_WORDS.get(source.state, "loading")
+        if source.state in (Source.State.SCANNING, Source.State.DOWNLOADING_FROM_S3) and source.items_expected:
+            words = f"{words} {source.completion_percentage:.0f} %"
+        detail = {
+            Source.State.INITIALIZING: "Waiting for a worker to start the initial load.",
+            Source.State.EXPORTING_TO_S3: "DynamoDB is exporting the table to S3 (five minutes or more).",
+        }.get(source.state, f"Initial load: {source.items_loaded:,} of about {source.items_expected:,} items.")
+        return Health(Collection.Status.CREATED, WARN, words, detail)
+    lag = source.stream_lag_seconds
+    if lag is None:
+        if collection.status == Collection.Status.CREATED:
+            return Health(status, WARN, "catching up", "Loaded; listing the stream's shards to replay the changes.")
+        return Health(status, WARN, "catching up", "Listing the stream's shards.")
+    if lag > LAG_BOUND_SECONDS:
+        if collection.status == Collection.Status.CREATED:  # replaying the changes made during the load
+            return Health(status, WARN, "catching up", replay_progress(source, lag), lag)
+        return Health(status, BAD, lag_words(lag), f"Live sync is {lag_words(lag)}, more than its bound of "
+                      f"{timing.duration(LAG_BOUND_SECONDS)}.", lag)  # fmt: skip
+    changed = last_change(collection, source)
+    quiet = changed is None or (clock.now() - changed).total_seconds() > QUIET_AFTER_SECONDS
+    if lag == 0 and quiet:
+        detail = f"Caught up; no changes since {_clock_time(changed)}." if changed else "Caught up; no changes yet."
+    else:
+        detail = "Caught up." if lag == 0 else f"Live: {lag_words(lag)}."
+    return Health(Collection.Status.READY, OK, "live", detail, lag)
