@@ -80,6 +80,8 @@ RULES: dict[str, Rule] = {
     # user's role allows. Revoking someone else's key is for admins (checked on the key, in the view).
     "first_run": page(P),
     "healthz": page(P),
+    "readyz": page(P),  # probes: says which dependency is down, nothing more
+    "metrics": page(P),  # a bearer token of its own (MILLRACE_METRICS_TOKEN), never the session: see the view
     "login": page(P),
     "logout": page(P),
     "invitation_accept": page(P),  # the link's token is the credential; it may create the account

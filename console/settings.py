@@ -7,6 +7,7 @@ use so that no key is ever committed.
 
 from __future__ import annotations
 
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -51,6 +52,16 @@ MILLRACE_ENCRYPTION_KEYS = env.list("MILLRACE_ENCRYPTION_KEYS", default=[]) or [
     private_files.generated_secret(VAR_DIR / "encryption_key", lambda: Fernet.generate_key().decode())
 ]
 
+# Prometheus metrics (/metrics): prometheus-client's multiprocess mode, so that one scrape of the web
+# process sums the counters of every process on this machine (web, Celery workers, beat). Its value class
+# is chosen when prometheus_client is first imported, so the directory is named here, before any import of
+# it; `manage.py serve` empties it at start (prometheus-client's advice: wipe it between runs).
+MILLRACE_METRICS_DIR = Path(env.str("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "metrics")))
+MILLRACE_METRICS_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(MILLRACE_METRICS_DIR)
+# The bearer token a scraper sends (`Authorization: Bearer …`); unset, /metrics refuses everyone.
+MILLRACE_METRICS_TOKEN = env.str("MILLRACE_METRICS_TOKEN", default="")
+
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 MILLRACE_BASE_URL = env.str("MILLRACE_BASE_URL", default="http://127.0.0.1:8000")
@@ -75,6 +86,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "console.monitoring.RequestMetricsMiddleware",  # outermost: every answer counted and timed, refusals too
     "django.middleware.security.SecurityMiddleware",
     "api.errors.ApiErrorMiddleware",  # JSON errors under /v1/, whatever fails below it
     "console.middleware.ContentLengthMiddleware",

@@ -4,12 +4,14 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from console import views
+from console import monitoring, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("setup/", views.first_run, name="first_run"),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", monitoring.readyz, name="readyz"),
+    path("metrics", monitoring.metrics, name="metrics"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("organisation/", views.organisation_detail, name="organisation"),

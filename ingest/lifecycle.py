@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import F
 
 from collections_app.models import Collection, Document, Source
-from ingest import clock, notify, tasks
+from ingest import clock, metrics, notify, tasks
 from ingest.models import ExportFile, ScanSegment, Shard
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ def stop(source: Source, message: str) -> None:
     """Stop the source with a message a person can act on, and tell its owner (once per new error). The
     supervisor retries it after a backoff; Retry in the console does at once."""
     source.fail(message)
+    metrics.SOURCE_ERRORS.inc()
     notify.source_failed(source.pk)
 
 
@@ -113,6 +114,7 @@ def retry(source_id: int, *, automatic: bool = False) -> None:
     fresh = {"stalled": "", "stalled_since": None, "poll_error": "", "poll_failing_since": None}
     if automatic:
         Source.objects.filter(pk=source_id).update(error="", auto_retries=F("auto_retries") + 1, **fresh)
+        metrics.AUTOMATIC_RETRIES.inc()
     else:
         Source.objects.filter(pk=source_id).update(error="", error_at=None, auto_retries=0, **fresh)
     _release_work(source_id)
@@ -163,6 +165,7 @@ def resync(source_id: int) -> None:
         poll_failing_since=None,
     )
     transaction.on_commit(lambda: tasks.start_initial_load.delay(source_id))
+    metrics.RESYNCS.inc()
 
 
 def changes_missed(source_id: int, reason: str) -> None:

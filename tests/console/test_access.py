@@ -30,7 +30,7 @@ from django.utils import timezone
 from collections_app.models import Collection, Source, Workspace
 from console import access
 from console.access import url_patterns
-from console.models import Invitation, Membership, Organisation, hash_api_key
+from console.models import Heartbeat, Invitation, Membership, Organisation, hash_api_key
 from console.services import api_key_create, first_admin_create, organisation_admin_create
 from integrations.models import Integration
 from tests.conftest import PASSWORD, ROLE_ARN
@@ -92,6 +92,8 @@ WALK: dict[str, Case] = {
     # Accounts and the organisation
     "first_run": page(get=PUBLIC, post=PUBLIC, same_for_all="404"),  # an account exists: the page is gone
     "healthz": page(get=PUBLIC),
+    "readyz": page(get=PUBLIC),
+    "metrics": page(get=PUBLIC, same_for_all="403"),  # no MILLRACE_METRICS_TOKEN here: refused, session or not
     "login": page(get=PUBLIC),
     "logout": page(post=PUBLIC, same_for_all="login"),  # everyone ends up on the login page
     "invitation_accept": page(get=PUBLIC, post=PUBLIC, kwargs=lambda w, a: {"token": INVITATION_TOKEN}),
@@ -233,6 +235,7 @@ def world(db: None, aws: SimpleNamespace) -> SimpleNamespace:
         organisation=acme, email="someone@acme.test", role="member", token_hash=hash_api_key(INVITATION_TOKEN),
         invited_by=admin, expires_at=timezone.now() + timedelta(days=7),
     )  # fmt: skip
+    Heartbeat.objects.create(name="worker", seen_at=timezone.now())  # beat ticks: /readyz answers 200
     clients = {"anonymous": Client()}
     for actor, user in users.items():
         clients[actor] = Client()
