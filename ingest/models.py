@@ -115,3 +115,26 @@ class ExportFile(LeasedWork):
 
     def __str__(self) -> str:
         return f"{self.key.rsplit('/', 1)[-1]} of {self.source}"
+
+
+class LagAlert(models.Model):
+    """A collection's lag alert: its thresholds, and whether it is raised now. The supervisor raises it when
+    the collection is `behind_seconds` behind its table (or has read nothing for `unread_seconds` while its
+    stream has changes), emails once, and emails again once when it clears (ingest/alerts.py)."""
+
+    DEFAULT_BEHIND_SECONDS = 60
+    DEFAULT_UNREAD_SECONDS = 300
+
+    source = models.OneToOneField(Source, on_delete=models.CASCADE, related_name="lag_alert")
+    behind_seconds = models.PositiveIntegerField(
+        default=DEFAULT_BEHIND_SECONDS, help_text="Alert when the collection is this far behind its table."
+    )
+    unread_seconds = models.PositiveIntegerField(
+        default=DEFAULT_UNREAD_SECONDS, help_text="Alert when nothing was read this long while the stream has changes."
+    )
+    raised_at = models.DateTimeField(null=True, blank=True, help_text="Since when the alert is raised; empty: clear.")
+    reason = models.TextField(blank=True)
+    recovered_at = models.DateTimeField(null=True, blank=True, help_text="When the last alert cleared.")
+
+    def __str__(self) -> str:
+        return f"lag alert of {self.source}"

@@ -11,45 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from django.db.models import Count, Min, Q, Sum
+from django.db.models import Count, Q, Sum
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from collections_app.models import Collection, Source
 from console.models import Heartbeat
-from ingest import lag, timing
-from ingest.models import ExportFile, Shard
+from ingest import lag
+from ingest.alerts import behind, shard_figures, worker_quiet
+from ingest.models import ExportFile, LagAlert, Shard
 
 LABELS = ["organisation", "workspace", "collection"]
-
-
-def shard_figures(source_ids: list[int]) -> dict[int, lag.Shards]:
-    """Each source's unfinished shards, in one query."""
-    rows = (
-        Shard.objects.filter(source_id__in=source_ids, done=False)
-        .values("source_id")
-        .annotate(
-            open=Count("pk"),
-            caught_up=Count("pk", filter=Q(caught_up=True)),
-            read=Count("last_read_at"),
-            oldest_read=Min("last_read_at"),
-        )
-    )
-    return {r["source_id"]: lag.Shards(r["open"], r["caught_up"], r["read"], r["oldest_read"]) for r in rows}
-
-
-def worker_quiet(now: datetime) -> bool:
-    """No worker has run the supervisor's tick for the stall bound: nothing is being read."""
-    seen = Heartbeat.last_seen("worker")
-    return seen is not None and (now - seen).total_seconds() >= timing.STALL_SECONDS
-
-
-def behind(source: Source, shards: lag.Shards, now: datetime, worker_down: bool) -> float | None:
-    """Milliseconds-behind-source's figure in seconds: the page's lag, but also while paused (then it grows,
-    since nothing is read), and None before live sync."""
-    if source.state != Source.State.PROCESSING_STREAM:
-        return None
-    stalled = bool(source.stalled) or worker_down
-    return lag.behind_seconds(shards, source.stream_last_record_at, now, stalled=stalled)
 
 
 class CollectionCollector:
@@ -80,6 +51,9 @@ class CollectionCollector:
             .values_list("source_id", "n")
         )
         worker_down = worker_quiet(now)
+        alerting = set(
+            LagAlert.objects.filter(source_id__in=ids, raised_at__isnull=False).values_list("source_id", flat=True)
+        )
 
         def gauge(name: str, doc: str, extra: list[str] | None = None) -> GaugeMetricFamily:
             return GaugeMetricFamily(name, doc, labels=LABELS + (extra or []))
@@ -88,6 +62,7 @@ class CollectionCollector:
         paused = gauge("millrace_collection_paused", "1 while the collection is paused.")
         error = gauge("millrace_collection_error", "1 while the collection is stopped with an error.")
         stalled = gauge("millrace_collection_stalled", "1 while a unit of work makes no progress (reason on its page).")
+        lag_alert = gauge("millrace_collection_lag_alert", "1 while the collection's lag alert is raised.")
         documents = gauge("millrace_collection_documents", "Documents in the collection.")
         size = gauge("millrace_collection_bytes", "Total size of the collection's documents.")
         behind_ms = gauge(
@@ -124,6 +99,7 @@ class CollectionCollector:
             paused.add_metric(names, 1.0 if source.suspended_at else 0.0)
             error.add_metric(names, 1.0 if source.error else 0.0)
             stalled.add_metric(names, 1.0 if source.stalled else 0.0)
+            lag_alert.add_metric(names, 1.0 if source.pk in alerting else 0.0)
             documents.add_metric(names, collection.doc_count)
             size.add_metric(names, collection.total_size_bytes)
             figures = shards.get(source.pk, lag.Shards())
@@ -146,7 +122,7 @@ class CollectionCollector:
             records.add_metric(names, source.stream_records_applied)
             deletes.add_metric([*names, "user"], source.user_deletes)
             deletes.add_metric([*names, "ttl"], source.ttl_deletes)
-        yield from (state, paused, error, stalled, documents, size, behind_ms, since_read)
+        yield from (state, paused, error, stalled, lag_alert, documents, size, behind_ms, since_read)
         yield from (items_loaded, items_expected, load_rcu, load_ratio, files_total, files_done)
         yield from (shards_open, shards_done, retries, records, deletes)
         seen = Heartbeat.last_seen("worker")

@@ -16,7 +16,7 @@ from django.db.models import F, Q
 
 from collections_app.models import Source
 from console.models import Heartbeat
-from ingest import clock, errors, export, leases, lifecycle, liveness, metrics, stream, tasks, timing
+from ingest import alerts, clock, errors, export, leases, lifecycle, liveness, metrics, stream, tasks, timing
 from ingest.models import ExportFile, ScanSegment, Shard
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ def _tick() -> None:
     dispatch_readable_shards(now)
 
     liveness.check_all()
+    alerts.check_all()
     retry_failed_sources()
 
 
