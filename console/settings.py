@@ -59,6 +59,8 @@ MILLRACE_ENCRYPTION_KEYS = env.list("MILLRACE_ENCRYPTION_KEYS", default=[]) or [
 MILLRACE_METRICS_DIR = Path(env.str("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "metrics")))
 MILLRACE_METRICS_DIR.mkdir(parents=True, exist_ok=True)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(MILLRACE_METRICS_DIR)
+# How long a collection's history (load started, paused, errors, alerts …) is kept.
+MILLRACE_EVENT_RETENTION_DAYS = env.int("MILLRACE_EVENT_RETENTION_DAYS", default=30)
 # The bearer token a scraper sends (`Authorization: Bearer …`); unset, /metrics refuses everyone.
 MILLRACE_METRICS_TOKEN = env.str("MILLRACE_METRICS_TOKEN", default="")
 

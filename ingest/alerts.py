@@ -16,7 +16,7 @@ from django.db.models import Count, Min, Q
 
 from collections_app.models import Collection, Source
 from console.models import Heartbeat
-from ingest import clock, lag, notify, timing
+from ingest import clock, events, lag, notify, timing
 from ingest.models import LagAlert, Shard
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,7 @@ def raise_alert(source: Source, why: str, now: datetime) -> None:
     alert, _ = LagAlert.objects.get_or_create(source=source)
     if LagAlert.objects.filter(pk=alert.pk, raised_at__isnull=True).update(raised_at=now, reason=why):
         log.warning("%s: lag alert: %s", source.collection, why)
+        events.record(source.pk, events.Kind.LAG_ALERT, why)
         notify.lag_alert(source.pk, why)
 
 
@@ -112,4 +113,5 @@ def clear_alert(source: Source, alert: LagAlert, now: datetime) -> None:
     ):
         lasted = timing.duration((now - alert.raised_at).total_seconds())
         log.info("%s: lag alert cleared after %s", source.collection, lasted)
+        events.record(source.pk, events.Kind.LAG_RECOVERED, f"after {lasted}")
         notify.lag_recovered(source.pk, lasted)

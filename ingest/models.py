@@ -138,3 +138,31 @@ class LagAlert(models.Model):
 
     def __str__(self) -> str:
         return f"lag alert of {self.source}"
+
+
+class SourceEvent(models.Model):
+    """One line of a collection's history, for people: the load started or finished, a pause, an error, a
+    re-sync, a lag alert. Kept `MILLRACE_EVENT_RETENTION_DAYS` (ingest/events.py purges older ones)."""
+
+    class Kind(models.TextChoices):
+        LOAD_STARTED = "load_started", "Initial load started"
+        LOAD_FINISHED = "load_finished", "Initial load finished"
+        PAUSED = "paused", "Paused"
+        RESUMED = "resumed", "Resumed"
+        ERROR = "error", "Stopped with an error"
+        RETRIED = "retried", "Retried"
+        RESYNC = "resync", "Re-sync"
+        LAG_ALERT = "lag_alert", "Lag alert"
+        LAG_RECOVERED = "lag_recovered", "Caught up"
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(db_index=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["source", "-at"], name="source_event_newest_first")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M:%S}"
