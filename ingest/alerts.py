@@ -16,7 +16,7 @@ from django.db.models import Count, Min, Q
 
 from collections_app.models import Collection, Source
 from console.models import Heartbeat
-from ingest import clock, events, lag, notify, timing
+from ingest import clock, events, lag, notify, samples, timing
 from ingest.models import LagAlert, Shard
 
 log = logging.getLogger(__name__)
@@ -87,16 +87,20 @@ def check_all() -> None:
     shards = shard_figures(ids)
     alerts = {a.source_id: a for a in LagAlert.objects.filter(source_id__in=ids)}
     worker_down = worker_quiet(now)
+    figures = []
     for source in sources:
         alert = alerts.get(source.pk)
         thresholds = Thresholds(alert.behind_seconds, alert.unread_seconds) if alert else Thresholds()
-        why = reason(source, shards.get(source.pk, lag.Shards()), thresholds, now, worker_down)
+        source_shards = shards.get(source.pk, lag.Shards())
+        figures.append((source.pk, behind(source, source_shards, now, worker_down), source.stream_records_applied))
+        why = reason(source, source_shards, thresholds, now, worker_down)
         if why and not (alert and alert.raised_at):
             raise_alert(source, why, now)
         elif why:
             LagAlert.objects.filter(pk=alert.pk).update(reason=why)
         elif alert and alert.raised_at:
             clear_alert(source, alert, now)
+    samples.take(figures, now)  # the page's charts: the same figures, one a minute
 
 
 def raise_alert(source: Source, why: str, now: datetime) -> None:

@@ -166,3 +166,20 @@ class SourceEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class SourceSample(models.Model):
+    """A live-syncing collection's lag and applied-records count at one minute, taken by the supervisor's
+    tick, for the 24-hour charts on its page (kept a day: ingest/samples.py)."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="samples")
+    minute = models.DateTimeField()
+    behind_seconds = models.FloatField(null=True, blank=True)
+    records_applied = models.BigIntegerField(help_text="The source's stream_records_applied then (a running total).")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "minute"], name="one_sample_per_source_minute")]
+        ordering = ["source_id", "minute"]
+
+    def __str__(self) -> str:
+        return f"{self.source} at {self.minute:%H:%M}"
