@@ -80,7 +80,7 @@ def main() -> None:
 
 def run_all(endpoint: str) -> None:
     """Every benchmark, or those named on the command line (`bench/run.py export`)."""
-    from bench import conversion, export, latency, scan, shards
+    from bench import conversion, export, latency, metrics, scan, shards
 
     def sync_latency() -> None:
         latency.sync_latency(endpoint, rate=50)
@@ -100,6 +100,7 @@ def run_all(endpoint: str) -> None:
         "latency": sync_latency,
         "export": lambda: export.main(Path(os.environ["MILLRACE_VAR_DIR"]) / "export"),
         "shards": lambda: shards.main(endpoint),
+        "metrics": lambda: metrics.main(endpoint),
     }
     chosen = sys.argv[1:] or list(benchmarks)
     database = os.environ.get("DATABASE_URL", "SQLite under var/bench")
