@@ -99,3 +99,17 @@ def test_a_read_only_members_key_may_query(orders):
 def test_without_a_key_there_is_no_query(orders):
     response = post(Client(), QUERIES, {"sql": {"query": "SELECT * FROM orders"}})
     assert response.status_code == 401 and response.json()["type"] == "AUTHEXCEPTION"
+
+
+def test_queries_and_their_errors_are_counted_for_metrics(client, settings):
+    from tests.scrape import scrape, value
+
+    before = scrape(settings)
+    post(client, QUERIES, {"sql": {"query": "SELECT _id FROM orders"}})
+    post(client, QUERIES, {"sql": {"query": "SELECT _id\nFROM orders WHERE ("}})
+    after = scrape(settings)
+    ran = "millrace_query_duration_seconds_count"
+    assert value(after, ran) == value(before, ran) + 1
+    assert value(after, "millrace_query_rows_sum") > value(before, "millrace_query_rows_sum")
+    errors = "millrace_query_errors_total"
+    assert value(after, errors, type="INVALIDINPUT") == value(before, errors, type="INVALIDINPUT") + 1
