@@ -292,11 +292,23 @@ if broker.sqlite_path(CELERY_BROKER_URL):
 MILLRACE_AWS_ENDPOINT_URL = env.str("MILLRACE_AWS_ENDPOINT_URL", default="") or None
 MILLRACE_AWS_REGION = env.str("MILLRACE_AWS_REGION", default="us-east-1")
 
+# LOG_FORMAT=json: one JSON object a line (python-json-logger), with the fields the engine adds to a line
+# (`collection`, `shard`; the API's `trace_id`) as fields of their own, for a log pipeline to index.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT is {LOG_FORMAT!r}: use plain or json.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"botocore": {"level": "WARNING"}, "boto3": {"level": "WARNING"}},
 }

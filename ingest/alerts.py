@@ -16,7 +16,7 @@ from django.db.models import Count, Min, Q
 
 from collections_app.models import Collection, Source
 from console.models import Heartbeat
-from ingest import clock, events, lag, notify, samples, timing
+from ingest import clock, events, lag, logs, notify, samples, timing
 from ingest.models import LagAlert, Shard
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def check_all() -> None:
 def raise_alert(source: Source, why: str, now: datetime) -> None:
     alert, _ = LagAlert.objects.get_or_create(source=source)
     if LagAlert.objects.filter(pk=alert.pk, raised_at__isnull=True).update(raised_at=now, reason=why):
-        log.warning("%s: lag alert: %s", source.collection, why)
+        log.warning("%s: lag alert: %s", source.collection, why, extra=logs.about(source))
         events.record(source.pk, events.Kind.LAG_ALERT, why)
         notify.lag_alert(source.pk, why)
 
@@ -116,6 +116,6 @@ def clear_alert(source: Source, alert: LagAlert, now: datetime) -> None:
         raised_at=None, reason="", recovered_at=now
     ):
         lasted = timing.duration((now - alert.raised_at).total_seconds())
-        log.info("%s: lag alert cleared after %s", source.collection, lasted)
+        log.info("%s: lag alert cleared after %s", source.collection, lasted, extra=logs.about(source))
         events.record(source.pk, events.Kind.LAG_RECOVERED, f"after {lasted}")
         notify.lag_recovered(source.pk, lasted)

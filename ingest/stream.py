@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 
 from collections_app.models import Collection, Source
-from ingest import clock, convert, errors, leases, lifecycle, metrics, timing, writer
+from ingest import clock, convert, errors, leases, lifecycle, logs, metrics, timing, writer
 from ingest.models import Shard
 from integrations import aws
 
@@ -242,7 +242,9 @@ def _peek(shard: Shard, client: Any) -> str | None:
     try:
         response = client.get_records(ShardIterator=shard.iterator or _iterator(client, shard), Limit=GET_RECORDS_LIMIT)
     except Exception as exc:  # noqa: BLE001 - read_shard meets it again, and backs off or says why
-        log.info("a batch's GetRecords of %s failed (its own read follows): %s", shard, exc)
+        log.info(
+            "a batch's GetRecords of %s failed (its own read follows): %s", shard, exc, extra=logs.about(shard=shard)
+        )
         return None
     return None if response.get("Records") else response.get("NextShardIterator")
 

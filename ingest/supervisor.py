@@ -16,7 +16,7 @@ from django.db.models import F, Q
 
 from collections_app.models import Source
 from console.models import Heartbeat
-from ingest import alerts, clock, errors, export, leases, lifecycle, liveness, metrics, stream, tasks, timing
+from ingest import alerts, clock, errors, export, leases, lifecycle, liveness, logs, metrics, stream, tasks, timing
 from ingest.models import ExportFile, ScanSegment, Shard
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ def discover_shards(source_id: int) -> None:
         stream.discover(source)
     except Exception as exc:  # noqa: BLE001 - recorded, shown, retried at the next discovery
         error = errors.as_error(exc, f"the stream of table {source.table_name}")
-        log.warning("shard discovery for %s failed: %s", source, error)
+        log.warning("shard discovery for %s failed: %s", source, error, extra=logs.about(source))
         action = f"dynamodb:{error.operation}" if error.operation else "dynamodb:DescribeStream"
         Source.objects.filter(pk=source.pk).update(poll_error=f"{action} failed: {error.code}: {error.message}")
         Source.objects.filter(pk=source.pk, poll_failing_since__isnull=True).update(poll_failing_since=clock.now())
@@ -221,7 +221,10 @@ def retry_failed_sources() -> None:
     now = clock.now()
     for source in Source.objects.exclude(error="").filter(suspended_at__isnull=True):
         if source.next_retry_at and now >= source.next_retry_at:
-            log.info("retrying %s automatically (%d): %s", source, source.auto_retries + 1, source.error)
+            log.info(
+                "retrying %s automatically (%d): %s", source, source.auto_retries + 1, source.error,
+                extra=logs.about(source),
+            )  # fmt: skip
             lifecycle.retry(source.pk, automatic=True)
     Source.objects.filter(error="", auto_retries__gt=0, error_at__lt=now - timedelta(minutes=10)).update(
         auto_retries=0, error_at=None
