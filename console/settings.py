@@ -192,6 +192,9 @@ MILLRACE_HTTPS = env.bool("MILLRACE_HTTPS", default=not DEBUG)
 SESSION_COOKIE_SECURE = MILLRACE_HTTPS
 CSRF_COOKIE_SECURE = MILLRACE_HTTPS
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=MILLRACE_HTTPS)
+# Load balancers' and Kubernetes' probes speak plain HTTP to the process itself; these two answers carry
+# nothing secret, so they are not redirected to HTTPS (/metrics, with its token, is).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=3600 if MILLRACE_HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=MILLRACE_HTTPS)
 # Preloading puts the domain into browsers' built-in lists for months: the domain owner's decision, not a

@@ -82,3 +82,12 @@ def test_readyz_says_which_dependency_is_down_without_its_address(db, settings, 
     assert response.status_code == 503
     broker = response.json()["checks"]["broker"]
     assert not broker["ok"] and "CELERY_BROKER_URL" in broker["error"] and "s3cret" not in response.content.decode()
+
+
+def test_probes_answer_plain_http_where_everything_else_goes_to_https(db, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    Heartbeat.objects.create(name="worker", seen_at=timezone.now())
+    assert Client().get("/healthz").status_code == 200
+    assert Client().get("/readyz").status_code == 200
+    assert Client().get("/metrics").status_code == 301
+    assert Client().get("/login/").status_code == 301
