@@ -10,8 +10,9 @@ files); its per-collection figures are read from the database at that moment (in
 from __future__ import annotations
 
 import hmac
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from django.conf import settings
 from django.db import connection
@@ -19,6 +20,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from console.celery import app as celery_app
 from console.models import Heartbeat
@@ -34,6 +36,7 @@ LATENCY = Histogram(
     ["view"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+log = logging.getLogger(__name__)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 BROKER_TIMEOUT = 3.0
 
@@ -67,6 +70,24 @@ def clear_metrics_dir() -> None:
         path.unlink(missing_ok=True)
 
 
+class QueueCollector:
+    """Messages waiting in each of the broker's queues at scrape time (a task queued with a countdown is held
+    by a worker until due, so it is not counted). A broker that doesn't answer leaves the series out."""
+
+    def collect(self) -> Iterator[Metric]:
+        depth = GaugeMetricFamily("millrace_queue_messages", "Tasks waiting in the broker's queue.", labels=["queue"])
+        try:
+            with celery_app.connection_for_read() as conn:
+                conn.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT)
+                channel = conn.default_channel
+                for queue in settings.CELERY_TASK_QUEUES:
+                    depth.add_metric([queue], channel.queue_declare(queue=queue, passive=True).message_count)
+        except Exception:  # noqa: BLE001 - the rest of the scrape is worth having; /readyz says the broker is down
+            log.warning("queue depth for /metrics: the broker did not answer", exc_info=True)
+            return
+        yield depth
+
+
 def _bearer_token(request: HttpRequest) -> str:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
@@ -89,6 +110,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=str(settings.MILLRACE_METRICS_DIR))
     registry.register(CollectionCollector(timezone.now()))
+    registry.register(QueueCollector())
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 

@@ -91,3 +91,12 @@ def test_probes_answer_plain_http_where_everything_else_goes_to_https(db, settin
     assert Client().get("/readyz").status_code == 200
     assert Client().get("/metrics").status_code == 301
     assert Client().get("/login/").status_code == 301
+
+
+def test_the_broker_queues_depth_is_scraped(db, settings):
+    from console.celery import app
+
+    app.send_task("console.tasks.purge_deleted_collections", queue="celery")  # nobody consumes it here
+    samples = scrape(settings)
+    assert value(samples, "millrace_queue_messages", queue="celery") >= 1
+    assert ("millrace_queue_messages", (("queue", "supervisor"),)) in samples
