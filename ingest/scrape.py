@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from collections_app.models import Collection, Source
@@ -31,18 +31,15 @@ class CollectionCollector:
 
     def collect(self) -> Iterator[Metric]:
         now = self.now
-        sources = list(
-            Source.objects.exclude(collection__status=Collection.Status.DELETED)
-            .select_related("collection__workspace__organisation")
-            .order_by("pk")
-        )
-        ids = [s.pk for s in sources]
+        live = Source.objects.exclude(collection__status=Collection.Status.DELETED)
+        sources = list(live.select_related("collection__workspace__organisation").order_by("pk"))
+        ids = live.values("pk")  # a subquery: no list of ids, however many collections
         shards = shard_figures(ids)
         files = {
             r["source_id"]: r
             for r in ExportFile.objects.filter(source_id__in=ids)
             .values("source_id")
-            .annotate(total=Count("pk"), done=Count("pk", filter=Q(done=True)), lines=Sum("lines_done"))
+            .annotate(total=Count("pk"), done=Count("pk", filter=Q(done=True)))
         }
         finished = dict(
             Shard.objects.filter(source_id__in=ids, done=True)
