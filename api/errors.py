@@ -103,7 +103,8 @@ class ApiErrorMiddleware:
             error_id = uuid.uuid4().hex
             if status >= 500:
                 log.error("API request %s %s answered %s (error_id=%s trace_id=%s)",
-                          request.method, request.path, status, error_id, error_id)  # fmt: skip
+                          request.method, request.path, status, error_id, error_id,
+                          extra={"trace_id": error_id})  # fmt: skip
             return error_response(type_, _generic_message(request, status), status, error_id)
         return response
 
@@ -117,8 +118,9 @@ class ApiErrorMiddleware:
         # The client gets these ids in the body; the log names them, so a report can be matched to its trace.
         error_id = uuid.uuid4().hex
         log.exception(
-            "API request %s %s failed (error_id=%s trace_id=%s)", request.method, request.path, error_id, error_id
-        )
+            "API request %s %s failed (error_id=%s trace_id=%s)", request.method, request.path, error_id, error_id,
+            extra={"trace_id": error_id},
+        )  # fmt: skip
         return error_response(
             "INTERNALERROR",
             f"Millrace failed to serve this request; the error is logged on the server as {error_id}.",

@@ -64,6 +64,8 @@ SCHEMAS: dict[str, Any] = {
         "stalled": {**STR, "description": "Millrace: why no progress is being made (null when moving)."},
         "stalled_since": STR,
         "stream_lag_ms": {**INT, "description": "Millrace: how far behind the table, from what was really read."},
+        "lag_alert": {**STR, "description": "Millrace: why the lag alert is raised (null when clear)."},
+        "lag_alert_since": STR,
     }),
     "SourceDynamoDb": obj({
         "table_name": STR,

@@ -10,9 +10,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
+
 from collections_app.models import Collection, Source, Workspace
 from console.models import ApiKey, Organisation
 from ingest.health import health
+from ingest.models import LagAlert
 from integrations.models import Integration
 
 
@@ -107,8 +110,17 @@ V1_STATE = {
 }
 
 
+def raised_lag_alert(src: Source) -> LagAlert | None:
+    try:
+        alert = src.lag_alert
+    except ObjectDoesNotExist:  # never raised, thresholds left at their defaults
+        return None
+    return alert if alert and alert.raised_at else None
+
+
 def source(src: Source) -> dict[str, Any]:
     lag = src.stream_lag_seconds
+    alert = raised_lag_alert(src)
     dynamodb: dict[str, Any] = {
         "table_name": src.table_name,
         "aws_region": src.region,
@@ -130,6 +142,8 @@ def source(src: Source) -> dict[str, Any]:
             "stalled": src.stall_reason or None,
             "stalled_since": iso(src.stall_since),
             "stream_lag_ms": None if lag is None else int(lag * 1000),
+            "lag_alert": alert.reason if alert else None,
+            "lag_alert_since": iso(alert.raised_at) if alert else None,
         },
     }
     if src.rcu is not None:

@@ -85,7 +85,7 @@ def _collections(caller: Caller) -> QuerySet[Collection]:
     return (
         Collection.objects.for_organisation(caller.organisation)
         .select_related("workspace", "created_by")
-        .prefetch_related("sources__integration")
+        .prefetch_related("sources__integration", "sources__lag_alert")
     )
 
 

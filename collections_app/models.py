@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 
 from console.models import Heartbeat, Organisation, OrganisationQuerySet
-from ingest import timing
+from ingest import lag, timing
 from ingest.convert import ExactJSONDecoder, ExactJSONEncoder
 from integrations.models import Integration
 
@@ -246,16 +246,10 @@ class Source(models.Model):
         if self.state != self.State.PROCESSING_STREAM or self.suspended_at:
             return None
         shards = list(self.shards.filter(done=False).values_list("caught_up", "last_read_at"))
-        now = timezone.now()
-        if not shards:  # none known yet, or a shard just finished and its child isn't listed yet
-            since = self.stream_last_record_at
-            return None if since is None else max(0.0, (now - since).total_seconds())
         reads = [read for _, read in shards if read]
-        if len(reads) == len(shards) and all(caught_up for caught_up, _ in shards):
-            age = (now - min(reads)).total_seconds()  # everything was read, up to this long ago
-            return 0.0 if age <= timing.CAUGHT_UP_SECONDS and not self.stall_reason else age
-        since = self.stream_last_record_at or (min(reads) if reads else None)
-        return None if since is None else max(0.0, (now - since).total_seconds())
+        figures = lag.Shards(len(shards), sum(c for c, _ in shards), len(reads), min(reads) if reads else None)
+        stalled = bool(figures.open and figures.caught_up == figures.open and self.stall_reason)
+        return lag.behind_seconds(figures, self.stream_last_record_at, timezone.now(), stalled=stalled)
 
     @property
     def stream_lag_display(self) -> str:

@@ -81,6 +81,8 @@ RULES: dict[str, Rule] = {
     "first_run": page(P),
     "healthz": page(P),
     "favicon": page(P),
+    "readyz": page(P),  # probes: says which dependency is down, nothing more
+    "metrics": page(P),  # a bearer token of its own (MILLRACE_METRICS_TOKEN), never the session: see the view
     "login": page(P),
     "logout": page(P),
     "password_reset": page(P),  # answers the same whether the address has an account or not

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect
 
-EXEMPT_PREFIXES = ("/setup/", "/static/", "/healthz", "/v1/")
+EXEMPT_PREFIXES = ("/setup/", "/static/", "/healthz", "/readyz", "/metrics", "/v1/")
 
 
 class FirstRunMiddleware:

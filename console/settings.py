@@ -7,6 +7,7 @@ use so that no key is ever committed.
 
 from __future__ import annotations
 
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -51,6 +52,18 @@ MILLRACE_ENCRYPTION_KEYS = env.list("MILLRACE_ENCRYPTION_KEYS", default=[]) or [
     private_files.generated_secret(VAR_DIR / "encryption_key", lambda: Fernet.generate_key().decode())
 ]
 
+# Prometheus metrics (/metrics): prometheus-client's multiprocess mode, so that one scrape of the web
+# process sums the counters of every process on this machine (web, Celery workers, beat). Its value class
+# is chosen when prometheus_client is first imported, so the directory is named here, before any import of
+# it; `manage.py serve` empties it at start (prometheus-client's advice: wipe it between runs).
+MILLRACE_METRICS_DIR = Path(env.str("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "metrics")))
+MILLRACE_METRICS_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(MILLRACE_METRICS_DIR)
+# How long a collection's history (load started, paused, errors, alerts …) is kept.
+MILLRACE_EVENT_RETENTION_DAYS = env.int("MILLRACE_EVENT_RETENTION_DAYS", default=30)
+# The bearer token a scraper sends (`Authorization: Bearer …`); unset, /metrics refuses everyone.
+MILLRACE_METRICS_TOKEN = env.str("MILLRACE_METRICS_TOKEN", default="")
+
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 MILLRACE_BASE_URL = env.str("MILLRACE_BASE_URL", default="http://127.0.0.1:8000")
@@ -75,6 +88,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "console.monitoring.RequestMetricsMiddleware",  # outermost: every answer counted and timed, refusals too
     "django.middleware.security.SecurityMiddleware",
     "api.errors.ApiErrorMiddleware",  # JSON errors under /v1/, whatever fails below it
     "console.middleware.ContentLengthMiddleware",
@@ -178,6 +192,9 @@ MILLRACE_HTTPS = env.bool("MILLRACE_HTTPS", default=not DEBUG)
 SESSION_COOKIE_SECURE = MILLRACE_HTTPS
 CSRF_COOKIE_SECURE = MILLRACE_HTTPS
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=MILLRACE_HTTPS)
+# Load balancers' and Kubernetes' probes speak plain HTTP to the process itself; these two answers carry
+# nothing secret, so they are not redirected to HTTPS (/metrics, with its token, is).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=3600 if MILLRACE_HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=MILLRACE_HTTPS)
 # Preloading puts the domain into browsers' built-in lists for months: the domain owner's decision, not a
@@ -283,11 +300,23 @@ if broker.sqlite_path(CELERY_BROKER_URL):
 MILLRACE_AWS_ENDPOINT_URL = env.str("MILLRACE_AWS_ENDPOINT_URL", default="") or None
 MILLRACE_AWS_REGION = env.str("MILLRACE_AWS_REGION", default="us-east-1")
 
+# LOG_FORMAT=json: one JSON object a line (python-json-logger), with the fields the engine adds to a line
+# (`collection`, `shard`; the API's `trace_id`) as fields of their own, for a log pipeline to index.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT is {LOG_FORMAT!r}: use plain or json.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"botocore": {"level": "WARNING"}, "boto3": {"level": "WARNING"}},
 }

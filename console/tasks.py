@@ -11,7 +11,7 @@ from django.utils import timezone
 from collections_app.services import collections_purge_expired
 from console import broker
 from console.models import Heartbeat
-from ingest import supervisor
+from ingest import events, samples, supervisor
 
 
 @shared_task
@@ -25,6 +25,8 @@ def supervisor_tick() -> None:
 def purge_deleted_collections() -> None:
     """DELETED collections' documents and rows go for good within minutes, not only when a name is reused."""
     collections_purge_expired(grace=timedelta(seconds=2 * settings.MILLRACE_LEASE_SECONDS))
+    events.purge_expired()  # collections' history past MILLRACE_EVENT_RETENTION_DAYS
+    samples.purge_expired()  # the charts' samples past a day
 
 
 @shared_task

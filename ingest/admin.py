@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from ingest.models import ScanSegment, Shard
+from ingest.models import LagAlert, ScanSegment, Shard
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -59,3 +59,13 @@ class ScanSegmentAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["done", "source__collection__workspace__organisation"]
     search_fields = ["source__table_name", "source__collection__name", "leased_by"]
+
+
+@admin.register(LagAlert)
+class LagAlertAdmin(admin.ModelAdmin):
+    """Operators set a collection's thresholds here; raising and clearing is the supervisor's alone."""
+
+    list_display = ["source", "behind_seconds", "unread_seconds", "raised_at", "reason", "recovered_at"]
+    list_filter = ["source__collection__workspace__organisation"]
+    raw_id_fields = ["source"]
+    readonly_fields = ["raised_at", "reason", "recovered_at"]

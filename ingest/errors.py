@@ -6,6 +6,7 @@ from typing import Any
 
 from cryptography.fernet import InvalidToken
 
+from ingest import metrics
 from integrations import aws
 from integrations.aws import AwsError
 
@@ -64,7 +65,7 @@ def engine_client(source: Any, service: str) -> Any:
     """The source's AWS client. Raises the AwsError that kept it from being built (AssumeRole refused, the
     stored secret not decryptable with this worker's MILLRACE_ENCRYPTION_KEYS), for the caller to show."""
     try:
-        return aws.integration_client(source.integration, service, source.region)
+        return metrics.instrument(aws.integration_client(source.integration, service, source.region))
     except InvalidToken:
         raise AwsError(
             "UndecryptableSecret",

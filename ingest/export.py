@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import F, Q
 
 from collections_app.models import Source
-from ingest import clock, convert, errors, leases, lifecycle, tasks, writer
+from ingest import clock, convert, errors, leases, lifecycle, logs, tasks, writer
 from ingest.models import ExportFile
 from integrations import aws
 
@@ -42,7 +42,7 @@ PITR_STEPS = (
 
 def _stop(source: Source, error: aws.AwsError, action: str, resource: str) -> None:
     message = errors.explain(error, action=action, resource=resource, integration_name=source.integration.name)
-    log.warning("export load of %s stopped: %s", source, message)
+    log.warning("export load of %s stopped: %s", source, message, extra=logs.about(source))
     lifecycle.stop(source, message)
 
 

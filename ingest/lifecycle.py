@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import F
 
 from collections_app.models import Collection, Document, Source
-from ingest import clock, notify, tasks
+from ingest import clock, events, metrics, notify, tasks
 from ingest.models import ExportFile, ScanSegment, Shard
 
 log = logging.getLogger(__name__)
@@ -50,12 +50,16 @@ def enter(source: Source, state: str, **fields: object) -> None:
     if state not in TRANSITIONS[source.state]:
         raise TransitionError(f"{source} can't go from {source.state} to {state}")
     source.set_state(state, **fields)
+    if state in (Source.State.SCANNING, Source.State.EXPORTING_TO_S3):
+        events.record(source.pk, events.Kind.LOAD_STARTED, source.get_load_method_display())
 
 
 def stop(source: Source, message: str) -> None:
     """Stop the source with a message a person can act on, and tell its owner (once per new error). The
     supervisor retries it after a backoff; Retry in the console does at once."""
     source.fail(message)
+    metrics.SOURCE_ERRORS.inc()
+    events.record(source.pk, events.Kind.ERROR, message)
     notify.source_failed(source.pk)
 
 
@@ -87,6 +91,7 @@ def pause(source_id: int) -> None:
     Source.objects.filter(pk=source_id).update(suspended_at=clock.now(), stalled="", stalled_since=None)
     Collection.objects.filter(pk=source.collection_id).update(status=Collection.Status.PAUSED)
     _release_work(source_id)
+    events.record(source_id, events.Kind.PAUSED)
 
 
 @transaction.atomic
@@ -102,6 +107,7 @@ def resume(source_id: int) -> bool:
     status = Collection.Status.READY if source.initial_load_done else Collection.Status.CREATED
     Collection.objects.filter(pk=source.collection_id).update(status=status)
     _release_work(source_id)
+    events.record(source_id, events.Kind.RESUMED)
     return within_retention
 
 
@@ -113,9 +119,11 @@ def retry(source_id: int, *, automatic: bool = False) -> None:
     fresh = {"stalled": "", "stalled_since": None, "poll_error": "", "poll_failing_since": None}
     if automatic:
         Source.objects.filter(pk=source_id).update(error="", auto_retries=F("auto_retries") + 1, **fresh)
+        metrics.AUTOMATIC_RETRIES.inc()
     else:
         Source.objects.filter(pk=source_id).update(error="", error_at=None, auto_retries=0, **fresh)
     _release_work(source_id)
+    events.record(source_id, events.Kind.RETRIED, "automatically" if automatic else "")
 
 
 @transaction.atomic
@@ -135,7 +143,9 @@ def change_limits(source_id: int, *, rcu: int | None = None, poll_frequency_ms: 
 
 
 @transaction.atomic
-def resync(source_id: int, *, rcu: int | None = None) -> None:
+def resync(
+    source_id: int, reason: str = "asked for: a fresh initial load, then the stream", *, rcu: int | None = None
+) -> None:
     """Start again: forget documents, checkpoints and progress, then a fresh initial load and the stream
     from a new start position. The source's lock comes first (the fence: see the module's docstring).
     `rcu` is the new load's budget, for a Table Scan."""
@@ -182,6 +192,8 @@ def resync(source_id: int, *, rcu: int | None = None) -> None:
         poll_failing_since=None,
     )
     transaction.on_commit(lambda: tasks.start_initial_load.delay(source_id))
+    metrics.RESYNCS.inc()
+    events.record(source_id, events.Kind.RESYNC, reason)
 
 
 def changes_missed(source_id: int, reason: str) -> None:
@@ -189,7 +201,7 @@ def changes_missed(source_id: int, reason: str) -> None:
     on the collection's page, tell its owner, and start over rather than carry on with a silent gap."""
     log.warning("source %s missed changes, re-syncing: %s", source_id, reason)
     with transaction.atomic():
-        resync(source_id)
+        resync(source_id, reason)
         Source.objects.filter(pk=source_id).update(notice=reason, notice_at=clock.now())
         transaction.on_commit(lambda: notify.changes_missed(source_id))
 
@@ -231,5 +243,7 @@ def load_finished(source_id: int) -> None:
         )
         return
     enter(source, Source.State.PROCESSING_STREAM)
+    documents = Collection.objects.filter(pk=source.collection_id).values_list("doc_count", flat=True).first()
+    events.record(source_id, events.Kind.LOAD_FINISHED, f"{documents or 0:,} documents in {source.load_duration}")
     transaction.on_commit(lambda: tasks.discover_shards.delay(source_id))  # live sync starts now, not at a tick
     transaction.on_commit(lambda: notify.load_done(source_id))

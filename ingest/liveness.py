@@ -17,7 +17,7 @@ from django.db.models import Q
 
 from collections_app.models import Source
 from console.models import Heartbeat
-from ingest import clock, lifecycle, stream, timing
+from ingest import clock, lifecycle, logs, stream, timing
 from ingest.models import ExportFile, LeasedWork, ScanSegment, Shard
 
 log = logging.getLogger(__name__)
@@ -101,12 +101,12 @@ def check(source: Source) -> str:
     if not reason:
         if source.stalled:
             Source.objects.filter(pk=source.pk).update(stalled="", stalled_since=None)
-            log.info("%s moves again", source)
+            log.info("%s moves again", source, extra=logs.about(source))
         return ""
     since = source.stalled_since or now
     Source.objects.filter(pk=source.pk).update(stalled=reason, stalled_since=since)
     if not source.stalled:
-        log.warning("%s is stalled: %s", source, reason)
+        log.warning("%s is stalled: %s", source, reason, extra=logs.about(source))
     if (now - since) >= timedelta(seconds=timing.ERROR_SECONDS):
         lifecycle.stop(
             source,

@@ -115,3 +115,71 @@ class ExportFile(LeasedWork):
 
     def __str__(self) -> str:
         return f"{self.key.rsplit('/', 1)[-1]} of {self.source}"
+
+
+class LagAlert(models.Model):
+    """A collection's lag alert: its thresholds, and whether it is raised now. The supervisor raises it when
+    the collection is `behind_seconds` behind its table (or has read nothing for `unread_seconds` while its
+    stream has changes), emails once, and emails again once when it clears (ingest/alerts.py)."""
+
+    DEFAULT_BEHIND_SECONDS = 60
+    DEFAULT_UNREAD_SECONDS = 300
+
+    source = models.OneToOneField(Source, on_delete=models.CASCADE, related_name="lag_alert")
+    behind_seconds = models.PositiveIntegerField(
+        default=DEFAULT_BEHIND_SECONDS, help_text="Alert when the collection is this far behind its table."
+    )
+    unread_seconds = models.PositiveIntegerField(
+        default=DEFAULT_UNREAD_SECONDS, help_text="Alert when nothing was read this long while the stream has changes."
+    )
+    raised_at = models.DateTimeField(null=True, blank=True, help_text="Since when the alert is raised; empty: clear.")
+    reason = models.TextField(blank=True)
+    recovered_at = models.DateTimeField(null=True, blank=True, help_text="When the last alert cleared.")
+
+    def __str__(self) -> str:
+        return f"lag alert of {self.source}"
+
+
+class SourceEvent(models.Model):
+    """One line of a collection's history, for people: the load started or finished, a pause, an error, a
+    re-sync, a lag alert. Kept `MILLRACE_EVENT_RETENTION_DAYS` (ingest/events.py purges older ones)."""
+
+    class Kind(models.TextChoices):
+        LOAD_STARTED = "load_started", "Initial load started"
+        LOAD_FINISHED = "load_finished", "Initial load finished"
+        PAUSED = "paused", "Paused"
+        RESUMED = "resumed", "Resumed"
+        ERROR = "error", "Stopped with an error"
+        RETRIED = "retried", "Retried"
+        RESYNC = "resync", "Re-sync"
+        LAG_ALERT = "lag_alert", "Lag alert"
+        LAG_RECOVERED = "lag_recovered", "Caught up"
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(db_index=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["source", "-at"], name="source_event_newest_first")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class SourceSample(models.Model):
+    """A live-syncing collection's lag and applied-records count at one minute, taken by the supervisor's
+    tick, for the 24-hour charts on its page (kept a day: ingest/samples.py)."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="samples")
+    minute = models.DateTimeField()
+    behind_seconds = models.FloatField(null=True, blank=True)
+    records_applied = models.BigIntegerField(help_text="The source's stream_records_applied then (a running total).")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "minute"], name="one_sample_per_source_minute")]
+        ordering = ["source_id", "minute"]
+
+    def __str__(self) -> str:
+        return f"{self.source} at {self.minute:%H:%M}"

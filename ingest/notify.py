@@ -77,3 +77,14 @@ def changes_missed(source_id: int) -> None:
     source = Source.objects.select_related(*RELATED).get(pk=source_id)
     if source.notice:
         _send(source, "changes_missed", f"Millrace: {source.collection} missed changes and is loading again")
+
+
+def lag_alert(source_id: int, reason: str) -> None:
+    """Sent by the tick that raised the alert (ingest/alerts.py decides once)."""
+    source = Source.objects.select_related(*RELATED).get(pk=source_id)
+    _send(source, "lag_alert", f"Millrace: {source.collection} is behind its table", {"reason": reason})
+
+
+def lag_recovered(source_id: int, lasted: str) -> None:
+    source = Source.objects.select_related(*RELATED).get(pk=source_id)
+    _send(source, "lag_recovered", f"Millrace: {source.collection} has caught up again", {"lasted": lasted})

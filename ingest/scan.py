@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import F
 
 from collections_app.models import Source
-from ingest import budget, clock, convert, errors, leases, lifecycle, timing, writer
+from ingest import budget, clock, convert, errors, leases, lifecycle, logs, timing, writer
 from ingest.keys import key_from_json, key_to_json
 from ingest.models import ScanSegment
 from ingest.sizes import item_size
@@ -187,5 +187,5 @@ def _finish_if_last(source_id: int) -> None:
 def _fail(source: Source, error: aws.AwsError, action: str) -> None:
     table = f"table {source.table_name} in {source.region}"
     message = errors.explain(error, action=action, resource=table, integration_name=source.integration.name)
-    log.warning("scan of %s failed: %s", source, message)
+    log.warning("scan of %s failed: %s", source, message, extra=logs.about(source))
     lifecycle.stop(source, message)

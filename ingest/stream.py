@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 
 from collections_app.models import Collection, Source
-from ingest import clock, convert, errors, leases, lifecycle, timing, writer
+from ingest import clock, convert, errors, leases, lifecycle, logs, metrics, timing, writer
 from ingest.models import Shard
 from integrations import aws
 
@@ -34,6 +34,7 @@ QUIET_BATCH = 100  # quiet shards polled by one task
 QUIET_SECONDS = 2.0  # a shard whose next poll is this far away is quiet: polled in the tick's batches
 QUIET_THREADS = 16  # GetRecords calls of a batch in flight at once: the batch waits on AWS, not on the CPU
 DYNAMODB_SERVICE = "dynamodb.amazonaws.com"
+RECORD_KINDS = ("insert", "modify", "remove", "ttl_remove")
 
 
 def discover(source: Source) -> int:
@@ -135,12 +136,12 @@ def _record_time(record: dict[str, Any]) -> datetime:
     return datetime.fromtimestamp(float(created), tz=UTC) if created else clock.now()
 
 
-def to_changes(source: Source, records: list[dict[str, Any]]) -> tuple[list[writer.Change], int, int]:
+def to_changes(source: Source, records: list[dict[str, Any]]) -> tuple[list[writer.Change], dict[str, int]]:
     """Stream records → document changes, skipping those older than the recorded start position.
-    Returns the changes and the counts of user and TTL deletes among them."""
+    Returns the changes and how many of each kind they are (insert, modify, remove, ttl_remove)."""
     key_names = source.key_names
     changes: list[writer.Change] = []
-    user_deletes = ttl_deletes = 0
+    kinds = dict.fromkeys(RECORD_KINDS, 0)
     for record in records:
         at = _record_time(record)
         if source.stream_start_at and at < source.stream_start_at:
@@ -150,13 +151,12 @@ def to_changes(source: Source, records: list[dict[str, Any]]) -> tuple[list[writ
         if record["eventName"] == "REMOVE":
             changes.append(writer.Change(doc_id, None, at))
             identity = record.get("userIdentity") or {}
-            if identity.get("type") == "Service" and identity.get("principalId") == DYNAMODB_SERVICE:
-                ttl_deletes += 1
-            else:
-                user_deletes += 1
+            ttl = identity.get("type") == "Service" and identity.get("principalId") == DYNAMODB_SERVICE
+            kinds["ttl_remove" if ttl else "remove"] += 1
         else:
             changes.append(writer.Change(doc_id, convert.item_to_json(data["NewImage"]), at))
-    return changes, user_deletes, ttl_deletes
+            kinds["insert" if record["eventName"] == "INSERT" else "modify"] += 1
+    return changes, kinds
 
 
 def read_shard(shard_pk: int, *, owner: str | None = None, slice_seconds: float = timing.STREAM_SLICE) -> str:
@@ -242,7 +242,9 @@ def _peek(shard: Shard, client: Any) -> str | None:
     try:
         response = client.get_records(ShardIterator=shard.iterator or _iterator(client, shard), Limit=GET_RECORDS_LIMIT)
     except Exception as exc:  # noqa: BLE001 - read_shard meets it again, and backs off or says why
-        log.info("a batch's GetRecords of %s failed (its own read follows): %s", shard, exc)
+        log.info(
+            "a batch's GetRecords of %s failed (its own read follows): %s", shard, exc, extra=logs.about(shard=shard)
+        )
         return None
     return None if response.get("Records") else response.get("NextShardIterator")
 
@@ -358,7 +360,7 @@ def _commit(
     poll is due after the poll frequency, doubling while the shard stays empty; no iterator: finished."""
     source = shard.source
     try:
-        changes, user_deletes, ttl_deletes = to_changes(source, records)
+        changes, kinds = to_changes(source, records)
     except (KeyError, TypeError, ValueError) as exc:
         raise errors.BadData(f"{type(exc).__name__}: {exc}") from exc
     now = clock.now()
@@ -394,12 +396,13 @@ def _commit(
             source_update.update(
                 stream_last_record_at=writer.never_earlier("stream_last_record_at", max(c.event_time for c in changes)),
                 stream_records_applied=F("stream_records_applied") + len(changes),
-                user_deletes=F("user_deletes") + user_deletes,
-                ttl_deletes=F("ttl_deletes") + ttl_deletes,
+                user_deletes=F("user_deletes") + kinds["remove"],
+                ttl_deletes=F("ttl_deletes") + kinds["ttl_remove"],
             )
         Source.objects.filter(pk=source.pk).update(**source_update)
         if (at_tip or finished) and source.collection.status == Collection.Status.CREATED:
             _mark_ready_if_caught_up(source)
+    metrics.records_applied(kinds)  # committed: counted once, whatever retries came before
     return True
 
 

@@ -16,7 +16,7 @@ from django.db.models import F, Q
 
 from collections_app.models import Source
 from console.models import Heartbeat
-from ingest import clock, errors, export, leases, lifecycle, liveness, stream, tasks, timing
+from ingest import alerts, clock, errors, export, leases, lifecycle, liveness, logs, metrics, stream, tasks, timing
 from ingest.models import ExportFile, ScanSegment, Shard
 
 log = logging.getLogger(__name__)
@@ -24,9 +24,21 @@ log = logging.getLogger(__name__)
 START_GRACE = timedelta(seconds=60)
 ACTIVE = Q(error="") & Q(suspended_at__isnull=True)
 TASKS = {ScanSegment: "scan_segment", ExportFile: "load_export_file", Shard: "read_shard"}
+UNITS = {ScanSegment: "scan_segment", ExportFile: "export_file", Shard: "shard"}  # metrics' labels
 
 
 def tick() -> None:
+    with metrics.TICK_SECONDS.time():
+        _tick()
+
+
+def _taken_over(model: type[ScanSegment | ExportFile | Shard], holder: str) -> None:
+    """Work handed out while a holder is still named: its lease lapsed (the worker died or was stopped)."""
+    if holder:
+        metrics.LEASE_TAKEOVERS.labels(UNITS[model]).inc()
+
+
+def _tick() -> None:
     now = clock.now()
     for source in Source.objects.filter(ACTIVE, state=Source.State.INITIALIZING, load_started_at__isnull=True):
         if now - source.created_at > START_GRACE:  # its start task was lost
@@ -34,7 +46,8 @@ def tick() -> None:
 
     for model in (ScanSegment, ExportFile):
         work = model.objects.filter(leases.needing_dispatch(model), source__error="", source__suspended_at__isnull=True)
-        for pk in list(work.values_list("pk", flat=True)):
+        for pk, holder in list(work.values_list("pk", "leased_by")):
+            _taken_over(model, holder)
             dispatch(model, pk)
 
     for pk in list(Source.objects.filter(ACTIVE, export.due_for_poll(now)).values_list("pk", flat=True)):
@@ -45,6 +58,7 @@ def tick() -> None:
     dispatch_readable_shards(now)
 
     liveness.check_all()
+    alerts.check_all()
     retry_failed_sources()
 
 
@@ -112,7 +126,7 @@ def discover_shards(source_id: int) -> None:
         stream.discover(source)
     except Exception as exc:  # noqa: BLE001 - recorded, shown, retried at the next discovery
         error = errors.as_error(exc, f"the stream of table {source.table_name}")
-        log.warning("shard discovery for %s failed: %s", source, error)
+        log.warning("shard discovery for %s failed: %s", source, error, extra=logs.about(source))
         action = f"dynamodb:{error.operation}" if error.operation else "dynamodb:DescribeStream"
         Source.objects.filter(pk=source.pk).update(poll_error=f"{action} failed: {error.code}: {error.message}")
         Source.objects.filter(pk=source.pk, poll_failing_since__isnull=True).update(poll_failing_since=clock.now())
@@ -155,9 +169,10 @@ def dispatch_readable_shards(now: datetime) -> None:
     in batches (`poll_quiet_shards`), each batch queued for when its last shard is due, so that hundreds
     of quiet shards cost a few tasks a tick and busy shards never wait behind their polls."""
     due_by = now + timedelta(seconds=timing.tick())
-    shards = Shard.objects.filter(READABLE, leases.needing_dispatch(Shard, due_by=due_by)).only(*stream.QUIET_FIELDS)
+    shards = Shard.objects.filter(READABLE, leases.needing_dispatch(Shard, due_by=due_by))
     quiet: list[Shard] = []
-    for shard in shards:
+    for shard in shards.only(*stream.QUIET_FIELDS, "leased_by"):
+        _taken_over(Shard, shard.leased_by)
         if stream.quiet(shard):
             quiet.append(shard)
         elif shard.not_before is None or shard.not_before <= now:
@@ -206,7 +221,10 @@ def retry_failed_sources() -> None:
     now = clock.now()
     for source in Source.objects.exclude(error="").filter(suspended_at__isnull=True):
         if source.next_retry_at and now >= source.next_retry_at:
-            log.info("retrying %s automatically (%d): %s", source, source.auto_retries + 1, source.error)
+            log.info(
+                "retrying %s automatically (%d): %s", source, source.auto_retries + 1, source.error,
+                extra=logs.about(source),
+            )  # fmt: skip
             lifecycle.retry(source.pk, automatic=True)
     Source.objects.filter(error="", auto_retries__gt=0, error_at__lt=now - timedelta(minutes=10)).update(
         auto_retries=0, error_at=None

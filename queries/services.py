@@ -16,6 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
+from prometheus_client import Counter, Histogram
 from sqlglot import exp
 
 from collections_app.models import Collection
@@ -29,6 +30,14 @@ from queries.models import RESULT_CHUNK, Query, QueryResult, results_kept
 from queries.run import MAX_ROWS, Rows, execute
 from queries.sql import Resolver, Sql, Translation
 from queries.translate import translate, typed_parameter
+
+# /metrics (console/monitoring.py): queries that ran, and those refused or failed by Rockset's error type.
+QUERY_SECONDS = Histogram(
+    "millrace_query_duration_seconds", "How long queries took, translation included.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)  # fmt: skip
+QUERY_ROWS = Histogram("millrace_query_rows", "Rows a query returned.", buckets=(0, 1, 10, 100, 1_000, 10_000, 100_000))
+QUERY_ERRORS = Counter("millrace_query_errors", "Queries refused or failed, by Rockset's error type.", ["type"])
 
 DEFAULT_TIMEOUT_MS = 30_000
 MAX_TIMEOUT_MS = 300_000
@@ -89,14 +98,20 @@ def query_run(
     """Translate and run synchronously; QueryError for anything the user can fix (or a timeout)."""
     timeout = min(timeout_ms or DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS)
     started = time.monotonic()  # real time: what the caller waited, as Rockset's stats report it
-    if is_describe(sql):
-        collection_id, label = describe_target(sql, collection_resolver(organisation))
-        rows = Rows(describe(collection_id, timeout_ms=timeout), COLUMNS)
-        return QueryOutcome(rows=rows, collections=[label], elapsed_ms=int((time.monotonic() - started) * 1000))
-    translation = query_translate(
-        organisation=organisation, sql=sql, parameters=parameters, default_row_limit=default_row_limit
-    )
-    rows = execute(translation, timeout_ms=timeout, cancelled=cancelled)
+    try:
+        if is_describe(sql):
+            collection_id, label = describe_target(sql, collection_resolver(organisation))
+            rows = Rows(describe(collection_id, timeout_ms=timeout), COLUMNS)
+            return QueryOutcome(rows=rows, collections=[label], elapsed_ms=int((time.monotonic() - started) * 1000))
+        translation = query_translate(
+            organisation=organisation, sql=sql, parameters=parameters, default_row_limit=default_row_limit
+        )
+        rows = execute(translation, timeout_ms=timeout, cancelled=cancelled)
+    except QueryError as error:
+        QUERY_ERRORS.labels(error.type).inc()
+        raise
+    QUERY_SECONDS.observe(time.monotonic() - started)
+    QUERY_ROWS.observe(len(rows.results))
     elapsed = int((time.monotonic() - started) * 1000)
     return QueryOutcome(rows=rows, collections=translation.collections, elapsed_ms=elapsed)
 

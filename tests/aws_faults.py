@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
@@ -122,12 +123,24 @@ class AwsFaults:
                 matches = fault.service == service and fault.operation == operation_name
                 if matches and (fault.when is None or fault.when(api_params)):
                     fault.hits += 1
+                    # botocore's own events, as a real failure fires them (the engine's metrics count them).
+                    service_id = client.meta.service_model.service_id.hyphenize()
                     if fault.exception is not None:
+                        client.meta.events.emit(
+                            f"after-call-error.{service_id}.{operation_name}", exception=fault.exception, context={}
+                        )
                         raise fault.exception
                     response = {
                         "Error": {"Code": fault.code, "Message": fault.message},
                         "ResponseMetadata": {"HTTPStatusCode": fault.status},
                     }
+                    client.meta.events.emit(
+                        f"after-call.{service_id}.{operation_name}",
+                        http_response=SimpleNamespace(status_code=fault.status),
+                        parsed=response,
+                        model=client.meta.service_model.operation_model(operation_name),
+                        context={},
+                    )
                     raise client.exceptions.from_code(fault.code)(response, operation_name)
             response = original(client, operation_name, api_params)
             for rewrite_service, rewrite_operation, fn in rewrites:

@@ -11,6 +11,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # `make test` runs its SQLite and PostgreSQL passes side by side, each in a folder of its own.
 os.environ["MILLRACE_VAR_DIR"] = str(ROOT / os.environ.get("MILLRACE_TEST_VAR_DIR", "var/test"))
 os.environ.pop("MILLRACE_AWS_ENDPOINT_URL", None)
+# prometheus-client's multiprocess files: this run's processes count afresh (as `manage.py serve` does).
+for _stale in (Path(os.environ["MILLRACE_VAR_DIR"]) / "metrics").glob("*.db"):
+    _stale.unlink(missing_ok=True)
 if os.environ.get("DATABASE_URL"):
     # A shared database needs its keys from the environment (console/settings.py): fresh ones for this run,
     # which the processes the tests start (workers, gunicorn, beat) inherit.

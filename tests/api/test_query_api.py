@@ -110,3 +110,17 @@ def test_describe_answers_in_rocksets_shape(client):
     assert {"field": ["city"], "occurrences": 3, "total": 3, "type": "string"} in body["results"]
     validation = post(client, f"{QUERIES}/validations", {"sql": {"query": "DESCRIBE customers"}}).json()
     assert validation["collections"] == ["commons.customers"]
+
+
+def test_queries_and_their_errors_are_counted_for_metrics(client, settings):
+    from tests.scrape import scrape, value
+
+    before = scrape(settings)
+    post(client, QUERIES, {"sql": {"query": "SELECT _id FROM orders"}})
+    post(client, QUERIES, {"sql": {"query": "SELECT _id\nFROM orders WHERE ("}})
+    after = scrape(settings)
+    ran = "millrace_query_duration_seconds_count"
+    assert value(after, ran) == value(before, ran) + 1
+    assert value(after, "millrace_query_rows_sum") > value(before, "millrace_query_rows_sum")
+    errors = "millrace_query_errors_total"
+    assert value(after, errors, type="INVALIDINPUT") == value(before, errors, type="INVALIDINPUT") + 1

@@ -30,7 +30,7 @@ from django.utils import timezone
 from collections_app.models import Collection, Source, Workspace
 from console import access
 from console.access import url_patterns
-from console.models import Invitation, Membership, Organisation, hash_api_key
+from console.models import Heartbeat, Invitation, Membership, Organisation, hash_api_key
 from console.services import api_key_create, first_admin_create, organisation_admin_create
 from integrations.models import Integration
 from queries.services import query_submit
@@ -102,6 +102,8 @@ WALK: dict[str, Case] = {
     "first_run": page(get=PUBLIC, post=PUBLIC, same_for_all="404"),  # an account exists: the page is gone
     "healthz": page(get=PUBLIC),
     "favicon": page(get=PUBLIC),
+    "readyz": page(get=PUBLIC),
+    "metrics": page(get=PUBLIC, same_for_all="403"),  # no MILLRACE_METRICS_TOKEN here: refused, session or not
     "login": page(get=PUBLIC),
     "logout": page(post=PUBLIC, same_for_all="login"),  # everyone ends up on the login page
     "password_reset": page(get=PUBLIC, post=PUBLIC, data=lambda w: {"email": "nobody@acme.test"}),
@@ -275,6 +277,7 @@ def world(db: None, aws: SimpleNamespace) -> SimpleNamespace:
         actor: query_submit(organisation=acme, user=users[actor], via="console", sql=WALK_SQL)
         for actor in ("read_only", "member", "admin")
     }  # each one's own: the others' reach theirs; the outsider and the operator try the admin's
+    Heartbeat.objects.create(name="worker", seen_at=timezone.now())  # beat ticks: /readyz answers 200
     clients = {"anonymous": Client()}
     for actor, user in users.items():
         clients[actor] = Client()

@@ -218,6 +218,8 @@ def test_every_string_in_a_query_is_a_bound_value(vendor):
                     continue
                 spliced = f"'{literal.this}'" in translation.sql
                 assert any(literal.this in b for b in bound) or not spliced, (sql, literal)
+
+
 def test_a_query_runs_with_djangos_debug_cursor_on(run, orders):
     """DEBUG=True logs each statement with SQLite's QUOTE() while the authorizer is set."""
     from django.db import connection

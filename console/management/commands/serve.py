@@ -24,6 +24,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
+from console.monitoring import clear_metrics_dir
 from console.processes import SignalFlag, popen_bound, stop_group
 from console.services import setup_token
 
@@ -83,6 +84,7 @@ class Command(BaseCommand):
                               "--without-mingle", "--without-heartbeat", "-n", "worker@%h"]  # fmt: skip
         commands["beat"] = [*celery, "beat", "-l", "info"]
         children = {name: Child(name, command) for name, command in commands.items()}
+        clear_metrics_dir()  # before any child counts anything
 
         self.stopping = SignalFlag()  # set by the signal handlers below
         # Handled explicitly: a shell may start a background job with SIGINT ignored. SIGHUP: the terminal

@@ -1,0 +1,102 @@
+"""Lag alerts on the engine's virtual clock: emailed once when a collection falls behind, once when it has
+caught up again, and shown on its page and in the API's current_status meanwhile."""
+
+from __future__ import annotations
+
+import random
+
+from django.urls import reverse
+
+from collections_app.services import source_pause, source_resume
+from ingest import alerts, supervisor
+from ingest.models import LagAlert
+from tests.conftest import client_for
+from tests.ingest.engine import follow, item, loaded
+
+
+def subjects(mailoutbox) -> list[str]:
+    return [m.subject for m in mailoutbox]
+
+
+def test_a_paused_collection_alerts_once_past_a_minute_and_once_when_it_has_caught_up(
+    people, integration, aws, mailoutbox, virtual_clock
+):
+    people.acme.notification_emails = "oncall@acme.test"
+    people.acme.save()
+    source = loaded(people, integration, aws, items=5)
+    mailoutbox.clear()
+    source_pause(source=source)
+    virtual_clock.advance(30)
+    supervisor.tick()
+    assert mailoutbox == []  # 30 s behind: within the default minute
+
+    virtual_clock.advance(40)
+    supervisor.tick()
+    virtual_clock.advance(60)
+    supervisor.tick()
+    assert subjects(mailoutbox) == ["Millrace: commons.c is behind its table"]
+    email = mailoutbox[0]
+    assert "oncall@acme.test" in email.to and "behind its table (paused)" in email.body
+    assert "resume it on its page" in email.body
+
+    source.refresh_from_db()
+    source_resume(source=source)
+    aws.dynamodb.put_item(TableName="t", Item=item(800, random.Random(2)))
+    follow(source)
+    supervisor.tick()
+    supervisor.tick()
+    assert subjects(mailoutbox) == [
+        "Millrace: commons.c is behind its table",
+        "Millrace: commons.c has caught up again",
+    ]
+    assert "it was behind for 1 min 0 s" in mailoutbox[1].body  # raised at 70 s, cleared a minute later
+    assert LagAlert.objects.get(source=source).raised_at is None
+
+
+def test_the_threshold_is_per_collection(people, integration, aws, mailoutbox, virtual_clock):
+    source = loaded(people, integration, aws, items=5)
+    LagAlert.objects.create(source=source, behind_seconds=600)
+    mailoutbox.clear()
+    source_pause(source=source)
+    virtual_clock.advance(300)
+    supervisor.tick()
+    assert mailoutbox == []
+    virtual_clock.advance(301)
+    supervisor.tick()
+    assert subjects(mailoutbox) == ["Millrace: commons.c is behind its table"]
+    assert "the alert is set at 10 min" in mailoutbox[0].body
+
+
+def test_a_raised_alert_shows_on_the_page_and_in_the_api(people, integration, aws, virtual_clock):
+    from console.services import api_key_create
+
+    source = loaded(people, integration, aws, items=5)
+    source_pause(source=source)
+    virtual_clock.advance(120)
+    alerts.check_all()
+    page = client_for(people.bob).get(reverse("collection_detail", args=["commons", "c"])).content.decode()
+    assert "Lag alert" in page and "behind its table (paused)" in page
+    _, key = api_key_create(user=people.bob, organisation=people.acme, name="k")
+    from django.test import Client
+
+    response = Client().get("/v1/orgs/self/ws/commons/collections/c", HTTP_AUTHORIZATION=f"ApiKey {key}")
+    status = response.json()["data"]["sources"][0]["dynamodb"]["current_status"]
+    assert "behind its table" in status["lag_alert"] and status["lag_alert_since"]
+
+
+def test_reading_nothing_for_five_minutes_while_the_stream_has_changes_raises_it(people, integration, aws):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ingest import lag
+
+    source = loaded(people, integration, aws, items=5)
+    now = timezone.now()
+    source.stream_last_processed_at = source.stream_last_record_at = now - timedelta(minutes=6)
+    patient = alerts.Thresholds(behind_seconds=3600)
+    more_to_read = lag.Shards(open=2, caught_up=1, read=2, oldest_read=now - timedelta(minutes=6))
+    why = alerts.reason(source, more_to_read, patient, now, worker_down=False)
+    assert why == "No successful read of its stream for 6 min 0 s, while the stream has changes."
+    everything_read = lag.Shards(open=2, caught_up=2, read=2, oldest_read=now - timedelta(minutes=6))
+    assert alerts.reason(source, everything_read, patient, now, worker_down=False) == ""
