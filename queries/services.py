@@ -183,14 +183,22 @@ def _run_cancellable(query: Query) -> QueryOutcome | QueryError:
         return error
     except DatabaseError:
         # pg_cancel_backend stops whatever the process runs: a lookup before the statement, too.
-        if Query.objects.filter(pk=query.pk, status=Query.Status.CANCELLED).exists():
+        if _status_after_cancels(query) == Query.Status.CANCELLED:
             return QueryError("The query was cancelled.", type_="QUERY_CANCELLED")
         raise
 
 
+def _status_after_cancels(query: Query) -> str:
+    """The query's state once a cancel in flight has committed: query_cancel holds the row's lock while it
+    stops the statement, so the runner can see its statement stop before it can see the cancel."""
+    with transaction.atomic():
+        return Query.objects.select_for_update().filter(pk=query.pk).values_list("status", flat=True).get()
+
+
 def _record_failure(query: Query, error: QueryError, *, ran_ms: int) -> None:
-    if error.type == "QUERY_CANCELLED":  # how long it ran before it stopped: its statement has ended
-        Query.objects.filter(pk=query.pk, status=Query.Status.CANCELLED).update(elapsed_ms=ran_ms)
+    if error.type == "QUERY_CANCELLED" and _status_after_cancels(query) == Query.Status.CANCELLED:
+        # How long it ran before it stopped: its statement has ended.
+        Query.objects.filter(pk=query.pk).update(elapsed_ms=ran_ms)
         return
     Query.objects.filter(pk=query.pk, status=Query.Status.RUNNING).update(
         status=Query.Status.ERROR, finished_at=timezone.now(), backend_pid=None, error_type=error.type,
@@ -211,7 +219,7 @@ def _record_result(query: Query, outcome: QueryOutcome) -> None:
     except DatabaseError:
         # A cancel that came as the statement ended reaches this update instead: the query is cancelled, as
         # asked; anything else is a real failure.
-        if not Query.objects.filter(pk=query.pk, status=Query.Status.CANCELLED).exists():
+        if _status_after_cancels(query) != Query.Status.CANCELLED:
             raise
 
 
