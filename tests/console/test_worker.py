@@ -26,7 +26,10 @@ def wait_for_heartbeat(timeout: float = 60) -> Heartbeat | None:
 
 
 def send_tick(broker_url: str, transport_options: dict | None = None) -> None:
-    producer = Celery("test-producer", broker=broker_url)
+    # Not the current app: shared tasks resolve through the current app of each thread, and a test-only app
+    # left current here would take `ingest.tasks.*` (and what later tests patch on them) away from the
+    # console's app in this thread only (tests/api/test_client.py then saw no queued loads).
+    producer = Celery("test-producer", broker=broker_url, set_as_current=False)
     if transport_options:
         producer.conf.broker_transport_options = transport_options
     producer.send_task("console.tasks.supervisor_tick")
