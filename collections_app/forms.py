@@ -247,3 +247,17 @@ class DeleteForm(forms.Form):
         if typed not in (self.collection.name, str(self.collection)):
             raise ValidationError(f"Type “{self.collection.name}” exactly to delete this collection.")
         return typed
+
+
+class LagAlertForm(forms.Form):
+    """A collection's lag alert thresholds (the Monitoring card on its page)."""
+
+    behind_seconds = forms.IntegerField(
+        label="Behind the table by", min_value=10, max_value=86_400, help_text="seconds (10 to 86,400)"
+    )
+    unread_seconds = forms.IntegerField(
+        label="No successful read for",
+        min_value=60,
+        max_value=86_400,
+        help_text="seconds, while the stream has changes",
+    )

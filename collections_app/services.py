@@ -12,7 +12,7 @@ from collections_app import capacity
 from collections_app.models import Collection, Source, Workspace
 from collections_app.tables import TableSummary
 from console.models import Organisation
-from ingest import clock, lifecycle, tasks
+from ingest import alerts, clock, lifecycle, tasks
 from integrations import aws
 from integrations.models import Integration
 
@@ -72,6 +72,10 @@ def source_resume(*, source: Source) -> bool:
 
 def source_retry(*, source: Source) -> None:
     lifecycle.retry(source.pk)
+
+
+def lag_alert_set(*, source: Source, behind_seconds: int, unread_seconds: int) -> None:
+    alerts.thresholds_set(source.pk, behind_seconds=behind_seconds, unread_seconds=unread_seconds)
 
 
 def source_resync(*, source: Source, rcu: int | None = None) -> None:

@@ -20,12 +20,22 @@ from formtools.wizard.views import NamedUrlSessionWizardView
 
 from collections_app import capacity, tables
 from collections_app import documents as docs
-from collections_app.forms import MethodForm, NameForm, ReviewForm, SourceForm, StreamForm, TableForm, table_error
+from collections_app.forms import (
+    LagAlertForm,
+    MethodForm,
+    NameForm,
+    ReviewForm,
+    SourceForm,
+    StreamForm,
+    TableForm,
+    table_error,
+)
 from collections_app.models import Collection, Source
 from collections_app.services import (
     ExportDeleteError,
     collection_create,
     export_delete,
+    lag_alert_set,
     source_pause,
     source_resume,
     source_retry,
@@ -403,6 +413,16 @@ def collection_action(request: HttpRequest, workspace: str, name: str, action: s
     elif action == "retry":
         source_retry(source=source)
         messages.success(request, "Retrying from the last checkpoint.")
+    elif action == "lag-alert":
+        form = LagAlertForm(request.POST)
+        if form.is_valid():
+            lag_alert_set(source=source, **form.cleaned_data)
+            messages.success(request, "Lag alert thresholds saved; the next check uses them.")
+        else:
+            problems = [
+                f"{form.fields[name].label}: {error}" for name, errors in form.errors.items() for error in errors
+            ]
+            messages.error(request, "The lag alert was not changed. " + " ".join(problems))
     elif action == "delete-export":
         try:
             deleted = export_delete(source=source)

@@ -118,3 +118,11 @@ def clear_alert(source: Source, alert: LagAlert, now: datetime) -> None:
         log.info("%s: lag alert cleared after %s", source.collection, lasted, extra=logs.about(source))
         events.record(source.pk, events.Kind.LAG_RECOVERED, f"after {lasted}")
         notify.lag_recovered(source.pk, lasted)
+
+
+def thresholds_set(source_id: int, *, behind_seconds: int, unread_seconds: int) -> None:
+    """A collection's own thresholds; the next tick judges the collection by them (and clears a raised alert
+    that they no longer call for, with its email)."""
+    LagAlert.objects.update_or_create(
+        source_id=source_id, defaults={"behind_seconds": behind_seconds, "unread_seconds": unread_seconds}
+    )

@@ -100,3 +100,23 @@ def test_reading_nothing_for_five_minutes_while_the_stream_has_changes_raises_it
     assert why == "No successful read of its stream for 6 min 0 s, while the stream has changes."
     everything_read = lag.Shards(open=2, caught_up=2, read=2, oldest_read=now - timedelta(minutes=6))
     assert alerts.reason(source, everything_read, patient, now, worker_down=False) == ""
+
+
+def test_a_member_sets_the_collections_thresholds_on_its_page(people, integration, aws, mailoutbox, virtual_clock):
+    source = loaded(people, integration, aws, items=5)
+    page = reverse("collection_detail", args=["commons", "c"])
+    bob = client_for(people.bob)
+    assert "Change when this collection alerts" in bob.get(page).content.decode()
+    url = reverse("collection_action", args=["commons", "c", "lag-alert"])
+    response = bob.post(url, {"behind_seconds": "5", "unread_seconds": "600"}, follow=True)
+    assert "The lag alert was not changed. Behind the table by:" in response.content.decode()
+    assert not LagAlert.objects.filter(source=source).exists()
+
+    bob.post(url, {"behind_seconds": "900", "unread_seconds": "600"})
+    alert = LagAlert.objects.get(source=source)
+    assert (alert.behind_seconds, alert.unread_seconds) == (900, 600)
+    mailoutbox.clear()
+    source_pause(source=source)
+    virtual_clock.advance(120)
+    supervisor.tick()
+    assert mailoutbox == []  # two minutes behind: within this collection's 15
