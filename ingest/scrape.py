@@ -18,9 +18,11 @@ from collections_app.models import Collection, Source
 from console.models import Heartbeat
 from ingest import lag
 from ingest.alerts import behind, shard_figures, worker_quiet
-from ingest.models import ExportFile, LagAlert, Shard
+from ingest.models import ExportFile, LagAlert, Shard, SourceEvent
 
 LABELS = ["organisation", "workspace", "collection"]
+Kind = SourceEvent.Kind
+EVENT_KINDS = [Kind.ERROR, Kind.RESYNC, Kind.RETRIED, Kind.LAG_ALERT]  # per collection: few, and worth a graph
 
 
 class CollectionCollector:
@@ -40,6 +42,18 @@ class CollectionCollector:
             for r in ExportFile.objects.filter(source_id__in=ids)
             .values("source_id")
             .annotate(total=Count("pk"), done=Count("pk", filter=Q(done=True)))
+        }
+        quiet = dict(
+            Shard.objects.filter(source_id__in=ids, done=False, idle_polls__gt=0)
+            .values("source_id")
+            .annotate(n=Count("pk"))
+            .values_list("source_id", "n")
+        )
+        happened: dict[tuple[int, str], int] = {
+            (r["source_id"], r["kind"]): r["n"]
+            for r in SourceEvent.objects.filter(source_id__in=ids, kind__in=EVENT_KINDS)
+            .values("source_id", "kind")
+            .annotate(n=Count("pk"))
         }
         finished = dict(
             Shard.objects.filter(source_id__in=ids, done=True)
@@ -77,7 +91,15 @@ class CollectionCollector:
         files_done = gauge("millrace_collection_load_files_done", "Data files of the S3 export loaded.")
         shards_open = gauge("millrace_collection_shards_open", "Stream shards not yet read to their end.")
         shards_done = gauge("millrace_collection_shards_finished", "Stream shards read to their end.")
+        shards_quiet = gauge(
+            "millrace_collection_shards_idle", "Open shards whose last poll found nothing (polled less often)."
+        )
         retries = gauge("millrace_collection_automatic_retries", "Automatic retries since the last clean run.")
+        events = gauge(
+            "millrace_collection_events",
+            "Errors, re-syncs, retries and lag alerts in the collection's history (MILLRACE_EVENT_RETENTION_DAYS).",
+            ["kind"],
+        )
         records = CounterMetricFamily(
             "millrace_collection_stream_records_applied",
             "Stream records applied since the last (re-)load.",
@@ -115,13 +137,16 @@ class CollectionCollector:
                 files_done.add_metric(names, export.get("done", 0))
             shards_open.add_metric(names, figures.open)
             shards_done.add_metric(names, finished.get(source.pk, 0))
+            shards_quiet.add_metric(names, quiet.get(source.pk, 0))
             retries.add_metric(names, source.auto_retries)
+            for kind in EVENT_KINDS:
+                events.add_metric([*names, kind], happened.get((source.pk, kind), 0))
             records.add_metric(names, source.stream_records_applied)
             deletes.add_metric([*names, "user"], source.user_deletes)
             deletes.add_metric([*names, "ttl"], source.ttl_deletes)
         yield from (state, paused, error, stalled, lag_alert, documents, size, behind_ms, since_read)
         yield from (items_loaded, items_expected, load_rcu, load_ratio, files_total, files_done)
-        yield from (shards_open, shards_done, retries, records, deletes)
+        yield from (shards_open, shards_done, shards_quiet, retries, events, records, deletes)
         seen = Heartbeat.last_seen("worker")
         if seen is not None:
             tick = GaugeMetricFamily(

@@ -75,6 +75,21 @@ def test_an_access_denied_is_counted_by_operation_and_code(people, integration, 
     assert value(after, "millrace_aws_calls_total", **calls) > value(before, "millrace_aws_calls_total", **calls)
     assert value(after, "millrace_collection_error", **C) == 1
     assert value(after, "millrace_source_errors_total") == value(before, "millrace_source_errors_total") + 1
+    assert value(after, "millrace_collection_events", **C, kind="error") == 1
+    assert value(after, "millrace_collection_events", **C, kind="resync") == 0
+
+
+def test_resyncs_and_idle_shards_are_shown_per_collection(people, integration, aws, settings):
+    from collections_app.services import source_resync
+
+    source = loaded(people, integration, aws, items=5)
+    follow(source, rounds=2)  # nothing new: the shard's polls find nothing
+    samples = scrape(settings)
+    idle = Shard.objects.filter(source=source, done=False, idle_polls__gt=0).count()
+    assert idle >= 1 and value(samples, "millrace_collection_shards_idle", **C) == idle
+    source_resync(source=source)
+    source_resync(source=source)
+    assert value(scrape(settings), "millrace_collection_events", **C, kind="resync") == 2
 
 
 def test_throttling_is_counted(people, integration, aws, faults, settings):
