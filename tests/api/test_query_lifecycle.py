@@ -20,7 +20,10 @@ POSTGRES = connection.vendor == "postgresql"
 ENDLESS = "SELECT COUNT(*) AS n FROM orders a " + " ".join(f"CROSS JOIN orders j{i}" for i in range(16))
 JOIN_SECONDS = 120  # far beyond a cancelled query's end, far short of the statement's
 # The process is running the documents statement itself (not a lookup before it, nor its SET LOCALs).
-STATEMENT_ACTIVE = "SELECT state FROM pg_stat_activity WHERE pid = %s AND query LIKE '%%collections_app_document d0%%'"
+# The user's statement running on that server process (whatever aliases the translation gives the documents).
+STATEMENT_ACTIVE = (
+    "SELECT state FROM pg_stat_activity WHERE pid = %s AND query LIKE '%%FROM collections_app_document%%'"
+)
 
 
 @pytest.fixture
