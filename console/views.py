@@ -287,9 +287,12 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 @login_required
 def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     """GET asks (a page that works without JavaScript), POST revokes."""
-    key = scoped_object_or_404(request, ApiKey.objects.active(), pk=pk)
+    key = scoped_object_or_404(request, ApiKey.objects.all(), pk=pk)
     if key.user_id != request.user.pk and not request.membership.is_admin:
         raise PermissionDenied("Only an admin of the organisation can revoke someone else's API key.")
+    if not key.is_active:  # a page opened before it was revoked (another tab, another admin)
+        messages.info(request, f"API key “{key.name}” was already revoked.")
+        return redirect("api_keys")
     if request.method != "POST":
         owner = "your" if key.user_id == request.user.pk else f"{key.user.get_username()}'s"
         context = {

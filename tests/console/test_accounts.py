@@ -158,3 +158,14 @@ def test_an_admin_sets_the_organisations_notification_addresses_a_member_only_se
     page = member.get(reverse("organisation")).content.decode()
     assert "<code>ops@acme.test</code>" in page and "An admin of the organisation can change them." in page
     assert Organisation.objects.get(pk=people.acme.pk).notification_addresses == ["ops@acme.test", "data@acme.test"]
+
+
+def test_a_revoke_page_opened_before_the_key_was_revoked_says_so(people):
+    client = client_for(people.alice)
+    client.post(reverse("api_keys"), {"name": "ci"})
+    key = ApiKey.objects.get()
+    asked = client.get(reverse("api_key_revoke", args=[key.pk]))  # the question, in one tab
+    assert "Revoke your API key “ci”?" in asked.content.decode() and ApiKey.objects.get().is_active
+    client.post(reverse("api_key_revoke", args=[key.pk]))  # answered in another
+    again = client.get(reverse("api_key_revoke", args=[key.pk]), follow=True)
+    assert "API key “ci” was already revoked." in again.content.decode()

@@ -241,6 +241,9 @@ def api_keys(browser: Browser) -> None:
     page.goto(page.url)
     browser.check()
     assert not page.get_by_text(key).count(), "the key is shown once only"
-    browser.follow(row.get_by_role("button", name="Revoke"))
+    browser.follow(row.get_by_role("link", name="Revoke…"))  # asks first: nothing is revoked by one click
+    assert page.get_by_role("heading", name=re.compile("Revoke your API key “ci-loader”")).is_visible()
+    browser.shot("api-key-revoke-asked")
+    browser.follow(page.get_by_role("button", name="Revoke key"))
     assert page.get_by_role("row", name=re.compile("ci-loader")).get_by_text("revoked").is_visible()
     browser.shot("api-key-revoked")
