@@ -23,10 +23,15 @@ from integrations.models import Integration
 # The sandbox accepts any key; these keep botocore from hunting for credentials (and instance metadata).
 SANDBOX_KEYS = {"aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
 # Timeouts and retries bound how long one call can take (ingest.timing, where the lease is sized to them).
+# One client serves every thread of a process (they are cached below): the quiet-shard poll makes 16 calls
+# side by side on one (ingest.stream.QUIET_THREADS). botocore keeps 10 connections by default and opens, then
+# discards, a new one (a new TLS handshake) for each call beyond that.
+AWS_CONNECTIONS = 32
 CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": timing.CALL_ATTEMPTS},
     connect_timeout=timing.CONNECT_TIMEOUT,
     read_timeout=timing.READ_TIMEOUT,
+    max_pool_connections=AWS_CONNECTIONS,
 )
 
 _role_sessions: dict[tuple[Any, ...], boto3.Session] = {}

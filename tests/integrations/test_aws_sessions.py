@@ -68,3 +68,12 @@ def test_rotating_the_encryption_key_keeps_secrets_readable(people, settings):
     integration.refresh_from_db()
     assert integration.secret_access_key == SECRET_ACCESS_KEY
     assert crypto.decrypt(integration.secret_access_key_encrypted) == SECRET_ACCESS_KEY
+
+
+def test_a_client_keeps_a_connection_for_each_call_the_quiet_poll_makes_at_once(role_integration, aws):
+    """The quiet-shard poll shares one client among its threads: with fewer pooled connections than threads,
+    urllib3 discards one after each call and the next opens a new one (a TLS handshake, on real AWS)."""
+    from ingest import stream
+
+    client = aws_sessions.integration_client(role_integration, "dynamodbstreams", "us-east-1")
+    assert client.meta.config.max_pool_connections >= stream.QUIET_THREADS
