@@ -60,7 +60,10 @@ class Thresholds:
 def reason(source: Source, shards: lag.Shards, thresholds: Thresholds, now: datetime, worker_down: bool) -> str:
     """Why the collection is too far behind, in words; "" when it is within its thresholds."""
     seconds = behind(source, shards, now, worker_down)
-    if seconds is not None and seconds >= thresholds.behind_seconds:
+    # The replay that follows an initial load starts minutes behind by nature (an export takes five): it has
+    # its own progress on the page, and its stalls their own state; the alert watches a collection once live.
+    replaying = source.collection.status == Collection.Status.CREATED
+    if seconds is not None and seconds >= thresholds.behind_seconds and not replaying:
         why = " (paused)" if source.suspended_at else ""
         return (
             f"{timing.duration(seconds)} behind its table{why}; the alert is set at "

@@ -7,6 +7,7 @@ import random
 
 from django.urls import reverse
 
+from collections_app.models import Collection
 from collections_app.services import source_pause, source_resume
 from ingest import alerts, supervisor
 from ingest.models import LagAlert
@@ -120,3 +121,19 @@ def test_a_member_sets_the_collections_thresholds_on_its_page(people, integratio
     virtual_clock.advance(120)
     supervisor.tick()
     assert mailoutbox == []  # two minutes behind: within this collection's 15
+
+
+def test_the_replay_after_an_initial_load_is_no_alarm(people, integration, aws, mailoutbox, virtual_clock):
+    """An export's replay starts minutes behind by nature: the page shows its catch-up, no alert is emailed."""
+    people.acme.notification_emails = "oncall@acme.test"
+    people.acme.save()
+    source = loaded(people, integration, aws, items=5)
+    source_pause(source=source)  # nothing read meanwhile: the lag only grows
+    Collection.objects.filter(pk=source.collection_id).update(status=Collection.Status.CREATED)  # replaying
+    mailoutbox.clear()
+    virtual_clock.advance(300)
+    supervisor.tick()
+    assert mailoutbox == [] and not LagAlert.objects.filter(source=source, raised_at__isnull=False).exists()
+    Collection.objects.filter(pk=source.collection_id).update(status=Collection.Status.PAUSED)  # live, paused
+    supervisor.tick()
+    assert subjects(mailoutbox) == ["Millrace: commons.c is behind its table"]
