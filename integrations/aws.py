@@ -54,7 +54,11 @@ def as_aws_error(exc: Exception) -> AwsError:
         return exc
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
-        return AwsError(error.get("Code", "Error"), error.get("Message", str(exc)), exc.operation_name)
+        message = error.get("Message", str(exc))
+        if "<html" in message.lower():  # a proxy's or a server's error page, not AWS's words: no markup on pages
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", error.get("Code", ""))
+            message = f"The service answered HTTP {status} with an error page instead of an answer."
+        return AwsError(error.get("Code", "Error"), message, exc.operation_name)
     if isinstance(exc, EndpointConnectionError):
         where = settings.MILLRACE_AWS_ENDPOINT_URL or "AWS"
         hint = " Is the sandbox running (make run starts it)?" if settings.MILLRACE_AWS_ENDPOINT_URL else ""

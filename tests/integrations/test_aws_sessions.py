@@ -77,3 +77,13 @@ def test_a_client_keeps_a_connection_for_each_call_the_quiet_poll_makes_at_once(
 
     client = aws_sessions.integration_client(role_integration, "dynamodbstreams", "us-east-1")
     assert client.meta.config.max_pool_connections >= stream.QUIET_THREADS
+
+
+def test_an_error_page_instead_of_an_answer_is_said_in_words_not_markup():
+    from botocore.exceptions import ClientError
+
+    page = "<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n<h1>Internal Server Error</h1>"
+    response = {"Error": {"Code": "500", "Message": page}, "ResponseMetadata": {"HTTPStatusCode": 500}}
+    error = aws_sessions.as_aws_error(ClientError(response, "GetRecords"))
+    assert error.code == "500" and "<" not in error.message
+    assert error.message == "The service answered HTTP 500 with an error page instead of an answer."
