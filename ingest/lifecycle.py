@@ -103,7 +103,10 @@ def resume(source_id: int) -> bool:
     if not source.suspended_at:
         return True
     within_retention = clock.now() - source.suspended_at < STREAM_RETENTION
-    Source.objects.filter(pk=source_id).update(suspended_at=None)
+    # The work starts again now: a unit's quiet time (liveness) counts from here, not from before the pause.
+    Source.objects.filter(pk=source_id).update(
+        suspended_at=None, state_changed_at=clock.now(), stalled="", stalled_since=None
+    )
     status = Collection.Status.READY if source.initial_load_done else Collection.Status.CREATED
     Collection.objects.filter(pk=source.collection_id).update(status=status)
     _release_work(source_id)

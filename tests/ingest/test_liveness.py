@@ -331,6 +331,19 @@ def test_paused_is_not_caught_up_and_neither_is_a_resume_until_the_shards_are_re
     assert Source.objects.get(pk=source.pk).stream_lag_seconds == 0
 
 
+def test_a_resumed_collection_is_not_called_stalled_for_the_time_it_was_paused(people, integration, aws, virtual_clock):
+    from collections_app.services import source_pause, source_resume
+    from ingest import liveness
+
+    source = loaded(people, integration, aws, items=3)
+    source_pause(source=Source.objects.get(pk=source.pk))
+    virtual_clock.advance(75)  # longer than the stall bound: its shards were last read before the pause
+    source_resume(source=Source.objects.get(pk=source.pk))
+    assert liveness.stall_reason(Source.objects.get(pk=source.pk)) == ""
+    virtual_clock.advance(timing.STALL_SECONDS + 1)  # and nothing read since: now it is a stall
+    assert "1 min 1 s" in liveness.stall_reason(Source.objects.get(pk=source.pk))  # counted from the resume
+
+
 def test_the_overview_counts_the_collections_that_are_stalled_or_stopped(people, integration, aws):
     from django.urls import reverse
 
