@@ -77,6 +77,15 @@ def test_a_raised_alert_shows_on_the_page_and_in_the_api(people, integration, aw
     alerts.check_all()
     page = client_for(people.bob).get(reverse("collection_detail", args=["commons", "c"])).content.decode()
     assert "Lag alert" in page and "behind its table (paused)" in page
+    poll = (
+        client_for(people.bob)
+        .get(reverse("collection_status", args=["commons", "c"]), HTTP_HX_REQUEST="true")
+        .content.decode()
+    )  # what the page's polling swaps in: the alert and the Monitoring card's line follow it
+    assert (
+        "behind its table (paused)" in poll
+        and 'id="lag-alert-state" hx-swap-oob="true"><span class="badge bad">' in poll
+    )
     _, key = api_key_create(user=people.bob, organisation=people.acme, name="k")
     from django.test import Client
 
