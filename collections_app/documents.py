@@ -11,13 +11,15 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from django.db.models.fields.json import KeyTransform
 
 from collections_app.models import Collection, Document
 from ingest import convert
 
 SAMPLE_SIZE = 200  # documents read to choose the columns, like Rockset's DESCRIBE on a sample
 MAX_COLUMNS = 12
-# A field the filter accepts: a top-level attribute name (no "__", which Django reads as a lookup).
+# A field the filter accepts: an attribute name, or a dotted path into nested maps (no "__", which Django
+# reads as a lookup).
 FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,254}\Z")
 
 
@@ -63,20 +65,28 @@ class BadFilter(ValueError):
 
 
 def where_field_is(documents: QuerySet[Document], field: str, value: str) -> QuerySet[Document]:
-    """Documents whose top-level `field` equals `value`: as a string, or as a number when it reads as one
-    (42 matches both "42" and 42), or true/false/null."""
+    """Documents whose `field` (a name, or a.b.c into nested maps) equals `value`: as a string, or as a number
+    when it reads as one (42 matches both "42" and 42), or true/false/null."""
     if not FIELD_RE.match(field) or "__" in field:
         raise BadFilter("A field name is letters, digits, _ - . and :, starting with a letter or _.")
-    match = Q(**{f"body__{field}": value})
+    candidates: list[Any] = [value]
     try:
         number = Decimal(value)
     except InvalidOperation:
         number = None
     if number is not None and number.is_finite():
-        match |= Q(**{f"body__{field}": int(number) if number == number.to_integral_value() else float(number)})
+        candidates.append(int(number) if number == number.to_integral_value() else float(number))
     special = {"true": True, "false": False, "null": None}
     if value in special:
-        match |= Q(**{f"body__{field}": special[value]})
+        candidates.append(special[value])
+    lookups = [f"body__{field}"]  # a top-level name may hold dots (DynamoDB allows them) ...
+    path = field.split(".")
+    if len(path) > 1 and all(p and p not in KeyTransform.get_lookups() for p in path):
+        lookups.append("body__" + "__".join(path))  # ... or it is a path into nested maps: shipping.address.city
+    match = Q()
+    for lookup in lookups:
+        for candidate in candidates:
+            match |= Q(**{lookup: candidate})
     return documents.filter(match)
 
 

@@ -31,7 +31,15 @@ def orders(people: SimpleNamespace) -> Collection:
     bodies = [
         {"zid": "o-1", "status": "shipped", "note": None, "total": BIG, "items": [{"sku": "a"}, {"sku": "b"}]},
         {"zid": "o-2", "status": "", "total": 42},
-        {"zid": "o-3", "status": "open", "note": "ring twice", "total": 7, "gift": True},
+        {
+            "zid": "o-3",
+            "status": "open",
+            "note": "ring twice",
+            "total": 7,
+            "gift": True,
+            "ship": {"to": {"city": "Oslo"}},
+            "ship.to": "dock 4",
+        },
     ]
     for n in range(30):
         bodies.append({"zid": f"p-{n:02d}", "status": "open", "total": n})
@@ -85,6 +93,10 @@ def test_it_filters_by_a_fields_value_as_text_number_or_boolean(orders, people):
     assert "1 matching document" in gifts and "o-3" in gifts
     assert "No document has colour = red." in text(client.get(URL, {"field": "colour", "value": "red"}))
     assert "A field name is letters" in text(client.get(URL, {"field": "body__x", "value": "1"}))
+    nested = text(client.get(URL, {"field": "ship.to.city", "value": "Oslo"}))  # a path into nested maps
+    assert "1 matching document" in nested and "o-3" in nested
+    dotted = text(client.get(URL, {"field": "ship.to", "value": "dock 4"}))  # a top-level name with a dot
+    assert "1 matching document" in dotted and "o-3" in dotted
 
 
 def test_the_download_is_the_selection_as_json_lines_with_exact_numbers(orders, people):
