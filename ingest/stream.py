@@ -195,7 +195,7 @@ def idle_wait(source: Source, idle_polls: int) -> float:
     return max(base, min(IDLE_CEILING_SECONDS, base * 2 ** min(idle_polls - 1, 6)))
 
 
-QUIET_FIELDS = ("pk", "caught_up", "not_before", "last_read_at")  # what `quiet` reads: load only these
+QUIET_FIELDS = ("pk", "caught_up", "idle_polls", "not_before", "last_read_at")  # what `quiet` reads: only these
 
 
 def quiet(shard: Shard) -> bool:
@@ -203,8 +203,8 @@ def quiet(shard: Shard) -> bool:
     others in one task (`poll_quiet`) rather than it holding a queued task of its own, and busy shards never
     wait behind such polls. The tick takes it when its poll falls due before the next tick, so a poll is
     never early and at most a tick late: a change to a quiet table is seen within about 5 s."""
-    if not (shard.caught_up and shard.not_before and shard.last_read_at):
-        return False
+    if not (shard.caught_up and shard.idle_polls and shard.not_before and shard.last_read_at):
+        return False  # a shard whose last poll found records keeps its own task (a slow poll frequency too)
     return (shard.not_before - shard.last_read_at).total_seconds() >= min(QUIET_SECONDS, timing.tick())
 
 

@@ -362,3 +362,15 @@ def test_network_errors_are_retried_and_lose_nothing(people, integration, aws, f
     source.refresh_from_db()
     assert fault.hits == 2 and not source.error
     assert_equal_to_table(source, aws.dynamodb)
+
+
+def test_a_shard_that_found_records_keeps_its_own_poll_even_at_a_slow_poll_frequency():
+    """At a 2 s poll frequency a busy shard's next poll is 2 s away: the tick's batches (every 5 s) would
+    poll it up to a tick late, so only a shard whose last poll found nothing is quiet."""
+    from datetime import UTC, datetime, timedelta
+
+    read = datetime(2026, 1, 1, tzinfo=UTC)
+    busy = Shard(caught_up=True, idle_polls=0, last_read_at=read, not_before=read + timedelta(seconds=2))
+    assert not stream.quiet(busy)
+    idle = Shard(caught_up=True, idle_polls=1, last_read_at=read, not_before=read + timedelta(seconds=2))
+    assert stream.quiet(idle)
