@@ -43,24 +43,20 @@ class CollectionCollector:
             .values("source_id")
             .annotate(total=Count("pk"), done=Count("pk", filter=Q(done=True)))
         }
-        quiet = dict(
-            Shard.objects.filter(source_id__in=ids, done=False, idle_polls__gt=0)
+        shard_counts = {  # finished and idle shards, in one pass over the shards
+            r["source_id"]: r
+            for r in Shard.objects.filter(source_id__in=ids)
             .values("source_id")
-            .annotate(n=Count("pk"))
-            .values_list("source_id", "n")
-        )
+            .annotate(
+                finished=Count("pk", filter=Q(done=True)), idle=Count("pk", filter=Q(done=False, idle_polls__gt=0))
+            )
+        }
         happened: dict[tuple[int, str], int] = {
             (r["source_id"], r["kind"]): r["n"]
             for r in SourceEvent.objects.filter(source_id__in=ids, kind__in=EVENT_KINDS)
             .values("source_id", "kind")
             .annotate(n=Count("pk"))
         }
-        finished = dict(
-            Shard.objects.filter(source_id__in=ids, done=True)
-            .values("source_id")
-            .annotate(n=Count("pk"))
-            .values_list("source_id", "n")
-        )
         worker_down = worker_quiet(now)
         alerting = set(
             LagAlert.objects.filter(source_id__in=ids, raised_at__isnull=False).values_list("source_id", flat=True)
@@ -136,8 +132,8 @@ class CollectionCollector:
                 files_total.add_metric(names, export.get("total", 0))
                 files_done.add_metric(names, export.get("done", 0))
             shards_open.add_metric(names, figures.open)
-            shards_done.add_metric(names, finished.get(source.pk, 0))
-            shards_quiet.add_metric(names, quiet.get(source.pk, 0))
+            shards_done.add_metric(names, shard_counts.get(source.pk, {}).get("finished", 0))
+            shards_quiet.add_metric(names, shard_counts.get(source.pk, {}).get("idle", 0))
             retries.add_metric(names, source.auto_retries)
             for kind in EVENT_KINDS:
                 events.add_metric([*names, kind], happened.get((source.pk, kind), 0))
