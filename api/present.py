@@ -6,6 +6,7 @@ strings, and statuses are only the values its enums list.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -14,7 +15,8 @@ from django.core.exceptions import ObjectDoesNotExist
 
 from collections_app.models import Collection, Source, Workspace
 from console.models import ApiKey, Organisation
-from ingest.health import health
+from ingest.health import health, shards_of
+from ingest.lag import Shards
 from ingest.models import LagAlert
 from integrations.models import Integration
 
@@ -52,7 +54,10 @@ def workspace(ws: Workspace, collection_count: int) -> dict[str, Any]:
     }
 
 
-def integration(row: Integration, collections: list[Collection] | None = None) -> dict[str, Any]:
+def integration(
+    row: Integration, collections: list[Collection] | None = None, shards: dict[int, Shards] | None = None
+) -> dict[str, Any]:
+    """`shards`: as for `collection`, when a list of integrations read them once for all their collections."""
     dynamodb: dict[str, Any] = {}
     if row.auth_method == Integration.AuthMethod.ROLE:
         dynamodb["aws_role"] = {"aws_role_arn": row.role_arn, "aws_external_id": row.organisation.external_id}
@@ -70,7 +75,7 @@ def integration(row: Integration, collections: list[Collection] | None = None) -
         "dynamodb": dynamodb,
     }
     if collections is not None:
-        body["collections"] = [collection(c) for c in collections]
+        body["collections"] = [collection(c, shards) for c in collections]
     return body
 
 
@@ -118,8 +123,9 @@ def raised_lag_alert(src: Source) -> LagAlert | None:
     return alert if alert and alert.raised_at else None
 
 
-def source(src: Source) -> dict[str, Any]:
-    lag = src.stream_lag_seconds
+def source(src: Source, shards: Shards | None = None) -> dict[str, Any]:
+    """`shards`: the source's shard figures when a list read them for every source at once."""
+    lag = src.stream_lag_seconds if shards is None else src.stream_lag_from(shards)
     alert = raised_lag_alert(src)
     dynamodb: dict[str, Any] = {
         "table_name": src.table_name,
@@ -157,19 +163,30 @@ def source(src: Source) -> dict[str, Any]:
     }
 
 
-def collection(row: Collection) -> dict[str, Any]:
+def collections(rows: Iterable[Collection]) -> list[dict[str, Any]]:
+    """Many collections (sources prefetched), their lag figures read in one query for all of them."""
+    rows = list(rows)
+    shards = shards_of(s for row in rows for s in row.sources.all())
+    return [collection(row, shards) for row in rows]
+
+
+def collection(row: Collection, shards: dict[int, Shards] | None = None) -> dict[str, Any]:
+    """`shards`: every source's shard figures, by source id (`shards_of`); read here when not given."""
     sources = list(row.sources.all())
+    if shards is None:
+        shards = shards_of(sources)
+    figures = {s.pk: shards.get(s.pk, Shards()) for s in sources}
     return {
         "name": row.name,
         "workspace": row.workspace.name,
         "description": row.description,
         # The same mapping as the console's badge: CREATED until loaded and caught up, then READY; PAUSED.
-        "status": health(row, sources[0]).status if sources else row.status,
+        "status": health(row, sources[0], figures[sources[0].pk]).status if sources else row.status,
         "created_at": iso(row.created_at),
         "created_by": email_of(row.created_by),
         "read_only": False,
         "insert_only": False,
-        "sources": [source(s) for s in sources],
+        "sources": [source(s, figures[s.pk]) for s in sources],
         "stats": {
             "doc_count": row.doc_count,
             "total_size": row.total_size_bytes,

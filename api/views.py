@@ -135,10 +135,12 @@ def workspace_delete(request: HttpRequest, caller: Caller, workspace: str) -> di
 def integration_list(request: HttpRequest, caller: Caller) -> list[dict[str, Any]]:
     integrations = Integration.objects.for_organisation(caller.organisation).select_related("created_by")
     in_use: dict[int, list[Collection]] = {}
-    for collection in _collections(caller):
+    collections = list(_collections(caller))
+    for collection in collections:
         for source in collection.sources.all():
             in_use.setdefault(source.integration_id, []).append(collection)
-    return [present.integration(i, in_use.get(i.pk, [])) for i in integrations]
+    shards = present.shards_of(s for c in collections for s in c.sources.all())  # one query for every collection
+    return [present.integration(i, in_use.get(i.pk, []), shards) for i in integrations]
 
 
 def integration_create(request: HttpRequest, caller: Caller) -> dict[str, Any]:
@@ -161,12 +163,12 @@ def integration_delete(request: HttpRequest, caller: Caller, integration: str) -
 
 
 def collection_list_all(request: HttpRequest, caller: Caller) -> list[dict[str, Any]]:
-    return [present.collection(c) for c in _collections(caller)]
+    return present.collections(_collections(caller))
 
 
 def collection_list(request: HttpRequest, caller: Caller, workspace: str) -> list[dict[str, Any]]:
     _workspace(caller, workspace)
-    return [present.collection(c) for c in _collections(caller).filter(workspace__name=workspace)]
+    return present.collections(_collections(caller).filter(workspace__name=workspace))
 
 
 def collection_create(request: HttpRequest, caller: Caller, workspace: str) -> dict[str, Any]:

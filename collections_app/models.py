@@ -243,11 +243,23 @@ class Source(models.Model):
         `timing.CAUGHT_UP_SECONDS`; otherwise now minus the newest applied record's creation time (or the
         oldest last read, when every shard was caught up then). None while paused (nothing is read) and
         before the stream's shards are known."""
-        if self.state != self.State.PROCESSING_STREAM or self.suspended_at:
+        if not self.following_stream:
             return None
         shards = list(self.shards.filter(done=False).values_list("caught_up", "last_read_at"))
         reads = [read for _, read in shards if read]
         figures = lag.Shards(len(shards), sum(c for c, _ in shards), len(reads), min(reads) if reads else None)
+        return self.stream_lag_from(figures)
+
+    @property
+    def following_stream(self) -> bool:
+        """Reading its stream now: the only time a lag figure (and a shard query) means anything."""
+        return self.state == self.State.PROCESSING_STREAM and not self.suspended_at
+
+    def stream_lag_from(self, figures: lag.Shards) -> float | None:
+        """`stream_lag_seconds` from shard figures read beforehand: a list of collections reads every
+        source's figures in one query (`ingest.alerts.shard_figures`) instead of one query each."""
+        if not self.following_stream:
+            return None
         stalled = bool(figures.open and figures.caught_up == figures.open and self.stall_reason)
         return lag.behind_seconds(figures, self.stream_last_record_at, timezone.now(), stalled=stalled)
 

@@ -91,7 +91,7 @@ def first_run(request: HttpRequest) -> HttpResponse:
 def collection_health_counts(organisation: Organisation) -> dict[str, int]:
     """The overview's collection figures, from the same mapping as every badge (deleted ones never count)."""
     collections = Collection.objects.for_organisation(organisation).prefetch_related("sources")
-    colours = [health.health(c, c.source).colour for c in collections]
+    colours = [h.colour for _, _, h in health.healths(collections)]
     return {
         "collection_count": len(colours),
         "troubled_count": colours.count(health.BAD),

@@ -22,8 +22,9 @@ from ingest.models import LagAlert, Shard
 log = logging.getLogger(__name__)
 
 
-def shard_figures(source_ids: QuerySet) -> dict[int, lag.Shards]:
-    """Each source's unfinished shards, in one query (`source_ids`: a `.values("pk")` subquery)."""
+def shard_figures(source_ids: QuerySet | list[int]) -> dict[int, lag.Shards]:
+    """Each source's unfinished shards, in one query (`source_ids`: a `.values("pk")` subquery, or the ids of
+    the sources a page lists). A source without unfinished shards has no entry."""
     rows = (
         Shard.objects.filter(source_id__in=source_ids, done=False)
         .values("source_id")

@@ -7,6 +7,7 @@ they can't disagree. The colours mean one thing each: green (ok) is live within 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -14,6 +15,8 @@ from django.utils import timezone
 
 from collections_app.models import Collection, Source
 from ingest import clock, timing
+from ingest.alerts import shard_figures
+from ingest.lag import Shards
 
 # Beyond this a live collection is "behind": the same bound after which a unit of work is called stalled
 # (and the soak test's bound), so one figure decides both.
@@ -91,13 +94,33 @@ def last_change(collection: Collection, source: Source) -> datetime | None:
     return max(moments) if moments else None
 
 
-def health(collection: Collection, source: Source | None = None) -> Health:
-    """The one mapping from the engine's state (source state, error, pause, stall, lag) to what is shown."""
+def health(collection: Collection, source: Source | None = None, shards: Shards | None = None) -> Health:
+    """The one mapping from the engine's state (source state, error, pause, stall, lag) to what is shown.
+    `shards`: the source's shard figures when read beforehand with others' (`shards_of`); else it reads them."""
     source = source or collection.source
-    return replace(_health(collection, source), last_change=last_change(collection, source))
+    lag_seconds = source.stream_lag_seconds if shards is None else source.stream_lag_from(shards)
+    return replace(_health(collection, source, lag_seconds), last_change=last_change(collection, source))
 
 
-def _health(collection: Collection, source: Source) -> Health:
+def shards_of(sources: Iterable[Source]) -> dict[int, Shards]:
+    """The shard figures of every source that follows its stream, in one query, by source id (a source
+    without a shard yet gets empty figures): what a list passes to `health` so that its cost doesn't grow
+    with the number of collections."""
+    ids = [s.pk for s in sources if s.following_stream]
+    if not ids:
+        return {}
+    figures = shard_figures(ids)
+    return {pk: figures.get(pk, Shards()) for pk in ids}
+
+
+def healths(collections: Iterable[Collection]) -> list[tuple[Collection, Source, Health]]:
+    """Each collection (sources prefetched) with its source and health, for the list and the overview."""
+    rows = [(c, c.source) for c in collections]
+    shards = shards_of(source for _, source in rows)
+    return [(c, source, health(c, source, shards.get(source.pk, Shards()))) for c, source in rows]
+
+
+def _health(collection: Collection, source: Source, lag_seconds: float | None) -> Health:
     loaded = source.initial_load_done
     if collection.status == Collection.Status.DELETED:
         return Health(Collection.Status.DELETED, IDLE, "deleted", "Deleted; its documents are being removed.")
@@ -118,7 +141,7 @@ def _health(collection: Collection, source: Source) -> Health:
             Source.State.EXPORTING_TO_S3: "DynamoDB is exporting the table to S3 (five minutes or more).",
         }.get(source.state, f"Initial load: {source.items_loaded:,} of about {source.items_expected:,} items.")
         return Health(Collection.Status.CREATED, WARN, words, detail)
-    lag = source.stream_lag_seconds
+    lag = lag_seconds
     if lag is None:
         if collection.status == Collection.Status.CREATED:
             return Health(status, WARN, "catching up", "Loaded; listing the stream's shards to replay the changes.")
