@@ -66,6 +66,12 @@ SCHEMAS: dict[str, Any] = {
         "stream_lag_ms": {**INT, "description": "Millrace: how far behind the table, from what was really read."},
         "lag_alert": {**STR, "description": "Millrace: why the lag alert is raised (null when clear)."},
         "lag_alert_since": STR,
+        "replay_records_applied": {**INT, "description": "Millrace: while replaying the changes made during the "
+                                   "load, the records applied so far (null otherwise)."},
+        "replay_records_remaining": {**INT, "description": "Millrace: the records still to replay, estimated "
+                                     "from the table's pace of changes over the time replayed so far."},
+        "replay_eta_seconds": {**INT, "description": "Millrace: seconds until the replay has caught up, at its "
+                               "pace so far (null while it isn't gaining on the table)."},
     }),
     "SourceDynamoDb": obj({
         "table_name": STR,

@@ -15,7 +15,7 @@ from django.core.exceptions import ObjectDoesNotExist
 
 from collections_app.models import Collection, Source, Workspace
 from console.models import ApiKey, Organisation
-from ingest.health import health, shards_of
+from ingest.health import health, replay_of, shards_of
 from ingest.lag import Shards
 from ingest.models import LagAlert
 from integrations.models import Integration
@@ -126,6 +126,7 @@ def raised_lag_alert(src: Source) -> LagAlert | None:
 def source(src: Source, shards: Shards | None = None) -> dict[str, Any]:
     """`shards`: the source's shard figures when a list read them for every source at once."""
     lag = src.stream_lag_seconds if shards is None else src.stream_lag_from(shards)
+    replay = replay_of(src.collection, src, lag)
     alert = raised_lag_alert(src)
     dynamodb: dict[str, Any] = {
         "table_name": src.table_name,
@@ -150,6 +151,12 @@ def source(src: Source, shards: Shards | None = None) -> dict[str, Any]:
             "stream_lag_ms": None if lag is None else int(lag * 1000),
             "lag_alert": alert.reason if alert else None,
             "lag_alert_since": iso(alert.raised_at) if alert else None,
+            # Rockset's DynamoDB statuses have no field for the replay after the load (only Kafka's
+            # partitions had an offset_lag): while it runs, the records still to replay (an estimate) and
+            # the seconds it should take; null otherwise, as on the collection's page.
+            "replay_records_applied": replay.applied if replay else None,
+            "replay_records_remaining": replay.remaining if replay else None,
+            "replay_eta_seconds": round(replay.eta_seconds) if replay and replay.eta_seconds is not None else None,
         },
     }
     if src.rcu is not None:

@@ -44,6 +44,7 @@ class Health:
     detail: str  # one sentence beside it
     lag_seconds: float | None = None
     last_change: datetime | None = None
+    replay: Replay | None = None  # while catching up after the load
 
     @property
     def needs_attention(self) -> bool:
@@ -72,20 +73,70 @@ def _clock_time(moment: datetime) -> str:
     return f"{local:%H:%M}" if local.date() == today else f"{local:%-d %b %H:%M}"
 
 
-def replay_progress(source: Source, lag: float) -> str:
-    """The catch-up after a load, with an ETA: since the load ended the replay has covered the stream's
-    event time from its start position to the last record applied; at that pace, less the table's own
-    clock moving on, the lag is gone in lag ÷ (pace − 1)."""
-    applied = f"{source.stream_records_applied:,} change{'s' if source.stream_records_applied != 1 else ''} applied"
-    said = f"Replaying the changes made during the load: {lag_words(lag)}, {applied}"
+@dataclass(frozen=True)
+class Replay:
+    """The catch-up after a load (the stream's replay of what changed during it), in figures.
+
+    Estimated from time, not from sequence numbers (DynamoDB's grow with gaps, so their difference counts
+    nothing): the records applied so far cover the stream's event time from its start position to the
+    newest record's ApproximateCreationDateTime; the table is assumed to have changed at that pace until
+    now, so what is left is that pace times the time not yet covered. The ETA comes from the replay's own
+    pace: it covers `pace` seconds of the stream a second while the table's clock moves on by one, so the
+    lag is gone in lag ÷ (pace − 1)."""
+
+    applied: int
+    remaining: int | None = None  # records still to replay, about; None before the first one is applied
+    eta_seconds: float | None = None  # None while the replay isn't gaining on the table
+    percentage: float | None = None  # of the stream's time since the start position, covered
+
+    @property
+    def words(self) -> str:
+        applied = f"{self.applied:,}"
+        if self.remaining is None:
+            return f"{applied} change{'s' if self.applied != 1 else ''} replayed so far"
+        total = self.applied + self.remaining
+        done = int(self.percentage or 0)  # rounded down: never 100 % before the end
+        return f"{applied} of about {total:,} change{'s' if total != 1 else ''} replayed ({done} %)"
+
+    @property
+    def eta_words(self) -> str:
+        if self.eta_seconds is None:
+            return "not gaining on the table yet" if self.remaining is not None else ""
+        return f"about {timing.duration(self.eta_seconds)} to go"
+
+
+def replay_of(collection: Collection, source: Source, lag: float | None) -> Replay | None:
+    """The catch-up's figures while the collection replays the changes made during its load (CREATED,
+    loaded, reading its stream, further behind than its bound); None otherwise."""
+    catching_up = (
+        collection.status == Collection.Status.CREATED
+        and source.initial_load_done
+        and source.following_stream
+        and lag is not None
+        and lag > LAG_BOUND_SECONDS
+        and not source.error
+    )
+    if not catching_up:
+        return None
+    now = clock.now()
     start, reached, ended = source.stream_start_at, source.stream_last_record_at, source.load_finished_at
-    elapsed = (clock.now() - ended).total_seconds() if ended else 0
-    if not (start and reached and elapsed > 0):
-        return said + "."
-    pace = (reached - start).total_seconds() / elapsed  # seconds of the stream replayed per second
-    if pace <= 1:
-        return said + "; not gaining on the table yet."
-    return said + f"; about {timing.duration(lag / (pace - 1))} to go."
+    applied = source.stream_records_applied
+    covered = (reached - start).total_seconds() if start and reached else 0.0
+    if covered <= 0:
+        return Replay(applied)
+    left = max(0.0, (now - reached).total_seconds())
+    remaining = round(applied * left / covered)
+    percentage = round(100.0 * covered / (covered + left), 3)  # no 39.99999 for 40
+    elapsed = (now - ended).total_seconds() if ended else 0.0
+    pace = covered / elapsed if elapsed > 0 else 0.0  # seconds of the stream replayed per second
+    eta = left / (pace - 1) if pace > 1 else None
+    return Replay(applied, remaining, eta, percentage)
+
+
+def replay_progress(replay: Replay, lag: float) -> str:
+    """The badge's sentence while catching up."""
+    said = f"Replaying the changes made during the load: {replay.words}, {lag_words(lag)}"
+    return said + (f"; {replay.eta_words}." if replay.eta_words else ".")
 
 
 def last_change(collection: Collection, source: Source) -> datetime | None:
@@ -147,8 +198,9 @@ def _health(collection: Collection, source: Source, lag_seconds: float | None) -
             return Health(status, WARN, "catching up", "Loaded; listing the stream's shards to replay the changes.")
         return Health(status, WARN, "catching up", "Listing the stream's shards.")
     if lag > LAG_BOUND_SECONDS:
-        if collection.status == Collection.Status.CREATED:  # replaying the changes made during the load
-            return Health(status, WARN, "catching up", replay_progress(source, lag), lag)
+        replay = replay_of(collection, source, lag)
+        if replay:  # replaying the changes made during the load
+            return Health(status, WARN, "catching up", replay_progress(replay, lag), lag, replay=replay)
         return Health(status, BAD, lag_words(lag), f"Live sync is {lag_words(lag)}, more than its bound of "
                       f"{timing.duration(LAG_BOUND_SECONDS)}.", lag)  # fmt: skip
     changed = last_change(collection, source)

@@ -159,5 +159,80 @@ def test_the_catch_up_after_a_load_says_how_long_it_has_to_go(orders):
     shown = health.health(Collection.objects.get(pk=orders.collection_id), Source.objects.get(pk=orders.pk))
     assert (shown.colour, shown.words) == ("warn", "catching up")
     assert shown.detail == (
-        "Replaying the changes made during the load: 25 min behind, 1,234 changes applied; about 50 min 0 s to go."
+        "Replaying the changes made during the load: 1,234 of about 3,291 changes replayed (37 %), 25 min behind; "
+        "about 50 min 0 s to go."
     )
+
+
+def catching_up(source: Source, *, changes_per_second: float, load_minutes: float, replayed_minutes: float,
+                replay_minutes: float) -> health.Health:  # fmt: skip
+    """The table changed at a steady pace from the stream's start position on; the load took `load_minutes`;
+    the replay, running for `replay_minutes` since, has applied every change of the first `replayed_minutes`."""
+    now = clock.now()
+    start = now - timedelta(minutes=load_minutes + replay_minutes)
+    reached = start + timedelta(minutes=replayed_minutes)
+    applied = round(changes_per_second * replayed_minutes * 60)
+    streaming(source, status=Collection.Status.CREATED, read_ago=1, record_ago=(now - reached).total_seconds(),
+              caught_up=False)  # fmt: skip
+    Source.objects.filter(pk=source.pk).update(
+        stream_start_at=start, stream_records_applied=applied, load_finished_at=now - timedelta(minutes=replay_minutes)
+    )
+    return health.health(Collection.objects.get(pk=source.collection_id), Source.objects.get(pk=source.pk))
+
+
+def test_the_catch_up_estimates_the_records_still_to_replay_from_the_tables_pace(orders):
+    # 2 changes a second for 30 min: 3,600 changes; 2 min into the replay, the first 12 min are applied
+    shown = catching_up(orders, changes_per_second=2, load_minutes=28, replayed_minutes=12, replay_minutes=2)
+    assert (shown.status, shown.colour, shown.words) == ("CREATED", "warn", "catching up")
+    replay = shown.replay
+    assert (replay.applied, replay.remaining) == (1440, 2160)  # the 18 min not yet replayed, at 2 a second
+    assert replay.words == "1,440 of about 3,600 changes replayed (40 %)"
+    # 12 min of the stream in 2 min: 6 a minute, gaining 5 a minute on the 18 min behind
+    assert replay.eta_seconds == pytest.approx(18 * 60 / 5)
+    assert replay.eta_words == "about 3 min 36 s to go"
+
+
+def test_a_replay_that_isnt_gaining_says_so_without_an_eta(orders):
+    shown = catching_up(orders, changes_per_second=1, load_minutes=10, replayed_minutes=1, replay_minutes=2)
+    assert shown.replay.eta_seconds is None and shown.replay.remaining == 660
+    assert shown.detail.endswith("; not gaining on the table yet.")
+
+
+def test_before_the_first_change_is_applied_the_catch_up_counts_without_guessing(orders):
+    streaming(orders, status=Collection.Status.CREATED, read_ago=90, record_ago=None, caught_up=False)
+    Source.objects.filter(pk=orders.pk).update(stream_start_at=clock.now() - timedelta(minutes=20))
+    shown = health.health(Collection.objects.get(pk=orders.collection_id), Source.objects.get(pk=orders.pk))
+    assert shown.words == "catching up"
+    assert (shown.replay.remaining, shown.replay.eta_seconds, shown.replay.words) == (
+        None, None, "0 changes replayed so far"
+    )  # fmt: skip
+
+
+def test_a_live_collection_has_no_catch_up(orders):
+    shown = streaming(orders, status=Collection.Status.READY, read_ago=1, record_ago=25 * 60, caught_up=False)
+    assert shown.replay is None
+
+
+def test_the_collection_page_shows_the_catch_ups_progress(orders, people):
+    catching_up(orders, changes_per_second=2, load_minutes=28, replayed_minutes=12, replay_minutes=2)
+    client = client_for(people.alice)
+    for url in (reverse("collection_detail", args=["commons", "orders"]),
+                reverse("collection_status", args=["commons", "orders"])):  # fmt: skip
+        page = client.get(url).content.decode()
+        assert "<dt>Catch-up</dt>" in page and 'aria-valuenow="40"' in page
+        assert "1,440 of about 3,600 changes replayed (40 %) · 18 min behind · about 3 min 36 s to go" in page
+    Collection.objects.filter(pk=orders.collection_id).update(status=Collection.Status.READY)
+    assert "Catch-up" not in client.get(reverse("collection_status", args=["commons", "orders"])).content.decode()
+
+
+def test_the_apis_status_carries_the_catch_up_while_it_runs(orders):
+    catching_up(orders, changes_per_second=2, load_minutes=28, replayed_minutes=12, replay_minutes=2)
+    status = present.collection(Collection.objects.get(pk=orders.collection_id))["sources"][0]["dynamodb"]
+    current = status["current_status"]
+    assert (current["replay_records_applied"], current["replay_records_remaining"]) == (1440, 2160)
+    assert current["replay_eta_seconds"] == 216 and current["stream_lag_ms"] == 18 * 60 * 1000
+    Collection.objects.filter(pk=orders.collection_id).update(status=Collection.Status.READY)
+    current = present.collection(Collection.objects.get(pk=orders.collection_id))["sources"][0]["dynamodb"]
+    assert [current["current_status"][f"replay_{k}"] for k in ("records_applied", "records_remaining", "eta_seconds")] == [
+        None, None, None
+    ]  # fmt: skip
