@@ -15,8 +15,9 @@ from django.utils import timezone
 
 from collections_app.models import Collection, Document, Source, Workspace
 from console import help
-from console.models import Invitation, Organisation, hash_api_key
+from console.models import Heartbeat, Invitation, Organisation, hash_api_key
 from console.services import api_key_create, first_admin_create
+from ingest.models import LagAlert, ScanSegment, Shard
 from integrations.models import Integration
 from tests.e2e.browser import CSP_LISTENER, ROOT, Browser, chromium_path
 
@@ -222,3 +223,63 @@ def test_a_member_edits_pauses_resyncs_and_deletes_a_collection_on_a_phone(world
     assert not overflow(session)
     session.shot("390-manage-deleted")
     page.context.close()
+
+
+# The admin's own pages beyond its index: each model's list (with a row), a row's page, its history, and the
+# confirmation of a collection's delete. Found from the index's links, so a model registered later is walked too.
+ROW_LINK = "#result_list tbody tr:first-child th a, #result_list tbody tr:first-child td a"
+
+
+def admin_rows(w: SimpleNamespace) -> None:
+    """A row for every engine model the admin lists, with the long values an operator really sees."""
+    now = timezone.now()
+    Shard.objects.create(
+        source=w.source, stream_arn="arn:aws:dynamodb:eu-west-1:123456789012:table/orders-production-eu/stream/"
+        "2026-12-07T13:00:00.000", shard_id="shardId-00000001733576400000-0a1b2c3d", checkpoint="4" * 21,
+        parent_shard_id="shardId-00000001733490000000-9f8e7d6c", last_read_at=now, problem="GetRecords: "
+        "ProvisionedThroughputExceededException: the stream's read rate was exceeded; backing off for 2 s",
+    )  # fmt: skip
+    ScanSegment.objects.create(source=w.source, segment=0, total_segments=4, items_loaded=1234, pages=3,
+                               last_evaluated_key={"order_id": {"S": "ord-" + "9" * 60}})  # fmt: skip
+    LagAlert.objects.create(
+        source=w.source, raised_at=now, reason="25 min behind its table; the alert is set at 5 min."
+    )
+    Heartbeat.objects.create(name="worker", seen_at=now)
+
+
+def test_the_admin_fits_a_phone_and_a_desktop(world, chromium, live_server):
+    admin_rows(world)
+    too_wide: list[str] = []
+    for width in WIDTHS:
+        session = signed_in(chromium, live_server.url, width)
+        page = session.page
+
+        def visit(name: str, width: int = width, session: Browser = session) -> None:
+            session.check()
+            if problem := overflow(session):
+                too_wide.append(problem)
+            session.shot(f"{width}-admin-{name}")
+
+        session.goto("/")
+        admin = page.locator(".topbar nav").get_by_role("link", name="Admin")
+        if not admin.is_visible():  # folded behind Menu on a phone
+            page.get_by_role("button", name="Menu").click()
+        session.follow(admin)  # the console's one link into the admin
+        visit("index")
+        lists = page.eval_on_selector_all("#content-main th[scope=row] a", "links => links.map(a => a.pathname)")
+        assert "/admin/collections_app/collection/" in lists and "/admin/ingest/shard/" in lists, lists
+        for path in lists:
+            name = path.strip("/").removeprefix("admin/").replace("/", "-")
+            session.goto(path)
+            visit(name)
+            row = page.locator(ROW_LINK).first
+            if row.count():
+                session.follow(row)
+                visit(f"{name}-row")
+        collection = Collection.objects.get(name="orders")
+        for path in (f"/admin/collections_app/collection/{collection.pk}/history/",
+                     f"/admin/collections_app/collection/{collection.pk}/delete/"):  # fmt: skip
+            session.goto(path)
+            visit(path.strip("/").removeprefix("admin/").replace("/", "-"))
+        page.context.close()
+    assert not too_wide, "admin pages that don't fit the window:\n" + "\n".join(too_wide)
