@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -120,7 +121,7 @@ def table_preview(request: HttpRequest) -> HttpResponse:
         context["error_code"] = error.code
     else:
         documents = [convert.item_to_document(item) for item in items]
-        columns = sorted({name for document in documents for name in document})
+        columns = preview_columns(documents, request.GET.getlist("key"))
         context.update(
             documents=documents,
             columns=columns,
@@ -129,6 +130,22 @@ def table_preview(request: HttpRequest) -> HttpResponse:
         )
     template = "collections_app/preview.html" if request.htmx else "collections_app/preview_page.html"
     return render(request, template, context)
+
+
+def preview_columns(documents: list[dict[str, Any]], key_names: list[str]) -> list[str]:
+    """The table's key attributes first (partition, then sort: what identifies an item), then the rest by name,
+    as the documents table shows them."""
+    names = {name for document in documents for name in document}
+    keys = [k for k in key_names if k in names]
+    return [*keys, *sorted(names - set(keys))]
+
+
+def preview_url(integration: Integration, region: str, table: tables.TableSummary) -> str:
+    """The table step's preview, told the table's key (one `key` each, partition key first) to show it first."""
+    hash_first = sorted(table.key_schema, key=lambda k: k["KeyType"] != "HASH")
+    params = [("integration", integration.pk), ("region", region), ("table", table.name)]
+    params += [("key", k["AttributeName"]) for k in hash_first]
+    return f"{reverse('collection_table_preview')}?{urlencode(params)}"
 
 
 def _cell(value: Any) -> str:
@@ -229,6 +246,7 @@ class CollectionWizard(ConsoleWizardMixin, LoginRequiredMixin, NamedUrlSessionWi
             integration, region, table = chosen
             summary = self.summary()
             context.update(integration=integration, region=region, table=summary)
+            context["preview_url"] = preview_url(integration, region, summary)
             context.update(self.capacity_context(integration, summary))
         if self.steps.current == "review":
             context["method"] = self.get_cleaned_data_for_step("method")

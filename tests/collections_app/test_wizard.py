@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 import pytest
 from django.urls import reverse
@@ -118,6 +119,18 @@ def test_the_table_step_shows_the_summary(people, integration, provisioned):
         "about every six hours",
     ]:
         assert text in page
+
+
+def test_the_preview_shows_the_tables_key_first_then_the_rest_by_name(people, integration, provisioned):
+    client = client_for(people.alice)
+    fill(client, integration, table=provisioned, until="source")
+    page = client.get(step_url("table")).content.decode()
+    link = html.unescape(re.search(r'<a href="([^"]+)">Show the preview</a>', page).group(1))
+    assert f'hx-get="{html.escape(link)}"' in page  # the page loads the same preview by itself
+    preview = client.get(link, HTTP_HX_REQUEST="true")
+    assert preview.context["columns"] == ["pk", "sk", "amount", "blob", "empty", "nested", "nums", "tags"]
+    header = re.search(r"<thead><tr>(.*?)</tr></thead>", preview.content.decode()).group(1)
+    assert re.findall(r"<th>(.*?)</th>", header)[:3] == ["pk", "sk", "amount"]
 
 
 def test_the_preview_converts_exactly_as_stored(people, integration, provisioned):
