@@ -49,6 +49,11 @@ class SourceForm(forms.Form):
         self.fields["integration"].queryset = Integration.objects.for_organisation(organisation).filter(
             status=Integration.Status.VALIDATED
         )
+        choices = list(self.fields["integration"].queryset[:2])
+        if len(choices) == 1 and "integration" not in self.initial:  # nothing to choose: it is chosen
+            self.initial["integration"] = choices[0].pk
+            if choices[0].region:
+                self.initial["region"] = choices[0].region
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

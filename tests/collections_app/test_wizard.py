@@ -95,6 +95,24 @@ def test_it_creates_an_export_collection_in_a_new_workspace(people, integration,
     assert collection.source.poll_frequency_ms == 250
 
 
+def test_the_only_integration_is_chosen_already_and_one_of_two_is_not(people, integration):
+    client = client_for(people.alice)
+    Integration.objects.create(organisation=people.acme, name="draft", scope="all", role_arn=ROLE_ARN)  # not validated
+    page = client.get(step_url("source")).content.decode()
+    assert f'<option value="{integration.pk}" selected>prod</option>' in page
+    Integration.objects.create(organisation=people.acme, name="staging", scope="all", role_arn=ROLE_ARN,
+                               status=Integration.Status.VALIDATED, region="eu-west-1")  # fmt: skip
+    page = client.get(step_url("source")).content.decode()
+    assert f'<option value="{integration.pk}">prod</option>' in page  # two to choose from: none chosen
+    assert '<option value="" selected>Choose an integration</option>' in page
+
+
+def test_the_only_integrations_own_region_is_filled_in(people, integration):
+    Integration.objects.filter(pk=integration.pk).update(region="eu-west-1")
+    page = client_for(people.alice).get(step_url("source")).content.decode()
+    assert re.search(r'<input [^>]*name="source-region"[^>]*value="eu-west-1"', page)
+
+
 def test_the_source_step_lists_tables_in_scope(people, integration, provisioned):
     client = client_for(people.alice)
     page = client.get(
