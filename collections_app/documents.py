@@ -90,6 +90,23 @@ def where_field_is(documents: QuerySet[Document], field: str, value: str) -> Que
     return documents.filter(match)
 
 
+def download_name(
+    collection: Collection, *, field: str = "", value: str = "", key: dict[str, str] | None = None
+) -> str:
+    """The download's file name says what it holds: commons.orders.jsonl for every document,
+    commons.orders-status-shipped.jsonl for a filter, commons.orders-zid-o-3.jsonl for a key looked up;
+    so two downloads of one collection don't take each other's name. Letters, digits, _ . - only (a header
+    value, and a name every file system takes); a long value is cut."""
+    parts = [f"{collection.workspace.name}.{collection.name}"]
+    for name, text in [*(key or {}).items(), *([(field, value if value else "empty")] if field else [])]:
+        parts += [_file_part(name), _file_part(text)]
+    return "-".join(p for p in parts if p) + ".jsonl"
+
+
+def _file_part(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._")[:40]
+
+
 def json_lines(documents: QuerySet[Document]) -> Iterator[str]:
     """The selection, one document a line, numbers exact, read in chunks so a large collection streams."""
     for body in documents.values_list("body", flat=True).iterator(chunk_size=500):

@@ -481,7 +481,8 @@ def collection_documents(request: HttpRequest, workspace: str, name: str) -> Htt
             error = str(bad)
     if request.GET.get("format") == "jsonl":
         response = StreamingHttpResponse(docs.json_lines(documents), content_type="application/x-ndjson")
-        response["Content-Disposition"] = f'attachment; filename="{collection.workspace.name}.{collection.name}.jsonl"'
+        chosen = docs.download_name(collection, field=field, value=value, key=lookup if looked_up else None)
+        response["Content-Disposition"] = f'attachment; filename="{chosen}"'
         return response
     page = Paginator(documents, DOCUMENTS_PER_PAGE).get_page(request.GET.get("page"))
     names = docs.columns(collection, source.key_names)

@@ -102,11 +102,28 @@ def test_it_filters_by_a_fields_value_as_text_number_or_boolean(orders, people):
 def test_the_download_is_the_selection_as_json_lines_with_exact_numbers(orders, people):
     client = client_for(people.bob)
     response = client.get(URL, {"field": "status", "value": "open", "sort": "desc", "format": "jsonl"})
-    assert response["Content-Disposition"] == 'attachment; filename="commons.orders.jsonl"'
+    assert response["Content-Disposition"] == 'attachment; filename="commons.orders-status-open.jsonl"'
     lines = b"".join(response.streaming_content).decode().splitlines()
     assert len(lines) == 31 and json.loads(lines[0])["zid"] == "p-29"
-    everything = b"".join(client.get(URL, {"format": "jsonl"}).streaming_content).decode().splitlines()
+    response = client.get(URL, {"format": "jsonl"})
+    assert response["Content-Disposition"] == 'attachment; filename="commons.orders.jsonl"'
+    everything = b"".join(response.streaming_content).decode().splitlines()
     assert json.loads(everything[0], cls=ExactJSONDecoder)["total"] == BIG and len(everything) == 33
+
+
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        ({"field": "ship.to.city", "value": "Oslo"}, "commons.orders-ship.to.city-Oslo.jsonl"),
+        ({"field": "status", "value": ""}, "commons.orders-status-empty.jsonl"),
+        ({"field": "note", "value": 'ring "twice"/2'}, "commons.orders-note-ring_twice_2.jsonl"),
+        ({"field": "status", "value": "x" * 100}, f"commons.orders-status-{'x' * 40}.jsonl"),
+        ({"zid": "o-3"}, "commons.orders-zid-o-3.jsonl"),
+    ],
+)
+def test_a_filtered_download_is_named_for_its_filter(orders, people, params, name):
+    response = client_for(people.bob).get(URL, {**params, "format": "jsonl"})
+    assert response["Content-Disposition"] == f'attachment; filename="{name}"'
 
 
 def test_a_key_lookup_shows_the_whole_document(orders, people):
