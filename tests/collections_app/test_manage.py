@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import html
 import json
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
+from django.utils import timezone
 
 from collections_app.models import Collection, Document, Source, Workspace
 from console.models import Membership
@@ -90,6 +92,20 @@ def test_a_scan_collections_rcu_is_bounded_by_the_table(orders, people):
     assert "less than or equal to 100" in refused and Source.objects.get(pk=orders.pk).rcu == 5
     client.post(url("collection_edit"), {"rcu": "40", "poll_frequency": "1"})
     assert Source.objects.get(pk=orders.pk).rcu == 40
+
+
+def test_a_finished_scan_shows_the_rate_it_ran_at_not_an_rcu_edited_since(orders, people):
+    Source.objects.filter(pk=orders.pk).update(
+        load_method="scan", rcu=50, provisioned_rcu=100, state=Source.State.SCANNING, load_finished_at=None,
+        load_started_at=timezone.now() - timedelta(seconds=100), rcu_consumed=2230,
+    )  # fmt: skip
+    client = client_for(people.bob)
+    assert "22.3 RCU/s of 50 allowed" in page_text(client.get(url("collection_status")))  # while it runs
+    Source.objects.filter(pk=orders.pk).update(state=Source.State.PROCESSING_STREAM, load_finished_at=timezone.now())
+    client.post(url("collection_edit"), {"rcu": "30", "poll_frequency": "1"})  # for the next re-sync
+    assert Source.objects.get(pk=orders.pk).rcu == 30
+    shown = page_text(client.get(url("collection_status")))
+    assert "22.3 RCU/s on average" in shown and "allowed" not in shown
 
 
 def test_resync_says_what_it_costs_then_starts_over_only_when_confirmed(orders, people, queued):
