@@ -12,7 +12,7 @@ from collections_app import capacity
 from collections_app.models import Collection, Source, Workspace
 from collections_app.tables import TableSummary
 from console.models import Organisation
-from ingest import alerts, clock, lifecycle, tasks
+from ingest import alerts, clock, health, lifecycle, tasks
 from integrations import aws
 from integrations.models import Integration
 
@@ -127,7 +127,7 @@ def resync_estimate(*, source: Source) -> dict[str, object]:
         units = -(-size // capacity.BYTES_PER_RCU_SECOND)
         estimate.update(read_units=units, duration=capacity.duration(capacity.scan_seconds(size, source.rcu or 1)))
     else:
-        estimate.update(read_units=0, duration="five minutes or more for DynamoDB's export, then the download")
+        estimate.update(read_units=0, duration=f"{health.export_wait()} for DynamoDB's export, then the download")
     return estimate
 
 

@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest
 
 from console.models import Membership
 from console.services import request_membership
+from ingest.health import export_wait
 
 
 def millrace(request: HttpRequest) -> dict[str, Any]:
@@ -24,6 +25,7 @@ def millrace(request: HttpRequest) -> dict[str, Any]:
             memberships = list(Membership.objects.filter(user=request.user).select_related("organisation"))
     return {
         "sandbox_endpoint": settings.MILLRACE_AWS_ENDPOINT_URL,
+        "export_wait": export_wait(),  # the sandbox's export takes seconds, DynamoDB's minutes
         "current_organisation": membership.organisation if membership else None,
         "current_membership": membership,
         "can_write": bool(membership and membership.can_write),

@@ -299,6 +299,8 @@ if broker.sqlite_path(CELERY_BROKER_URL):
 # AWS: the sandbox (a local moto server) when MILLRACE_AWS_ENDPOINT_URL is set, real AWS otherwise.
 MILLRACE_AWS_ENDPOINT_URL = env.str("MILLRACE_AWS_ENDPOINT_URL", default="") or None
 MILLRACE_AWS_REGION = env.str("MILLRACE_AWS_REGION", default="us-east-1")
+# How long the sandbox keeps an export "in progress" (its `--export-seconds`), for the pages' wording there.
+MILLRACE_SANDBOX_EXPORT_SECONDS = env.float("MILLRACE_SANDBOX_EXPORT_SECONDS", default=20.0)
 
 # LOG_FORMAT=json: one JSON object a line (python-json-logger), with the fields the engine adds to a line
 # (`collection`, `shard`; the API's `trace_id`) as fields of their own, for a log pipeline to index.

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from django.conf import settings
 from django.utils import timezone
 
 from collections_app.models import Collection, Source
@@ -65,6 +66,14 @@ def lag_words(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds // 60} min behind"
     return f"{seconds // 3600} h {seconds % 3600 // 60} min behind"
+
+
+def export_wait() -> str:
+    """How long DynamoDB's export takes before there is anything to load: five minutes or more on AWS; on
+    the sandbox its own figure, so someone trying Millrace there isn't told to wait five minutes for 20 s."""
+    if settings.MILLRACE_AWS_ENDPOINT_URL:
+        return f"about {timing.duration(settings.MILLRACE_SANDBOX_EXPORT_SECONDS)} on the sandbox"
+    return "five minutes or more"
 
 
 def _clock_time(moment: datetime) -> str:
@@ -189,7 +198,7 @@ def _health(collection: Collection, source: Source, lag_seconds: float | None) -
             words = f"{words} {source.completion_percentage:.0f} %"
         detail = {
             Source.State.INITIALIZING: "Waiting for a worker to start the initial load.",
-            Source.State.EXPORTING_TO_S3: "DynamoDB is exporting the table to S3 (five minutes or more).",
+            Source.State.EXPORTING_TO_S3: f"DynamoDB is exporting the table to S3 ({export_wait()}).",
         }.get(source.state, f"Initial load: {source.items_loaded:,} of about {source.items_expected:,} items.")
         return Health(Collection.Status.CREATED, WARN, words, detail)
     lag = lag_seconds

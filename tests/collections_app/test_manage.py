@@ -175,3 +175,20 @@ def test_the_operator_deletes_a_collection_in_the_admin(orders, people):
     client.post(path, {"post": "yes"})
     assert Collection.objects.get().status == Collection.Status.DELETED
     assert client.get(reverse("admin:collections_app_collection_add")).status_code == 403  # the wizard creates them
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "wait"), [(None, "five minutes or more"), ("http://127.0.0.1:5055", "about 20 s on the sandbox")]
+)
+def test_an_export_says_how_long_it_takes_where_it_runs(orders, people, settings, endpoint, wait):
+    settings.MILLRACE_AWS_ENDPOINT_URL, settings.MILLRACE_SANDBOX_EXPORT_SECONDS = endpoint, 20.0
+    Source.objects.filter(pk=orders.pk).update(state=Source.State.EXPORTING_TO_S3, load_finished_at=None)
+    Collection.objects.filter(pk=orders.collection_id).update(status=Collection.Status.CREATED)
+    client = client_for(people.bob)
+    status = page_text(client.get(url("collection_status")))
+    assert f"DynamoDB is exporting the table to S3 ({wait})." in status and f"(exports take {wait})" in status
+    Source.objects.filter(pk=orders.pk).update(state=Source.State.PROCESSING_STREAM, load_finished_at=timezone.now())
+    resync = page_text(client.get(url("collection_resync")))
+    assert f"{wait} for DynamoDB's export, then the download" in resync
+    if endpoint:
+        assert "five minutes" not in status + resync

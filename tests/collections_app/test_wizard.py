@@ -198,6 +198,7 @@ def test_the_method_step_offers_a_slider_up_to_the_tables_rcu(people, integratio
     assert 'type="range"' in page and 'max="100"' in page and 'value="50"' in page
     assert 'label="50%"' in page and "may be throttled" in page
     assert "data-size-bytes" in page
+    assert "takes five minutes or more to set up" in page  # an export, on AWS
 
 
 def test_on_demand_tables_get_a_number_and_a_cost_note(people, integration):
