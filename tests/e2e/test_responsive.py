@@ -283,3 +283,69 @@ def test_the_admin_fits_a_phone_and_a_desktop(world, chromium, live_server):
             visit(path.strip("/").removeprefix("admin/").replace("/", "-"))
         page.context.close()
     assert not too_wide, "admin pages that don't fit the window:\n" + "\n".join(too_wide)
+
+
+# How many lines a piece of text takes on the page: one rectangle per line box it is laid out in.
+LINES = """(element) => {
+  const range = document.createRange();
+  range.selectNodeContents(element);
+  return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size;
+}"""
+# The words of an element's text that are laid out on more than one line (broken inside the word).
+BROKEN_WORDS = """(element) => {
+  const text = element.firstChild, broken = [];
+  for (const match of text.data.matchAll(/\\S+/g)) {
+    const range = document.createRange();
+    range.setStart(text, match.index);
+    range.setEnd(text, match.index + match[0].length);
+    if (new Set([...range.getClientRects()].map(r => Math.round(r.top))).size > 1) broken.push(match[0]);
+  }
+  return broken;
+}"""
+# Where the footer's text starts against the page's content, and the gap above it.
+FOOTER = """() => {
+  const footer = document.querySelector("footer.footer"), main = document.querySelector("main.page");
+  const inset = (e) => e.getBoundingClientRect().left + parseFloat(getComputedStyle(e).paddingLeft);
+  return {left: Math.round(inset(footer) - inset(main)),
+          gap: Math.round(footer.getBoundingClientRect().top - main.getBoundingClientRect().bottom)};
+}"""
+LONG_ID = "ord-2026-12-07-0a1b2c3d4e5f60718293"
+
+
+def test_the_trials_small_things_at_both_widths(world, chromium, live_server):
+    """A notice's date on one line; the editor's result with ids unbroken and sentences broken between words
+    only (the table scrolls in its box); the editor page's footer placed as on every other page."""
+    Source.objects.filter(pk=world.source.pk).update(
+        notice_at=timezone.now(), notice="The stream was re-created in AWS: Millrace re-synced the collection "
+        "from a new load, as nothing can be read from a stream that is gone.",
+    )  # fmt: skip
+    body = {"order_id": LONG_ID, "note": "a long note " * 12}
+    Document.objects.create(collection=world.source.collection, doc_id=LONG_ID, size_bytes=100, body=body,
+                            event_time=timezone.now())  # fmt: skip
+    for width in WIDTHS:
+        session = signed_in(chromium, live_server.url, width)
+        page = session.page
+
+        session.goto("/collections/commons/orders/")
+        date = page.locator("#status .message.warning strong").element_handle()
+        assert page.evaluate(LINES, date) == 1, f"the notice's date is squeezed at {width} px"
+        session.shot(f"{width}-notice")
+
+        session.goto("/collections/")
+        expected = page.evaluate(FOOTER)
+        assert expected["left"] == 0, f"the footer's text doesn't line up with the page's at {width} px"
+        session.goto("/queries/")
+        page.locator(".CodeMirror").click()
+        page.keyboard.press("Control+A")
+        page.keyboard.type("SELECT order_id, note\nFROM commons.orders\nORDER BY order_id DESC")
+        page.get_by_role("button", name="Run").click()
+        cell = page.locator(".result-table tbody td", has_text=LONG_ID)
+        cell.wait_for()
+        assert page.evaluate(LINES, cell.element_handle()) == 1, f"{LONG_ID} is broken across lines at {width} px"
+        note = page.locator(".result-table tbody td", has_text="a long note").first.element_handle()
+        assert page.evaluate(BROKEN_WORDS, note) == [], f"words broken inside at {width} px"
+        assert page.evaluate(LINES, note) < 12, f"a sentence squeezed to a word a line at {width} px"
+        assert not overflow(session), overflow(session)
+        assert page.evaluate(FOOTER) == expected, f"the editor's footer sits elsewhere than other pages' at {width} px"
+        session.shot(f"{width}-editor")
+        page.context.close()
