@@ -52,7 +52,9 @@ class TableSummary:
 
 
 def _dynamodb(integration: Integration, region: str) -> Any:
-    return aws.integration_client(integration, "dynamodb", region)
+    """The integration's client; assuming its role already calls STS, so that failing (STS out of reach,
+    the role refused) reads like any other AWS error on the page instead of an error 500."""
+    return _call(aws.integration_client, integration=integration, service="dynamodb", region=region)
 
 
 def _call(function: Any, **kwargs: Any) -> Any:

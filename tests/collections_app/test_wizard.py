@@ -4,6 +4,7 @@ import html
 import re
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from django.urls import reverse
 
 from collections_app.models import Collection, Source, Workspace
@@ -111,6 +112,20 @@ def test_the_only_integrations_own_region_is_filled_in(people, integration):
     Integration.objects.filter(pk=integration.pk).update(region="eu-west-1")
     page = client_for(people.alice).get(step_url("source")).content.decode()
     assert re.search(r'<input [^>]*name="source-region"[^>]*value="eu-west-1"', page)
+
+
+def test_the_table_list_says_when_aws_is_out_of_reach_instead_of_failing(people, integration, monkeypatch):
+    def unreachable(*args, **kwargs):  # assuming the role: STS can't be reached
+        raise EndpointConnectionError(endpoint_url="https://sts.amazonaws.com/")
+
+    monkeypatch.setattr("integrations.aws.integration_client", unreachable)
+    response = client_for(people.alice).get(
+        reverse("collection_table_options"), {"source-integration": integration.pk, "source-region": "us-east-1"}
+    )
+    assert response.status_code == 200
+    assert "Couldn't list tables in us-east-1: EndpointConnectionError: Could not connect to AWS." in html.unescape(
+        response.content.decode()
+    )
 
 
 def test_the_source_step_lists_tables_in_scope(people, integration, provisioned):
