@@ -23,7 +23,7 @@ class FirstAdminForm(UserCreationForm):
     setup_token = forms.CharField(
         max_length=100,
         label="Setup token",
-        help_text="Printed in the server's log (and by `make run`) while the install has no accounts.",
+        help_text="Printed in the server's log (and by “make run”) while the install has no accounts.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
     organisation_name = forms.CharField(
@@ -48,7 +48,7 @@ class FirstAdminForm(UserCreationForm):
         if not constant_time_compare(token, setup_token()):
             raise ValidationError(
                 "That is not this install's setup token. Copy it from the server's log (the line that says "
-                "“setup token”), or from `make run`'s output."
+                "“setup token”), or from the output of “make run”."
             )
         return token
 

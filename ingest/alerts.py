@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Count, Min, Q, QuerySet
 
@@ -79,6 +79,16 @@ def reason(source: Source, shards: lag.Shards, thresholds: Thresholds, now: date
     return ""
 
 
+def trouble_began(source: Source, shards: lag.Shards, now: datetime, worker_down: bool) -> datetime:
+    """When the collection fell behind (its lag counted back from now) or last read its stream. The alert
+    dates from then, not from the tick that noticed it a threshold later, so that the page, the history
+    and the recovery email say how long the collection really was behind."""
+    seconds = behind(source, shards, now, worker_down)
+    if seconds:
+        return now - timedelta(seconds=seconds)
+    return source.stream_last_processed_at or now
+
+
 def check_all() -> None:
     """Raise or clear each live-syncing collection's alert; a few queries whatever the number of them."""
     now = clock.now()
@@ -98,7 +108,7 @@ def check_all() -> None:
         figures.append((source.pk, behind(source, source_shards, now, worker_down), source.stream_records_applied))
         why = reason(source, source_shards, thresholds, now, worker_down)
         if why and not (alert and alert.raised_at):
-            raise_alert(source, why, now)
+            raise_alert(source, why, trouble_began(source, source_shards, now, worker_down))
         elif why:
             LagAlert.objects.filter(pk=alert.pk).update(reason=why)
         elif alert and alert.raised_at:
@@ -106,9 +116,9 @@ def check_all() -> None:
     samples.take(figures, now)  # the page's charts: the same figures, one a minute
 
 
-def raise_alert(source: Source, why: str, now: datetime) -> None:
+def raise_alert(source: Source, why: str, since: datetime) -> None:
     alert, _ = LagAlert.objects.get_or_create(source=source)
-    if LagAlert.objects.filter(pk=alert.pk, raised_at__isnull=True).update(raised_at=now, reason=why):
+    if LagAlert.objects.filter(pk=alert.pk, raised_at__isnull=True).update(raised_at=since, reason=why):
         log.warning("%s: lag alert: %s", source.collection, why, extra=logs.about(source))
         events.record(source.pk, events.Kind.LAG_ALERT, why)
         notify.lag_alert(source.pk, why)
@@ -120,7 +130,7 @@ def clear_alert(source: Source, alert: LagAlert, now: datetime) -> None:
     ):
         lasted = timing.duration((now - alert.raised_at).total_seconds())
         log.info("%s: lag alert cleared after %s", source.collection, lasted, extra=logs.about(source))
-        events.record(source.pk, events.Kind.LAG_RECOVERED, f"after {lasted}")
+        events.record(source.pk, events.Kind.LAG_RECOVERED, f"behind for {lasted}")
         notify.lag_recovered(source.pk, lasted)
 
 

@@ -33,3 +33,10 @@ def test_help_serves_the_readmes_sections_as_pages(people):
     page = client.get(reverse("help_section", args=["coming-from-rockset"])).content.decode()
     assert "<h1>Coming from Rockset</h1>" in page and "<code>rockset</code>" in page and "<pre><code" in page
     assert client.get(reverse("help_section", args=["nope"])).status_code == 404
+
+
+def test_the_set_up_page_shows_no_backticks(db, client):
+    page = client.get(reverse("first_run")).content.decode()
+    wrong = client.post(reverse("first_run"), {"setup_token": "nope"}).content.decode()
+    assert "make run" in page and "`" not in page
+    assert "setup token. Copy it" in wrong and "`" not in wrong
