@@ -97,6 +97,7 @@ class Replay:
     remaining: int | None = None  # records still to replay, about; None before the first one is applied
     eta_seconds: float | None = None  # None while the replay isn't gaining on the table
     percentage: float | None = None  # of the stream's time since the start position, covered
+    pace_known: bool = True  # False in the replay's first minute: listing the shards is not its pace
 
     @property
     def words(self) -> str:
@@ -110,8 +111,13 @@ class Replay:
     @property
     def eta_words(self) -> str:
         if self.eta_seconds is None:
-            return "not gaining on the table yet" if self.remaining is not None else ""
+            return "not gaining on the table yet" if self.remaining is not None and self.pace_known else ""
         return f"about {timing.duration(self.eta_seconds)} to go"
+
+
+# The replay's first seconds go to listing the stream's shards, so a pace measured over them is far too slow:
+# a trial's sandbox replay said "about 6 min 54 s to go" three seconds before it was live.
+PACE_AFTER_SECONDS = 60
 
 
 def replay_of(collection: Collection, source: Source, lag: float | None) -> Replay | None:
@@ -137,7 +143,9 @@ def replay_of(collection: Collection, source: Source, lag: float | None) -> Repl
     remaining = round(applied * left / covered)
     percentage = round(100.0 * covered / (covered + left), 3)  # no 39.99999 for 40
     elapsed = (now - ended).total_seconds() if ended else 0.0
-    pace = covered / elapsed if elapsed > 0 else 0.0  # seconds of the stream replayed per second
+    if elapsed < PACE_AFTER_SECONDS:
+        return Replay(applied, remaining, None, percentage, pace_known=False)
+    pace = covered / elapsed  # seconds of the stream replayed per second
     eta = left / (pace - 1) if pace > 1 else None
     return Replay(applied, remaining, eta, percentage)
 

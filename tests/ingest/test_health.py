@@ -198,6 +198,13 @@ def test_a_replay_that_isnt_gaining_says_so_without_an_eta(orders):
     assert shown.detail.endswith("; not gaining on the table yet.")
 
 
+def test_the_first_minute_of_the_replay_gives_no_eta(orders):
+    # 20 s after the load, mostly spent listing the shards: that pace would promise minutes for seconds' work.
+    shown = catching_up(orders, changes_per_second=2, load_minutes=5, replayed_minutes=0.2, replay_minutes=1 / 3)
+    assert shown.replay.remaining is not None and shown.replay.eta_seconds is None
+    assert shown.replay.eta_words == "" and "to go" not in shown.detail and "not gaining" not in shown.detail
+
+
 def test_before_the_first_change_is_applied_the_catch_up_counts_without_guessing(orders):
     streaming(orders, status=Collection.Status.CREATED, read_ago=90, record_ago=None, caught_up=False)
     Source.objects.filter(pk=orders.pk).update(stream_start_at=clock.now() - timedelta(minutes=20))
