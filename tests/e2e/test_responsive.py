@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -107,6 +107,18 @@ def pages(w: SimpleNamespace) -> list[str]:
     ]  # fmt: skip
 
 
+def visitor(session: Browser, prefix: str, too_wide: list[str]) -> Callable[[str], None]:
+    """Look at the page the session is on: no error, nothing wider than the window, and a screenshot."""
+
+    def visit(name: str) -> None:
+        session.check()
+        if problem := overflow(session):
+            too_wide.append(problem)
+        session.shot(f"{prefix}{name}")
+
+    return visit
+
+
 def overflow(session: Browser) -> str:
     """'' when the page fits the window; otherwise how wide it is and what sticks out."""
     width, inner = session.page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
@@ -140,11 +152,7 @@ def test_no_page_scrolls_sideways_on_a_phone_or_a_desktop(world, chromium, live_
         page = session.page
         context = page.context
 
-        def visit(name: str, width: int = width, session: Browser = session) -> None:
-            session.check()
-            if problem := overflow(session):
-                too_wide.append(problem)
-            session.shot(f"{width}-{name}")
+        visit = visitor(session, f"{width}-", too_wide)
 
         for path in pages(world):
             session.goto(path)
@@ -254,11 +262,7 @@ def test_the_admin_fits_a_phone_and_a_desktop(world, chromium, live_server):
         session = signed_in(chromium, live_server.url, width)
         page = session.page
 
-        def visit(name: str, width: int = width, session: Browser = session) -> None:
-            session.check()
-            if problem := overflow(session):
-                too_wide.append(problem)
-            session.shot(f"{width}-admin-{name}")
+        visit = visitor(session, f"{width}-admin-", too_wide)
 
         session.goto("/")
         admin = page.locator(".topbar nav").get_by_role("link", name="Admin")
