@@ -149,6 +149,22 @@ RULES: dict[str, Rule] = {
     "api_query_validations": api(R, R),
     "api_query": api(R, R),  # DELETE cancels a query, which only ever read
     "api_query_pages": api(R),
+    # Query Lambdas, Views, Aliases: members and admins save and change them; any role reads and runs them
+    # (running a lambda only reads). Deleting a tag shares its URL with running by tag: checked in its view.
+    "api_lambdas_all": api(R),
+    "api_lambdas": api(R, M),
+    "api_lambda": api(R, M),
+    "api_lambda_versions": api(R, M),
+    "api_lambda_version": api(R, R),  # POST runs the version
+    "api_lambda_version_delete": api(M),
+    "api_lambda_tags": api(R, M),
+    "api_lambda_tag": api(R, R),  # POST runs the tagged version; DELETE needs a member (checked in the view)
+    "api_views_all": api(R),
+    "api_views": api(R, M),
+    "api_view": api(R, M),
+    "api_aliases_all": api(R),
+    "api_aliases": api(R, M),
+    "api_alias": api(R, M),
     "api_keys_self": api(R),  # a user's own keys, like the console's page
     "api_keys_of_user": api(R),
     "api_key": api(R),

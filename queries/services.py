@@ -26,9 +26,9 @@ from queries import tasks
 from queries.describe import COLUMNS, describe, describe_target, is_describe, type_of
 from queries.dialect import parse
 from queries.errors import QueryError
-from queries.models import RESULT_CHUNK, Query, QueryResult, results_kept
+from queries.models import RESULT_CHUNK, Query, QueryResult, View, results_kept
 from queries.run import MAX_ROWS, Rows, execute
-from queries.sql import Resolver, Sql, Translation
+from queries.sql import Resolver, Sql, Translation, ViewLookup
 from queries.translate import translate, typed_parameter
 
 # /metrics (console/monitoring.py): queries that ran, and those refused or failed by Rockset's error type.
@@ -44,11 +44,29 @@ MAX_TIMEOUT_MS = 300_000
 
 
 def collection_resolver(organisation: Organisation) -> Resolver:
+    """A collection's id by name, or the id of the collection an alias names. Each name is looked up once
+    per query: an alias switched while the query is translated still gives it one collection throughout."""
+    seen: dict[tuple[str, str], int | None] = {}
+
     def resolve(workspace: str, name: str) -> int | None:
-        scoped = Collection.objects.for_organisation(organisation)
-        return scoped.filter(workspace__name=workspace, name=name).values_list("pk", flat=True).first()
+        if (workspace, name) not in seen:
+            collections = Collection.objects.for_organisation(organisation)
+            found = collections.filter(workspace__name=workspace, name=name).values_list("pk", flat=True).first()
+            if found is None:  # an alias (of a live collection, which may be in another workspace)
+                aliased = collections.filter(aliases__workspace__name=workspace, aliases__name=name)
+                found = aliased.values_list("pk", flat=True).first()
+            seen[(workspace, name)] = found
+        return seen[(workspace, name)]
 
     return resolve
+
+
+def view_lookup(organisation: Organisation) -> ViewLookup:
+    def view_sql(workspace: str, name: str) -> str | None:
+        scoped = View.objects.for_organisation(organisation)
+        return scoped.filter(workspace__name=workspace, name=name).values_list("query", flat=True).first()
+
+    return view_sql
 
 
 def bound_parameters(parameters: Iterable[Mapping[str, Any]]) -> dict[str, Sql]:
@@ -78,6 +96,7 @@ def query_translate(
         parameters=bound_parameters(parameters),
         default_limit=default_row_limit,
         row_cap=MAX_ROWS,
+        view_sql=view_lookup(organisation),
     )
 
 
