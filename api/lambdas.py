@@ -201,11 +201,20 @@ def version_list(request: HttpRequest, caller: Caller, workspace: str, query_lam
 
 @reported
 def lambda_update(request: HttpRequest, caller: Caller, workspace: str, query_lambda: str) -> dict[str, Any]:
-    """POST .../versions: a new version (Rockset's UpdateQueryLambdaRequest)."""
-    row = _lambda(caller, workspace, query_lambda)
+    """POST .../versions: a new version (Rockset's UpdateQueryLambdaRequest); `?create=true` makes the
+    lambda when there is none by that name."""
     data = json_body(request)
     only_known(data, {"sql", "description", "is_public"})
     query, defaults = _sql_fields(data, required=True)
+    exists = ql.lambdas_of(caller.organisation).filter(workspace__name=workspace, name=query_lambda).exists()
+    if not exists and request.GET.get("create", "").lower() == "true":
+        version = ql.lambda_create(
+            organisation=caller.organisation, workspace=workspace, name=query_lambda, sql=query,
+            default_parameters=defaults, description=field(data, "description", str, max_length=1000) or "",
+            is_public=field(data, "is_public", bool) or False, author=_author(caller),
+        )  # fmt: skip
+        return version_data(version, version.query_lambda)
+    row = _lambda(caller, workspace, query_lambda)
     version = ql.lambda_update(
         organisation=caller.organisation, query_lambda=row, sql=query, default_parameters=defaults,
         description=field(data, "description", str, max_length=1000), is_public=field(data, "is_public", bool),
