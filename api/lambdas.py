@@ -163,11 +163,13 @@ def lambda_list_all(request: HttpRequest, caller: Caller) -> list[dict[str, Any]
 
 @reported
 def lambda_list(request: HttpRequest, caller: Caller, workspace: str) -> list[dict[str, Any]]:
+    ql.workspace_for(caller.organisation, workspace)  # an unknown workspace is NOTFOUND, not an empty list
     return [lambda_data(x) for x in _lambdas(caller).filter(workspace__name=workspace).order_by("name")]
 
 
 @reported
 def lambda_create(request: HttpRequest, caller: Caller, workspace: str) -> dict[str, Any]:
+    ql.workspace_for(caller.organisation, workspace)
     data = json_body(request)
     only_known(data, {"name", "sql", "description", "is_public"})
     name = field(data, "name", str, required=True, max_length=100)
@@ -330,11 +332,13 @@ def view_list_all(request: HttpRequest, caller: Caller) -> list[dict[str, Any]]:
 
 @reported
 def view_list(request: HttpRequest, caller: Caller, workspace: str) -> list[dict[str, Any]]:
+    ql.workspace_for(caller.organisation, workspace)
     return [view_data(v) for v in saved.views_of(caller.organisation).filter(workspace__name=workspace)]
 
 
 @reported
 def view_create(request: HttpRequest, caller: Caller, workspace: str) -> dict[str, Any]:
+    ql.workspace_for(caller.organisation, workspace)
     data = json_body(request)
     only_known(data, {"name", "query", "description"})
     view = saved.view_create(
@@ -380,11 +384,13 @@ def alias_list_all(request: HttpRequest, caller: Caller) -> list[dict[str, Any]]
 
 @reported
 def alias_list(request: HttpRequest, caller: Caller, workspace: str) -> list[dict[str, Any]]:
+    ql.workspace_for(caller.organisation, workspace)
     return [alias_data(a) for a in saved.aliases_of(caller.organisation).filter(workspace__name=workspace)]
 
 
 @reported
 def alias_create(request: HttpRequest, caller: Caller, workspace: str) -> dict[str, Any]:
+    ql.workspace_for(caller.organisation, workspace)
     data = json_body(request)
     only_known(data, {"name", "collections", "description"})
     alias = saved.alias_create(
