@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 from rockset.exceptions import BadRequestException, ForbiddenException, NotFoundException
 from rockset.models import QueryLambdaSql, QueryParameter
 
 from console.models import Membership
 from console.services import api_key_create
+from queries import saved
 from tests.api.conftest import rockset_client
 from tests.queries.sample import add_collection
 
@@ -283,3 +286,39 @@ def test_a_read_only_key_runs_lambdas_but_cannot_change_them(live_server, rs, sh
         with pytest.raises(ForbiddenException):
             call()
     assert rs.QueryLambdas.get_query_lambda_tag_version(query_lambda="ids", tag="prod").data.tag_name == "prod"
+
+
+def test_an_alias_switched_while_a_lambda_runs_in_a_loop_gives_only_whole_answers(rs, shop):
+    """One thread switches the alias back and forth while the client runs a lambda over it: every answer is
+    all of one collection or all of the other (PostgreSQL: SQLite has one writer and the server a lock)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL")
+    rs.Aliases.create(name="live", collections=["commons.orders"])
+    rs.QueryLambdas.create_query_lambda(name="ids", sql=QueryLambdaSql(query="SELECT _id FROM live ORDER BY _id"))
+    old, new = [str(i) for i in range(6)], [*(str(i) for i in range(6)), "9"]
+    alias = saved.alias_get(organisation=shop.acme, workspace="commons", name="live")
+    done, switches = threading.Event(), []
+
+    def switch() -> None:
+        try:
+            targets = ["commons.orders_v2", "commons.orders"]
+            while not done.is_set() and len(switches) < 1000:
+                saved.alias_switch(organisation=shop.acme, alias=alias, collections=[targets[len(switches) % 2]])
+                switches.append(1)
+        finally:
+            connection.close()
+
+    switcher = threading.Thread(target=switch)
+    switcher.start()
+    try:
+        answers = [
+            [r["_id"] for r in rs.QueryLambdas.execute_query_lambda_by_tag(query_lambda="ids", tag="latest").results]
+            for _ in range(40)
+        ]
+    finally:
+        done.set()
+        switcher.join()
+    assert switches and all(answer in (old, new) for answer in answers)
+    final = rs.QueryLambdas.execute_query_lambda_by_tag(query_lambda="ids", tag="latest").results
+    expected = new if rs.Aliases.get(alias="live").data.collections == ["commons.orders_v2"] else old
+    assert [r["_id"] for r in final] == expected
