@@ -130,6 +130,15 @@ RULES: dict[str, Rule] = {
     "query_editor": page(R, R),
     "query_describe": page(R),
     "query_download": page(R),
+    # Query Lambdas, Views, Aliases: any role reads and runs lambdas (POST on a lambda's page runs it);
+    # members and admins save, tag, create and switch.
+    "lambda_list": page(R),
+    "lambda_detail": page(R, R),
+    "lambda_save": page(M),
+    "lambda_tag_set": page(M),
+    "lambda_tag_delete": page(M),
+    "saved_views": page(R, M),
+    "saved_aliases": page(R, M),
     # Rockset's REST API.
     "api_openapi": api(P),
     "api_org": api(R),

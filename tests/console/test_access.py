@@ -184,6 +184,32 @@ WALK: dict[str, Case] = {
         kwargs=lambda w, a: {"query_id": w.queries.get(a, w.queries["admin"]).query_id, "fmt": "csv"},
         scoped=True,
     ),
+    # Query Lambdas, Views, Aliases in the console: any role reads and runs; members save, tag, switch
+    "lambda_list": page(get=READ_ONLY),
+    "lambda_detail": page(
+        get=READ_ONLY, post=READ_ONLY, kwargs=lambda w, a: {"workspace": "acme-ws", "name": "walk"}, scoped=True
+    ),
+    "lambda_save": page(post=MEMBER, data=lambda w: {"sql": WALK_SQL, "lambda_name": "walk", "workspace": "acme-ws"}),
+    "lambda_tag_set": page(
+        post=MEMBER,
+        kwargs=lambda w, a: {"workspace": "acme-ws", "name": "walk"},
+        data=lambda w: {"tag_name": "dev", "version": w.lambda_version.version},
+        scoped=True,
+    ),
+    "lambda_tag_delete": page(
+        get=MEMBER,
+        post=MEMBER,
+        kwargs=lambda w, a: {"workspace": "acme-ws", "name": "walk", "tag": "prod"},
+        scoped=True,
+    ),
+    "saved_views": page(
+        get=READ_ONLY, post=MEMBER, data=lambda w: {"workspace": "acme-ws", "name": "v3", "query": WALK_SQL}
+    ),
+    "saved_aliases": page(
+        get=READ_ONLY,
+        post=MEMBER,
+        data=lambda w: {"workspace": "acme-ws", "name": "a3", "collection": "acme-ws.orders"},
+    ),
     # Rockset's REST API, each caller with their own key
     "api_openapi": api(get=PUBLIC),
     "api_org": api(get=READ_ONLY),
