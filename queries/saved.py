@@ -68,10 +68,9 @@ def _checked_view(organisation: Organisation, path: str, sql: str) -> list[str]:
     tree = parse(sql)
     if any(True for _ in tree.find_all(exp.Placeholder)):
         raise QueryError("A view can't take parameters; use a Query Lambda for a parameterised query.")
-    translation = query_translate(organisation=organisation, sql=sql)
-    if path in translation.entities:
+    if path in _entities_of(sql):
         raise QueryError(f"View `{path}` refers to itself.")
-    return translation.entities
+    return query_translate(organisation=organisation, sql=sql).entities
 
 
 def _refuse_cycle(organisation: Organisation, path: str, entities: list[str]) -> None:

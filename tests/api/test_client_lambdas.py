@@ -210,7 +210,10 @@ def test_views_in_queries_and_lambdas(rs, shop):
     assert "commons.shipped" in body_of(cycle)["message"] and "itself" in body_of(cycle)["message"]
     with pytest.raises(BadRequestException) as self_cycle:
         rs.Views.create(name="loop", query="SELECT * FROM loop")
-    assert body_of(self_cycle)["type"] == "INVALIDINPUT"
+    assert (
+        body_of(self_cycle)["type"] == "INVALIDINPUT"
+        and "`commons.loop` refers to itself" in body_of(self_cycle)["message"]
+    )
     # deleting what others read is refused, naming them
     with pytest.raises(BadRequestException) as dependent:
         rs.Views.delete(view="shipped")
