@@ -302,7 +302,7 @@ def _execute(request: HttpRequest, caller: Caller, row: QueryLambda, version: Qu
     try:
         parameters = ql.execution_parameters(version, given)
         request_data = {"sql": version.sql, "parameters": parameters, "default_row_limit": limit, "timeout_ms": timeout}
-        response = query_answer(caller, request_data, kept, {"query_lambda_path": path})
+        response = query_answer(caller, request_data, kept, {"query_lambda_path": path}, query_lambda=row)
     except QueryError as error:
         ql.usage_record(query_lambda=row, executed_by=caller.email, error=error)
         return query_error_response(error)

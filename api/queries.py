@@ -20,7 +20,7 @@ from api.body import field, json_body, only_known
 from api.errors import STATUS_FOR_TYPE, invalid, not_found
 from ingest.convert import dumps
 from queries.errors import QueryError
-from queries.models import Query
+from queries.models import Query, QueryLambda
 from queries.services import (
     MAX_TIMEOUT_MS,
     column_fields,
@@ -109,13 +109,14 @@ def query_create(request: HttpRequest, caller: Caller) -> HttpResponse:
 
 
 def query_answer(
-    caller: Caller, request_data: dict[str, Any], paging: dict[str, Any], extra: dict[str, Any] | None = None
-) -> HttpResponse:
+    caller: Caller, request_data: dict[str, Any], paging: dict[str, Any], extra: dict[str, Any] | None = None,
+    query_lambda: QueryLambda | None = None,
+) -> HttpResponse:  # fmt: skip
     """Run (or queue) a query and answer with Rockset's QueryResponse; `extra` fields join the body (a
     Query Lambda's `query_lambda_path`). A QueryError is raised for the caller to report."""
     extra = extra or {}
     if paging["run_async"] or paging["initial"]:
-        return _kept_query(caller, request_data, paging, extra)
+        return _kept_query(caller, {**request_data, "query_lambda": query_lambda}, paging, extra)
     outcome = query_run(organisation=caller.organisation, **request_data)
     results = outcome.rows.results
     body = {

@@ -65,6 +65,10 @@ class Query(models.Model):
     error_column = models.PositiveIntegerField(null=True, blank=True)
     # PostgreSQL: the server process running the statement, for DELETE's pg_cancel_backend.
     backend_pid = models.PositiveIntegerField(null=True, blank=True)
+    # A Query Lambda's kept execution (async, paginated): its failure on a worker is the lambda's last error.
+    query_lambda = models.ForeignKey(
+        "QueryLambda", null=True, blank=True, on_delete=models.SET_NULL, related_name="executions_kept"
+    )
 
     objects = OrganisationQuerySet.as_manager()
 

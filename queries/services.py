@@ -26,7 +26,7 @@ from queries import tasks
 from queries.describe import COLUMNS, describe, describe_target, is_describe, type_of
 from queries.dialect import parse
 from queries.errors import QueryError
-from queries.models import RESULT_CHUNK, Query, QueryResult, View, results_kept
+from queries.models import RESULT_CHUNK, Query, QueryLambda, QueryResult, View, results_kept
 from queries.run import MAX_ROWS, Rows, execute
 from queries.sql import Resolver, Sql, Translation, ViewLookup
 from queries.translate import translate, typed_parameter
@@ -158,12 +158,13 @@ def column_fields(rows: Rows) -> list[dict[str, str]]:
 def query_submit(
     *, organisation: Organisation, user: AbstractBaseUser, via: str, sql: str,
     parameters: Iterable[Mapping[str, Any]] = (), default_row_limit: int | None = None,
-    timeout_ms: int | None = None, run_async: bool = False,
+    timeout_ms: int | None = None, run_async: bool = False, query_lambda: QueryLambda | None = None,
 ) -> Query:  # fmt: skip
     """Record the query; run it now (its row then holds the outcome) or on a worker once the row is committed."""
     query = Query.objects.create(
         organisation=organisation, user=user, via=via, sql=sql, parameters=list(parameters),
         default_row_limit=default_row_limit, timeout_ms=min(timeout_ms or DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS),
+        query_lambda=query_lambda,
     )  # fmt: skip
     if run_async:
         transaction.on_commit(lambda: tasks.run_query.delay(query.pk))
@@ -219,10 +220,14 @@ def _record_failure(query: Query, error: QueryError, *, ran_ms: int) -> None:
         # How long it ran before it stopped: its statement has ended.
         Query.objects.filter(pk=query.pk).update(elapsed_ms=ran_ms)
         return
-    Query.objects.filter(pk=query.pk, status=Query.Status.RUNNING).update(
+    failed = Query.objects.filter(pk=query.pk, status=Query.Status.RUNNING).update(
         status=Query.Status.ERROR, finished_at=timezone.now(), backend_pid=None, error_type=error.type,
         error_message=error.message, error_line=error.line, error_column=error.column, elapsed_ms=ran_ms,
     )  # fmt: skip
+    if failed and query.query_lambda_id:  # the lambda's usage shows the failure an async caller can't see
+        QueryLambda.objects.filter(pk=query.query_lambda_id).update(
+            last_error_at=timezone.now(), last_error_message=error.message[:2000]
+        )
 
 
 def _record_result(query: Query, outcome: QueryOutcome) -> None:

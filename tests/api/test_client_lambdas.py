@@ -143,6 +143,14 @@ def test_paginated_and_async_execution(rs, shop, monkeypatch):
     tasks.run_query(handed.pop())
     done = rs.Queries.get_query_results(query_id=queued.query_id)
     assert [r["_id"] for r in done.results] == ["0", "1", "2", "3", "4", "5"]
+    # an async execution that fails on the worker is the lambda's last error, as a synchronous one is
+    rs.QueryLambdas.update_query_lambda(query_lambda="ids", sql=QueryLambdaSql(query="SELECT :n AS n"))
+    bad = [QueryParameter(name="n", type="int", value="many")]
+    failing = rs.QueryLambdas.execute_query_lambda_by_tag(query_lambda="ids", tag="latest", _async=True, parameters=bad)
+    tasks.run_query(handed.pop())
+    assert rs.Queries.get_query(query_id=failing.query_id).data.status == "ERROR"
+    stats = rs.QueryLambdas.get_query_lambda_tag_version(query_lambda="ids", tag="latest").data.version.stats
+    assert "not a valid int" in stats.last_execution_error_message
 
 
 def test_lambda_errors_in_rocksets_body(rs, shop):
