@@ -72,6 +72,7 @@ def version_data(version: QueryLambdaVersion, query_lambda: QueryLambda) -> dict
             "last_executed_by": query_lambda.last_executed_by or None,
             "last_execution_error": iso(query_lambda.last_error_at),
             "last_execution_error_message": query_lambda.last_error_message or None,
+            "executions": query_lambda.executions,
         },
     }
 

@@ -141,7 +141,8 @@ SCHEMAS: dict[str, Any] = {
     "QueryLambdaSql": obj({"query": STR, "default_parameters": {"type": "array", "items": ref("QueryParameter")}},
                           ["query"]),
     "QueryLambdaStats": obj({"last_executed": STR, "last_executed_by": STR, "last_execution_error": STR,
-                             "last_execution_error_message": STR}),
+                             "last_execution_error_message": STR,
+                             "executions": {**INT, "description": "Millrace: how many times the lambda ran."}}),
     "QueryLambdaVersion": obj({
         "workspace": STR, "name": STR,
         "version": {**STR, "description": "16 hex digits; a version never changes once saved."},

@@ -114,6 +114,7 @@ def test_versions_tags_latest_and_execution_by_version(rs, shop):
     assert [(t.tag_name, t.version.version) for t in tags] == [("latest", v2.version)]
     stats = rs.QueryLambdas.get_query_lambda_version(query_lambda="recent", version=v1.version).data.stats
     assert stats.last_executed and stats.last_executed_by == "alice@acme.test" and stats.last_execution_error is None
+    assert stats.executions == 3  # Millrace's count beside Rockset's fields
     # deleting the newest version moves `latest` back
     rs.QueryLambdas.delete_query_lambda_version(query_lambda="recent", version=v2.version)
     latest = rs.QueryLambdas.get_query_lambda_tag_version(query_lambda="recent", tag="latest").data
