@@ -28,7 +28,7 @@ SCHEMAS: dict[str, Any] = {
     "ErrorModel": obj({
         "message": STR,
         "type": {"type": "string", "enum": ["INVALIDINPUT", "AUTHEXCEPTION", "NOTFOUND", "ALREADYEXISTS",
-                                            "DEPENDENTRESOURCES", "METHODNOTALLOWED", "INTERNALERROR",
+                                            "DEPENDENTRESOURCES", "FORBIDDEN", "METHODNOTALLOWED", "INTERNALERROR",
                                             "QUERY_ERROR", "QUERY_TIMEOUT", "RESOURCEEXCEEDED"]},
         "trace_id": STR,
         "error_id": STR,
@@ -144,6 +144,52 @@ SCHEMAS: dict[str, Any] = {
     }),
     "ValidateQueryResponse": obj({"collections": {"type": "array", "items": STR},
                                   "parameters": {"type": "array", "items": STR}}),
+    "QueryLambdaSql": obj({"query": STR, "default_parameters": {"type": "array", "items": ref("QueryParameter")}},
+                          ["query"]),
+    "QueryLambdaStats": obj({"last_executed": STR, "last_executed_by": STR, "last_execution_error": STR,
+                             "last_execution_error_message": STR,
+                             "executions": {**INT, "description": "Millrace: how many times the lambda ran."}}),
+    "QueryLambdaVersion": obj({
+        "workspace": STR, "name": STR,
+        "version": {**STR, "description": "16 hex digits; a version never changes once saved."},
+        "description": STR, "sql": ref("QueryLambdaSql"), "collections": {"type": "array", "items": STR},
+        "state": {"type": "string", "enum": ["ACTIVE", "INVALID_SQL"]}, "created_at": STR, "created_by": STR,
+        "created_by_apikey_name": STR, "public_access_id": STR, "stats": ref("QueryLambdaStats"),
+    }),
+    "QueryLambda": obj({"workspace": STR, "name": STR, "collections": {"type": "array", "items": STR},
+                        "last_updated": STR, "last_updated_by": STR, "latest_version": ref("QueryLambdaVersion"),
+                        "version_count": INT}),
+    "QueryLambdaTag": obj({"tag_name": STR, "version": ref("QueryLambdaVersion")}),
+    "CreateQueryLambdaRequest": obj({"name": {**STR, "pattern": "^[A-Za-z0-9_-]{1,100}$"},
+                                     "sql": ref("QueryLambdaSql"), "description": STR, "is_public": BOOL},
+                                    ["name", "sql"]),
+    "UpdateQueryLambdaRequest": obj({"sql": ref("QueryLambdaSql"), "description": STR, "is_public": BOOL},
+                                    ["sql"]),
+    "CreateQueryLambdaTagRequest": obj({"tag_name": STR, "version": STR}, ["tag_name", "version"]),
+    "ExecuteQueryLambdaRequest": obj({
+        "parameters": {"type": "array", "items": ref("QueryParameter"),
+                       "description": "Over the version's default_parameters; `type` defaults to the default's."},
+        "default_row_limit": INT, "max_initial_results": INT, "paginate": BOOL,
+        "initial_paginate_response_doc_count": INT, "async": BOOL,
+        "async_options": obj({"timeout_ms": INT, "client_timeout_ms": INT, "max_initial_results": INT}),
+        "timeout_ms": INT,
+    }),
+    "View": obj({"workspace": STR, "name": STR, "path": STR, "query_sql": STR, "description": STR,
+                 "entities": {"type": "array", "items": STR,
+                              "description": "The collections, views and aliases the view's SQL names."},
+                 "state": {"type": "string", "enum": ["CREATED", "DELETED"]}, "created_at": STR, "modified_at": STR,
+                 "creator_email": STR, "owner_email": STR, "created_by_apikey_name": STR}),
+    "CreateViewRequest": obj({"name": {**STR, "pattern": "^[A-Za-z0-9_-]{1,100}$"}, "query": STR,
+                              "description": STR}, ["name", "query"]),
+    "UpdateViewRequest": obj({"query": STR, "description": STR}, ["query"]),
+    "Alias": obj({"workspace": STR, "name": STR, "collections": {"type": "array", "items": STR},
+                  "description": STR, "state": {"type": "string", "enum": ["CREATED", "DELETED"]},
+                  "created_at": STR, "modified_at": STR, "creator_email": STR, "created_by_apikey_name": STR}),
+    "CreateAliasRequest": obj({"name": {**STR, "pattern": "^[A-Za-z0-9_-]{1,100}$"},
+                               "collections": {"type": "array", "items": STR, "minItems": 1, "maxItems": 1},
+                               "description": STR}, ["name", "collections"]),
+    "UpdateAliasRequest": obj({"collections": {"type": "array", "items": STR, "minItems": 1, "maxItems": 1},
+                               "description": STR}, ["collections"]),
     "UpdateCollectionRequest": obj({"description": {**STR, "maxLength": 500}}, []),
     "CreateApiKeyRequest": obj({"name": {**STR, "pattern": "^[A-Za-z0-9_-]{1,64}$"}}, ["name"]),
 }  # fmt: skip
@@ -181,6 +227,8 @@ def many(name: str) -> dict[str, Any]:
 WS = ["workspace"]
 COL = ["workspace", "collection"]
 SRC = ["workspace", "collection", "source"]
+QL = ["workspace", "query_lambda"]
+LAMBDA = "/v1/orgs/self/ws/{workspace}/lambdas/{query_lambda}"
 PATHS: dict[str, Any] = {
     "/v1/orgs/self": {"get": op("Your organisation (its External ID for role trust policies)", ref("Organization"))},
     "/v1/orgs/self/ws": {"get": op("List workspaces", many("Workspace")),
@@ -228,6 +276,53 @@ PATHS: dict[str, Any] = {
     "/v1/orgs/self/queries/validations": {
         "post": op("Parse and check a query without running it", ref("ValidateQueryResponse"), "QueryRequest",
                    wrapped=False)},
+    "/v1/orgs/self/lambdas": {"get": op("List Query Lambdas in every workspace", many("QueryLambda"))},
+    "/v1/orgs/self/ws/{workspace}/lambdas": {
+        "get": op("List a workspace's Query Lambdas", many("QueryLambda"), params=WS),
+        "post": op("Create a Query Lambda (its first version; tag `latest` follows the newest)",
+                   ref("QueryLambdaVersion"), "CreateQueryLambdaRequest", WS)},
+    f"{LAMBDA}": {
+        "get": op("Get a Query Lambda", ref("QueryLambda"), params=QL),
+        "delete": op("Delete a Query Lambda with its versions and tags", ref("QueryLambda"), params=QL)},
+    f"{LAMBDA}/versions": {
+        "get": op("List a Query Lambda's versions, newest first", many("QueryLambdaVersion"), params=QL),
+        "post": op("Update a Query Lambda: a new version (`?create=true` creates the lambda if missing)",
+                   ref("QueryLambdaVersion"), "UpdateQueryLambdaRequest", QL)},
+    f"{LAMBDA}/versions/{{version}}": {
+        "get": op("Get a version", ref("QueryLambdaVersion"), params=[*QL, "version"]),
+        "post": op("Execute a version", ref("QueryResponse"), "ExecuteQueryLambdaRequest", [*QL, "version"],
+                   wrapped=False)},
+    f"{LAMBDA}/version/{{version}}": {
+        "delete": op("Delete a version no tag but `latest` points at", ref("QueryLambdaVersion"),
+                     params=[*QL, "version"])},
+    f"{LAMBDA}/tags": {
+        "get": op("List a Query Lambda's tags", many("QueryLambdaTag"), params=QL),
+        "post": op("Create a tag, or move it to another version", ref("QueryLambdaTag"),
+                   "CreateQueryLambdaTagRequest", QL)},
+    f"{LAMBDA}/tags/{{tag}}": {
+        "get": op("Get the version a tag points at", ref("QueryLambdaTag"), params=[*QL, "tag"]),
+        "post": op("Execute the version a tag points at", ref("QueryResponse"), "ExecuteQueryLambdaRequest",
+                   [*QL, "tag"], wrapped=False),
+        "delete": op("Delete a tag (not `latest`)", ref("QueryLambdaTag"), params=[*QL, "tag"])},
+    "/v1/orgs/self/views": {"get": op("List views in every workspace", many("View"))},
+    "/v1/orgs/self/ws/{workspace}/views": {
+        "get": op("List a workspace's views", many("View"), params=WS),
+        "post": op("Create a view: a named SELECT, usable wherever a collection name is", ref("View"),
+                   "CreateViewRequest", WS)},
+    "/v1/orgs/self/ws/{workspace}/views/{view}": {
+        "get": op("Get a view, its entities and state", ref("View"), params=[*WS, "view"]),
+        "post": op("Change a view's SQL (checked again; cycles refused)", ref("View"), "UpdateViewRequest",
+                   [*WS, "view"]),
+        "delete": op("Delete a view no other view or Query Lambda reads", ref("View"), params=[*WS, "view"])},
+    "/v1/orgs/self/aliases": {"get": op("List aliases in every workspace", many("Alias"))},
+    "/v1/orgs/self/ws/{workspace}/aliases": {
+        "get": op("List a workspace's aliases", many("Alias"), params=WS),
+        "post": op("Create an alias of one collection", ref("Alias"), "CreateAliasRequest", WS)},
+    "/v1/orgs/self/ws/{workspace}/aliases/{alias}": {
+        "get": op("Get an alias", ref("Alias"), params=[*WS, "alias"]),
+        "post": op("Switch an alias to another collection, atomically", ref("Alias"), "UpdateAliasRequest",
+                   [*WS, "alias"]),
+        "delete": op("Delete an alias no view or Query Lambda reads", ref("Alias"), params=[*WS, "alias"])},
     "/v1/orgs/self/users/self/apikeys": {
         "get": op("List your API keys", many("ApiKey")),
         "post": op("Create an API key (the response holds the key, once)", ref("ApiKey"), "CreateApiKeyRequest"),

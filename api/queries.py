@@ -20,7 +20,7 @@ from api.body import field, json_body, only_known
 from api.errors import STATUS_FOR_TYPE, invalid, not_found
 from ingest.convert import dumps
 from queries.errors import QueryError
-from queries.models import Query
+from queries.models import Query, QueryLambda
 from queries.services import (
     MAX_TIMEOUT_MS,
     column_fields,
@@ -76,9 +76,10 @@ def _sql_part(data: dict[str, Any]) -> dict[str, Any]:
     return {"sql": sql["query"], "parameters": parameters, "default_row_limit": limit, "timeout_ms": timeout}
 
 
-def _paging(data: dict[str, Any]) -> dict[str, Any]:
+def paging(data: dict[str, Any]) -> dict[str, Any]:
     """Async, and how many results the first answer carries when the rest are kept for `/pages`: Rockset's
-    `max_initial_results` (or its older `sql.paginate` with `initial_paginate_response_doc_count`)."""
+    `max_initial_results` (or its older `sql.paginate` with `initial_paginate_response_doc_count`, which a
+    Query Lambda's execution request carries at its top level)."""
     run_async = field(data, "async", bool) or False
     options = field(data, "async_options", dict) or {}
     only_known(options, ASYNC_FIELDS, "async_options")
@@ -88,9 +89,9 @@ def _paging(data: dict[str, Any]) -> dict[str, Any]:
     async_timeout = _count(options, "timeout_ms", "async_options", least=1, most=MAX_TIMEOUT_MS)
     initial = _count(data, "max_initial_results", least=1, most=MAX_PAGE_DOCS)
     initial = initial or _count(options, "max_initial_results", "async_options", least=1, most=MAX_PAGE_DOCS)
-    sql = data["sql"]
-    paginate = field(sql, "paginate", bool, prefix="sql")
-    old_style = _count(sql, "initial_paginate_response_doc_count", "sql", least=1, most=MAX_PAGE_DOCS)
+    sql, prefix = (data["sql"], "sql") if isinstance(data.get("sql"), dict) else (data, "")
+    paginate = field(sql, "paginate", bool, prefix=prefix)
+    old_style = _count(sql, "initial_paginate_response_doc_count", prefix, least=1, most=MAX_PAGE_DOCS)
     if initial is None and (paginate or old_style):
         initial = old_style or DEFAULT_PAGE_DOCS
     return {"run_async": run_async, "initial": initial, "async_timeout": async_timeout}
@@ -101,15 +102,25 @@ def query_create(request: HttpRequest, caller: Caller) -> HttpResponse:
     paginated one is kept (a row, its results for MILLRACE_QUERY_RESULTS_SECONDS) for `/queries/{id}`."""
     data = json_body(request)
     request_data = _sql_part(data)
-    paging = _paging(data)
-    if paging["run_async"] or paging["initial"]:
-        return _kept_query(caller, request_data, paging)
     try:
-        outcome = query_run(organisation=caller.organisation, **request_data)
+        return query_answer(caller, request_data, paging(data))
     except QueryError as error:
         return query_error_response(error)
+
+
+def query_answer(
+    caller: Caller, request_data: dict[str, Any], paging: dict[str, Any], extra: dict[str, Any] | None = None,
+    query_lambda: QueryLambda | None = None,
+) -> HttpResponse:  # fmt: skip
+    """Run (or queue) a query and answer with Rockset's QueryResponse; `extra` fields join the body (a
+    Query Lambda's `query_lambda_path`). A QueryError is raised for the caller to report."""
+    extra = extra or {}
+    if paging["run_async"] or paging["initial"]:
+        return _kept_query(caller, {**request_data, "query_lambda": query_lambda}, paging, extra)
+    outcome = query_run(organisation=caller.organisation, **request_data)
     results = outcome.rows.results
     body = {
+        **extra,
         "query_id": str(uuid.uuid4()),
         "status": "COMPLETED",
         "collections": outcome.collections,
@@ -123,7 +134,9 @@ def query_create(request: HttpRequest, caller: Caller) -> HttpResponse:
     return _json(dumps(body))
 
 
-def _kept_query(caller: Caller, request_data: dict[str, Any], paging: dict[str, Any]) -> HttpResponse:
+def _kept_query(
+    caller: Caller, request_data: dict[str, Any], paging: dict[str, Any], extra: dict[str, Any]
+) -> HttpResponse:
     if paging["run_async"] and paging["async_timeout"]:
         request_data = {**request_data, "timeout_ms": paging["async_timeout"]}
     query = query_submit(
@@ -131,14 +144,15 @@ def _kept_query(caller: Caller, request_data: dict[str, Any], paging: dict[str, 
         **request_data,
     )  # fmt: skip
     if query.status in Query.UNFINISHED:
-        return _json(dumps({"query_id": str(query.query_id), "status": query.status, "results": [],
+        return _json(dumps({**extra, "query_id": str(query.query_id), "status": query.status, "results": [],
                             "query_errors": [], "warnings": []}))  # fmt: skip
     if query.status != Query.Status.COMPLETED:
-        return query_error_response(_query_error(query))
+        raise _query_error(query)
     count = paging["initial"] or DEFAULT_PAGE_DOCS
     texts = query_results_page(query=query, start=0, count=count)
     body = _prefix(
         {
+            **extra,
             "query_id": str(query.query_id),
             "status": query.status,
             "collections": query.collections,

@@ -130,6 +130,15 @@ RULES: dict[str, Rule] = {
     "query_editor": page(R, R),
     "query_describe": page(R),
     "query_download": page(R),
+    # Query Lambdas, Views, Aliases: any role reads and runs lambdas (POST on a lambda's page runs it);
+    # members and admins save, tag, create and switch.
+    "lambda_list": page(R),
+    "lambda_detail": page(R, R),
+    "lambda_save": page(M),
+    "lambda_tag_set": page(M),
+    "lambda_tag_delete": page(M),
+    "saved_views": page(R, M),
+    "saved_aliases": page(R, M),
     # Rockset's REST API.
     "api_openapi": api(P),
     "api_org": api(R),
@@ -149,6 +158,22 @@ RULES: dict[str, Rule] = {
     "api_query_validations": api(R, R),
     "api_query": api(R, R),  # DELETE cancels a query, which only ever read
     "api_query_pages": api(R),
+    # Query Lambdas, Views, Aliases: members and admins save and change them; any role reads and runs them
+    # (running a lambda only reads). Deleting a tag shares its URL with running by tag: checked in its view.
+    "api_lambdas_all": api(R),
+    "api_lambdas": api(R, M),
+    "api_lambda": api(R, M),
+    "api_lambda_versions": api(R, M),
+    "api_lambda_version": api(R, R),  # POST runs the version
+    "api_lambda_version_delete": api(M),
+    "api_lambda_tags": api(R, M),
+    "api_lambda_tag": api(R, R),  # POST runs the tagged version; DELETE needs a member (checked in the view)
+    "api_views_all": api(R),
+    "api_views": api(R, M),
+    "api_view": api(R, M),
+    "api_aliases_all": api(R),
+    "api_aliases": api(R, M),
+    "api_alias": api(R, M),
     "api_keys_self": api(R),  # a user's own keys, like the console's page
     "api_keys_of_user": api(R),
     "api_key": api(R),

@@ -16,9 +16,25 @@ from typing import Any
 
 from sqlglot import exp
 
+from queries.dialect import parse
 from queries.errors import QueryError
 from queries.functions import EACH_TEXT
-from queries.sql import ALIAS, BOOL, DOC, DOCUMENTS, JSON, NULL, NUM, TEXT, TIME, Resolver, Sql, unsupported, where_of
+from queries.sql import (
+    ALIAS,
+    BOOL,
+    DOC,
+    DOCUMENTS,
+    JSON,
+    NULL,
+    NUM,
+    TEXT,
+    TIME,
+    Resolver,
+    Sql,
+    ViewLookup,
+    unsupported,  # fmt: skip
+    where_of,
+)
 
 DEFAULT_WORKSPACE = "commons"
 # What a statement is translated for: the result, a FROM, a UNION's side, a value (IN, scalar), EXISTS
@@ -69,6 +85,9 @@ class Relations:
 
     pg: bool
     resolve: Resolver
+    view_sql: ViewLookup | None
+    expanding: list[str]  # the views being inlined, outermost first (a view naming itself is a cycle)
+    entities: list[str]  # what the query itself names (not its views' insides): collections, aliases, views
     scope: Scope
     collections: list[str]
     aliases: int
@@ -164,9 +183,15 @@ class Relations:
         raise unsupported(node, "This FROM item is")
 
     def collection(self, node: exp.Table, inline: bool = False) -> tuple[str, tuple, Sql | None]:
+        """A collection, or an alias of one (the resolver's business), or a view (inlined)."""
         workspace, name = node.db or DEFAULT_WORKSPACE, node.name
+        if not self.expanding:
+            self.entities.append(f"{workspace}.{name}")
         collection_id = self.resolve(workspace, name)
         if collection_id is None:
+            view_sql = self.view_sql(workspace, name) if self.view_sql is not None else None
+            if view_sql is not None:
+                return self.view(node, workspace, name, view_sql)
             raise QueryError(f"Collection '{workspace}.{name}' not found.", *where_of(node))
         alias = self.new_alias(ALIAS)
         relation = Relation(alias, f"{alias}.body", f"{alias}.doc_id", f"{alias}.event_time")
@@ -176,6 +201,27 @@ class Relations:
             subquery = f"(SELECT doc_id, body, event_time FROM {DOCUMENTS} WHERE collection_id = %s) AS {alias}"
             return subquery, (collection_id,), None
         return f"{DOCUMENTS} {alias}", (), Sql(f"{alias}.collection_id = %s", BOOL, (collection_id,))
+
+    def view(self, node: exp.Table, workspace: str, name: str, sql: str) -> tuple[str, tuple, Sql | None]:
+        """A view is its SELECT as a derived table named like the view. Its SQL was checked when it was
+        saved, but what it names may have changed since: an error inside it says which view, and where
+        the view is used."""
+        path = f"{workspace}.{name}"
+        if path in self.expanding:
+            chain = " → ".join([*self.expanding[self.expanding.index(path) :], path])
+            raise QueryError(f"View `{path}` refers to itself: {chain}.", *where_of(node))
+        self.expanding.append(path)
+        try:
+            fragment = self.derived(node, parse(sql), {})
+        except QueryError as error:
+            if error.message.startswith("In view `"):
+                raise
+            raise QueryError(f"In view `{path}`: {error.message}", *where_of(node), type_=error.type) from None
+        finally:
+            self.expanding.pop()
+        if not node.alias:
+            self.scope.names.setdefault(path, self.scope.relations[-1])
+        return fragment
 
     def derived(self, node: exp.Expression, body: exp.Expression, ctes: dict) -> tuple[str, tuple, Sql | None]:
         """A subquery in FROM or a CTE: a statement of its own, whose columns become the relation's."""

@@ -26,9 +26,9 @@ from queries import tasks
 from queries.describe import COLUMNS, describe, describe_target, is_describe, type_of
 from queries.dialect import parse
 from queries.errors import QueryError
-from queries.models import RESULT_CHUNK, Query, QueryResult, results_kept
+from queries.models import RESULT_CHUNK, Query, QueryLambda, QueryResult, View, results_kept
 from queries.run import MAX_ROWS, Rows, execute
-from queries.sql import Resolver, Sql, Translation
+from queries.sql import Resolver, Sql, Translation, ViewLookup
 from queries.translate import translate, typed_parameter
 
 # /metrics (console/monitoring.py): queries that ran, and those refused or failed by Rockset's error type.
@@ -44,11 +44,29 @@ MAX_TIMEOUT_MS = 300_000
 
 
 def collection_resolver(organisation: Organisation) -> Resolver:
+    """A collection's id by name, or the id of the collection an alias names. Each name is looked up once
+    per query: an alias switched while the query is translated still gives it one collection throughout."""
+    seen: dict[tuple[str, str], int | None] = {}
+
     def resolve(workspace: str, name: str) -> int | None:
-        scoped = Collection.objects.for_organisation(organisation)
-        return scoped.filter(workspace__name=workspace, name=name).values_list("pk", flat=True).first()
+        if (workspace, name) not in seen:
+            collections = Collection.objects.for_organisation(organisation)
+            found = collections.filter(workspace__name=workspace, name=name).values_list("pk", flat=True).first()
+            if found is None:  # an alias (of a live collection, which may be in another workspace)
+                aliased = collections.filter(aliases__workspace__name=workspace, aliases__name=name)
+                found = aliased.values_list("pk", flat=True).first()
+            seen[(workspace, name)] = found
+        return seen[(workspace, name)]
 
     return resolve
+
+
+def view_lookup(organisation: Organisation) -> ViewLookup:
+    def view_sql(workspace: str, name: str) -> str | None:
+        scoped = View.objects.for_organisation(organisation)
+        return scoped.filter(workspace__name=workspace, name=name).values_list("query", flat=True).first()
+
+    return view_sql
 
 
 def bound_parameters(parameters: Iterable[Mapping[str, Any]]) -> dict[str, Sql]:
@@ -78,6 +96,7 @@ def query_translate(
         parameters=bound_parameters(parameters),
         default_limit=default_row_limit,
         row_cap=MAX_ROWS,
+        view_sql=view_lookup(organisation),
     )
 
 
@@ -139,12 +158,13 @@ def column_fields(rows: Rows) -> list[dict[str, str]]:
 def query_submit(
     *, organisation: Organisation, user: AbstractBaseUser, via: str, sql: str,
     parameters: Iterable[Mapping[str, Any]] = (), default_row_limit: int | None = None,
-    timeout_ms: int | None = None, run_async: bool = False,
+    timeout_ms: int | None = None, run_async: bool = False, query_lambda: QueryLambda | None = None,
 ) -> Query:  # fmt: skip
     """Record the query; run it now (its row then holds the outcome) or on a worker once the row is committed."""
     query = Query.objects.create(
         organisation=organisation, user=user, via=via, sql=sql, parameters=list(parameters),
         default_row_limit=default_row_limit, timeout_ms=min(timeout_ms or DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS),
+        query_lambda=query_lambda,
     )  # fmt: skip
     if run_async:
         transaction.on_commit(lambda: tasks.run_query.delay(query.pk))
@@ -200,10 +220,14 @@ def _record_failure(query: Query, error: QueryError, *, ran_ms: int) -> None:
         # How long it ran before it stopped: its statement has ended.
         Query.objects.filter(pk=query.pk).update(elapsed_ms=ran_ms)
         return
-    Query.objects.filter(pk=query.pk, status=Query.Status.RUNNING).update(
+    failed = Query.objects.filter(pk=query.pk, status=Query.Status.RUNNING).update(
         status=Query.Status.ERROR, finished_at=timezone.now(), backend_pid=None, error_type=error.type,
         error_message=error.message, error_line=error.line, error_column=error.column, elapsed_ms=ran_ms,
     )  # fmt: skip
+    if failed and query.query_lambda_id:  # the lambda's usage shows the failure an async caller can't see
+        QueryLambda.objects.filter(pk=query.query_lambda_id).update(
+            last_error_at=timezone.now(), last_error_message=error.message[:2000]
+        )
 
 
 def _record_result(query: Query, outcome: QueryOutcome) -> None:

@@ -31,6 +31,8 @@ TIMES = (TS, DT, DATE)
 
 # A collection's id from (workspace, name), looked up in the caller's organisation only; None if not there.
 Resolver = Callable[[str, str], "int | None"]
+# A view's SQL from (workspace, name), in the caller's organisation; None if there is no such view.
+ViewLookup = Callable[[str, str], "str | None"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class Translation:
     params: list[Any]
     columns: list[Column]
     collections: list[str] = field(default_factory=list)
+    entities: list[str] = field(default_factory=list)  # the names the SQL itself reads (views not opened)
 
 
 def where_of(node: exp.Expression) -> tuple[int | None, int | None]:

@@ -50,6 +50,7 @@ from queries.sql import (
     Resolver,
     Sql,
     Translation,
+    ViewLookup,
     unsupported,
     where_of,
 )  # fmt: skip
@@ -91,11 +92,17 @@ def typed_parameter(name: str, type_: str, value: Any) -> Sql:
 class Translator(Relations, Windows, Expressions, Functions, Times):
     """One query, for one database vendor and one organisation's collections."""
 
-    def __init__(self, vendor: str, resolve: Resolver, parameters: Mapping[str, Sql] | None = None) -> None:
+    def __init__(
+        self, vendor: str, resolve: Resolver, parameters: Mapping[str, Sql] | None = None,
+        view_sql: ViewLookup | None = None,
+    ) -> None:  # fmt: skip
         if vendor not in (POSTGRES, SQLITE):
             raise ValueError(f"No SQL generator for {vendor}")
         self.pg = vendor == POSTGRES
         self.resolve = resolve
+        self.view_sql = view_sql
+        self.expanding: list[str] = []
+        self.entities: list[str] = []
         self.parameters = dict(parameters or {})
         self.scope = Scope()
         self.collections: list[str] = []  # workspace.name of each collection read, for the response
@@ -111,7 +118,10 @@ class Translator(Relations, Windows, Expressions, Functions, Times):
         if not isinstance(tree, exp.Query):
             raise QueryError("Only SELECT queries may be run.", *where_of(tree))
         statement = self.statement(tree, TOP, default_limit=default_limit, row_cap=row_cap)
-        return Translation(statement.sql, statement.params, statement.columns, list(dict.fromkeys(self.collections)))
+        return Translation(
+            statement.sql, statement.params, statement.columns, list(dict.fromkeys(self.collections)),
+            list(dict.fromkeys(self.entities)),
+        )  # fmt: skip
 
     def statement(self, node: exp.Expression, mode: str, **limits: int | None) -> Statement:
         """A SELECT or a UNION, for the result (TOP), a FROM (DERIVED), a UNION's side (MEMBER) or a value
@@ -375,9 +385,10 @@ def translate(
     parameters: Mapping[str, Sql] | None = None,
     default_limit: int | None = None,
     row_cap: int | None = None,
+    view_sql: ViewLookup | None = None,
 ) -> Translation:
     """Rockset SQL → one statement for `vendor`, with its bound values; QueryError when it can't be."""
-    translator = Translator(vendor, resolve, parameters)
+    translator = Translator(vendor, resolve, parameters, view_sql)
     try:
         return translator.translate(sql, default_limit=default_limit, row_cap=row_cap)
     except QueryError:

@@ -33,6 +33,8 @@ from console.access import url_patterns
 from console.models import Heartbeat, Invitation, Membership, Organisation, hash_api_key
 from console.services import api_key_create, first_admin_create, organisation_admin_create
 from integrations.models import Integration
+from queries.lambdas import Author, lambda_create, tag_set
+from queries.saved import alias_create, view_create
 from queries.services import query_submit
 from tests.conftest import PASSWORD, ROLE_ARN
 
@@ -95,6 +97,22 @@ def api_source(w: SimpleNamespace, actor: str) -> dict[str, Any]:
 
 def api_query(w: SimpleNamespace, actor: str) -> dict[str, Any]:
     return {"query_id": w.queries["admin"].query_id}
+
+
+def api_workspace_name(w: SimpleNamespace, actor: str) -> dict[str, Any]:
+    return {"workspace": w.workspace.name}
+
+
+def api_lambda(w: SimpleNamespace, actor: str) -> dict[str, Any]:
+    return {"workspace": w.workspace.name, "query_lambda": "walk"}
+
+
+def api_lambda_version(w: SimpleNamespace, actor: str) -> dict[str, Any]:
+    return {**api_lambda(w, actor), "version": w.lambda_version.version}
+
+
+def api_lambda_tag(w: SimpleNamespace, actor: str) -> dict[str, Any]:
+    return {**api_lambda(w, actor), "tag": "prod"}
 
 
 WALK: dict[str, Case] = {
@@ -166,6 +184,32 @@ WALK: dict[str, Case] = {
         kwargs=lambda w, a: {"query_id": w.queries.get(a, w.queries["admin"]).query_id, "fmt": "csv"},
         scoped=True,
     ),
+    # Query Lambdas, Views, Aliases in the console: any role reads and runs; members save, tag, switch
+    "lambda_list": page(get=READ_ONLY),
+    "lambda_detail": page(
+        get=READ_ONLY, post=READ_ONLY, kwargs=lambda w, a: {"workspace": "acme-ws", "name": "walk"}, scoped=True
+    ),
+    "lambda_save": page(post=MEMBER, data=lambda w: {"sql": WALK_SQL, "lambda_name": "walk", "workspace": "acme-ws"}),
+    "lambda_tag_set": page(
+        post=MEMBER,
+        kwargs=lambda w, a: {"workspace": "acme-ws", "name": "walk"},
+        data=lambda w: {"tag_name": "dev", "version": w.lambda_version.version},
+        scoped=True,
+    ),
+    "lambda_tag_delete": page(
+        get=MEMBER,
+        post=MEMBER,
+        kwargs=lambda w, a: {"workspace": "acme-ws", "name": "walk", "tag": "prod"},
+        scoped=True,
+    ),
+    "saved_views": page(
+        get=READ_ONLY, post=MEMBER, data=lambda w: {"workspace": "acme-ws", "name": "v3", "query": WALK_SQL}
+    ),
+    "saved_aliases": page(
+        get=READ_ONLY,
+        post=MEMBER,
+        data=lambda w: {"workspace": "acme-ws", "name": "a3", "collection": "acme-ws.orders"},
+    ),
     # Rockset's REST API, each caller with their own key
     "api_openapi": api(get=PUBLIC),
     "api_org": api(get=READ_ONLY),
@@ -200,6 +244,57 @@ WALK: dict[str, Case] = {
     "api_keys_self": api(get=READ_ONLY, post=READ_ONLY),
     "api_keys_of_user": api(get=READ_ONLY, kwargs=lambda w, a: {"user": "self"}),
     "api_key": api(get=READ_ONLY, delete=READ_ONLY, kwargs=lambda w, a: {"user": "self", "name": "walk"}),
+    # Query Lambdas, Views, Aliases: any role reads and runs them; members and admins change them
+    "api_lambdas_all": api(get=READ_ONLY),
+    "api_lambdas": api(
+        get=READ_ONLY, post=MEMBER, kwargs=api_workspace_name, data=lambda w: {"name": "x"}, scoped=True
+    ),
+    "api_lambda": api(get=READ_ONLY, delete=MEMBER, kwargs=api_lambda, scoped=True),
+    "api_lambda_versions": api(
+        get=READ_ONLY, post=MEMBER, kwargs=api_lambda, data=lambda w: {"sql": {"query": WALK_SQL}}, scoped=True
+    ),
+    "api_lambda_version": api(get=READ_ONLY, post=READ_ONLY, kwargs=api_lambda_version, scoped=True),
+    "api_lambda_version_delete": api(delete=MEMBER, kwargs=api_lambda_version, scoped=True),
+    "api_lambda_tags": api(
+        get=READ_ONLY,
+        post=MEMBER,
+        kwargs=api_lambda,
+        data=lambda w: {"tag_name": "dev", "version": w.lambda_version.version},
+        scoped=True,
+    ),
+    "api_lambda_tag": api(get=READ_ONLY, post=READ_ONLY, delete=MEMBER, kwargs=api_lambda_tag, scoped=True),
+    "api_views_all": api(get=READ_ONLY),
+    "api_views": api(
+        get=READ_ONLY,
+        post=MEMBER,
+        kwargs=api_workspace_name,
+        data=lambda w: {"name": "v2", "query": WALK_SQL},
+        scoped=True,
+    ),
+    "api_view": api(
+        get=READ_ONLY,
+        post=MEMBER,
+        delete=MEMBER,
+        kwargs=lambda w, a: {**api_workspace_name(w, a), "view": "counted"},
+        data=lambda w: {"query": WALK_SQL},
+        scoped=True,
+    ),
+    "api_aliases_all": api(get=READ_ONLY),
+    "api_aliases": api(
+        get=READ_ONLY,
+        post=MEMBER,
+        kwargs=api_workspace_name,
+        data=lambda w: {"name": "a2", "collections": ["acme-ws.orders"]},
+        scoped=True,
+    ),
+    "api_alias": api(
+        get=READ_ONLY,
+        post=MEMBER,
+        delete=MEMBER,
+        kwargs=lambda w, a: {**api_workspace_name(w, a), "alias": "current"},
+        data=lambda w: {"collections": ["acme-ws.orders"]},
+        scoped=True,
+    ),
     # Every page of Django's admin site, whatever the model: operators only.
     "admin:*": page(get=OPERATOR),
 }
@@ -277,6 +372,11 @@ def world(db: None, aws: SimpleNamespace) -> SimpleNamespace:
         actor: query_submit(organisation=acme, user=users[actor], via="console", sql=WALK_SQL)
         for actor in ("read_only", "member", "admin")
     }  # each one's own: the others' reach theirs; the outsider and the operator try the admin's
+    author = Author(email="ada@acme.test")
+    lambda_version = lambda_create(organisation=acme, workspace="acme-ws", name="walk", sql=WALK_SQL, author=author)
+    tag_set(query_lambda=lambda_version.query_lambda, tag="prod", version=lambda_version.version)
+    view_create(organisation=acme, workspace="acme-ws", name="counted", query=WALK_SQL, author=author)
+    alias_create(organisation=acme, workspace="acme-ws", name="current", collections=["acme-ws.orders"], author=author)
     Heartbeat.objects.create(name="worker", seen_at=timezone.now())  # beat ticks: /readyz answers 200
     clients = {"anonymous": Client()}
     for actor, user in users.items():
@@ -286,7 +386,7 @@ def world(db: None, aws: SimpleNamespace) -> SimpleNamespace:
     return SimpleNamespace(
         acme=acme, users=users, keys=keys, clients=clients, cookies=cookies, integration=integration,
         workspace=workspace, collection=collection, source=source, invitation=invitation, mel_membership=mel_membership,
-        queries=queries,
+        queries=queries, lambda_version=lambda_version,
     )  # fmt: skip
 
 

@@ -19,6 +19,8 @@ from console.models import Heartbeat, Invitation, Organisation, hash_api_key
 from console.services import api_key_create, first_admin_create
 from ingest.models import LagAlert, ScanSegment, Shard
 from integrations.models import Integration
+from queries.lambdas import Author, lambda_create, lambda_update, tag_set
+from queries.saved import alias_create, view_create
 from tests.e2e.browser import CSP_LISTENER, ROOT, Browser, chromium_path
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -73,6 +75,19 @@ def world(db: None) -> SimpleNamespace:
         token_hash=hash_api_key("t"), invited_by=ada, expires_at=now + timedelta(days=7),
     )  # fmt: skip
     key, _ = api_key_create(user=ada, organisation=acme, name="ci-loader-for-the-nightly-jobs")
+    author = Author(email=ada.email)
+    long_sql = ("SELECT note, COUNT(*) AS orders_with_this_rather_long_note FROM commons.orders "
+                "WHERE order_id > :after GROUP BY note")  # fmt: skip
+    after = [{"name": "after", "type": "string", "value": "ord-0"}]
+    first = lambda_create(organisation=acme, workspace="commons", name="orders-by-note-for-the-dashboard", sql=long_sql,
+                          default_parameters=after, author=author)  # fmt: skip
+    lambda_update(organisation=acme, query_lambda=first.query_lambda, sql=long_sql.replace("COUNT(*)", "COUNT(*) + 0"),
+                  default_parameters=first.default_parameters, author=author)  # fmt: skip
+    tag_set(query_lambda=first.query_lambda, tag="production-dashboard", version=first.version)
+    view_create(organisation=acme, workspace="commons", name="recent-orders-with-long-notes",
+                query="SELECT order_id, note FROM commons.orders WHERE note IS NOT NULL", author=author)  # fmt: skip
+    alias_create(organisation=acme, workspace="commons", name="live-orders-for-the-reporting-service",
+                 collections=["commons.orders"], author=author)  # fmt: skip
     return SimpleNamespace(integration=integration, source=source, key=key)
 
 
@@ -98,11 +113,14 @@ def chromium(live_server) -> Iterator[object]:
 
 def pages(w: SimpleNamespace) -> list[str]:
     c = "/collections/commons/orders"
+    q = "/queries/lambdas/commons/orders-by-note-for-the-dashboard"
     return [
         "/", "/collections/", f"{c}/", f"{c}/documents/", f"{c}/edit/", f"{c}/resync/", f"{c}/delete/", f"{c}/pause/",
         f"{c}/delete-export/", "/collections/commons/customers-with-a-long-name/", "/collections/new/",
         "/integrations/", f"/integrations/{w.integration.pk}/", f"/integrations/{w.integration.pk}/delete/",
-        "/api-keys/", f"/api-keys/{w.key.pk}/revoke/", "/api/", "/organisation/", "/admin/", "/help/",
+        "/api-keys/", f"/api-keys/{w.key.pk}/revoke/", "/api/", "/queries/lambdas/",
+        f"{q}/", "/queries/views/", "/queries/aliases/", f"{q}/tags/production-dashboard/delete/", "/organisation/",
+        "/admin/", "/help/",
         *(f"/help/{slug}/" for slug in help.sections()),
     ]  # fmt: skip
 
