@@ -23,6 +23,7 @@ from typing import Any
 
 from django.db import DatabaseError, connection, transaction
 from django.utils.dateparse import parse_datetime
+from psycopg.pq import TransactionStatus
 
 from queries import sqlite_functions
 from queries.errors import QueryError
@@ -100,14 +101,36 @@ def execute(
 
 
 def _postgres(sql: str, params: list[Any], timeout_ms: int, row_cap: int) -> list[tuple]:
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL transaction_read_only = on")
-        cursor.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
-        cursor.execute("SET LOCAL TIME ZONE 'UTC'")  # ISO 8601 text without a zone is UTC, as in Rockset
-        cursor.execute(sql, params)
-        rows = _fetch(cursor, row_cap)
-        transaction.set_rollback(True)
+    """The settings and the statement go in one message: Django's client-side cursor sends a simple query,
+    in which several statements may follow each other, so a point lookup costs one round trip, not six
+    (BEGIN, three SETs, the statement, ROLLBACK). The translator emits one statement with every value
+    bound, so nothing of the user's can follow it. ISO 8601 text without a zone is UTC, as in Rockset."""
+    settings = (
+        f"SET LOCAL transaction_read_only = on; SET LOCAL statement_timeout = {int(timeout_ms)}; "
+        "SET LOCAL TIME ZONE 'UTC'; "
+    )
+    if connection.in_atomic_block:  # a test's or a caller's transaction: a savepoint, rolled back
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(settings + sql, params)
+            rows = _statement_rows(cursor, row_cap)
+            transaction.set_rollback(True)
+        return rows
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        try:
+            cursor.execute(f"BEGIN; {settings}{sql}; ROLLBACK", params)
+            rows = _statement_rows(cursor, row_cap)
+        finally:
+            # A statement that failed (timeout, cancel) left the transaction open and aborted.
+            if connection.connection.info.transaction_status != TransactionStatus.IDLE:
+                connection.connection.rollback()
     return rows
+
+
+def _statement_rows(cursor: Any, row_cap: int) -> list[tuple]:
+    while cursor.description is None and cursor.nextset():
+        pass  # past the results of BEGIN and the SETs to the statement's rows
+    return _fetch(cursor, row_cap)
 
 
 def _sqlite(
@@ -174,8 +197,11 @@ def _fetch(cursor: Any, row_cap: int) -> list[tuple]:
     return rows
 
 
+_DECODER = json.JSONDecoder(parse_float=Decimal)  # one for every value: json.loads(..., parse_float=) builds one a call
+
+
 def _decode(text: str) -> Any:
-    return json.loads(text, parse_float=Decimal)
+    return _DECODER.decode(text)
 
 
 def event_time(value: datetime | str) -> str:

@@ -336,12 +336,12 @@ class Translator(Relations, Windows, Expressions, Functions, Times):
         that their fields can be read on), and every value as JSON for the sides of a UNION."""
         if emitted is None:
             document, doc_id, event_time = column.star
-            return Sql(f"{doc_id}, {document}{'::text' if self.pg else ''}, {event_time}", STAR)
+            return Sql(f"{doc_id}, {document}, {event_time}", STAR)
         if mode == TOP:
+            # PostgreSQL's jsonb arrives as its text (Django's psycopg loader), so no cast: `(x)::text` of a
+            # grouped x made PostgreSQL carry whole documents into the grouping and sort them on disk.
             if emitted.path is not None and not self.pg:
                 return Sql(f"({emitted.table} -> '{self.sqlite_path(emitted.path)}')", JSON)
-            if emitted.kind == JSON and self.pg:
-                return Sql(f"({emitted.sql})::text", JSON, emitted.params)
             return emitted
         if mode == VALUES:
             return self.scalar(emitted)
