@@ -27,7 +27,8 @@ from psycopg.pq import TransactionStatus
 
 from queries import sqlite_functions
 from queries.errors import QueryError
-from queries.sql import BOOL, DOCUMENTS, IV, JSON, STAR, TIME, TIMES, Translation
+from queries.functions import CAST_FAILED
+from queries.sql import BOOL, DOCUMENTS, IV, JSON, MI, STAR, TIME, TIMES, Translation
 
 MAX_ROWS = 100_000  # a synchronous result bigger than this is a mistake or needs paging (not built yet)
 MAX_BYTES = 64 * 1024 * 1024
@@ -39,7 +40,7 @@ SQLITE_FUNCTIONS = {"json_extract", "json_type", "->", "typeof", "count", "sum",
                     "instr", "nullif", "round", "row_number", "rank", "dense_rank", "percent_rank", "cume_dist",
                     "first_value", "last_value", "nth_value", "lag", "lead", "trunc", "floor", "ceil", "power",
                     "group_concat",
-                    *sqlite_functions.FUNCTIONS, *sqlite_functions.AGGREGATES}  # fmt: skip
+                    *sqlite_functions.FUNCTIONS, *sqlite_functions.AGGREGATES, "millrace_cast_failed"}  # fmt: skip
 TIME_FORMATS = {"timestamp": "%Y-%m-%dT%H:%M:%S.%fZ", "datetime": "%Y-%m-%dT%H:%M:%S.%f", "date": "%Y-%m-%d"}
 # With DEBUG on, Django's cursor logs each statement with its parameters quoted by SQLite's QUOTE(), while
 # the authorizer is still set: without it, every query failed under DEBUG. QUOTE only formats a value.
@@ -88,6 +89,13 @@ def execute(
         if "statement timeout" in text or "interrupted" in text:
             raise QueryError(
                 f"The query ran longer than its timeout of {timeout_ms:,} ms.", type_="QUERY_TIMEOUT"
+            ) from None
+        if CAST_FAILED in text or "user-defined function raised exception" in text:
+            value = text.split(CAST_FAILED, 1)[1].split('"')[0] if CAST_FAILED in text else ""
+            raise QueryError(
+                f"CAST could not convert the value{f' {value!r}' if value else ''} to the type asked for; "
+                "TRY_CAST(x AS type) gives null instead.",
+                type_="QUERY_ERROR",
             ) from None
         if "not authorized" in text or "prohibited" in text:  # SQLite's words for what the authorizer denied
             raise QueryError("The query tried to read something other than your collections.") from None
@@ -224,7 +232,7 @@ def _plain(value: Any, kind: str) -> Any:
     if kind in TIMES:
         moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(value))
         return moment.strftime(TIME_FORMATS[kind])
-    if kind == IV:
+    if kind in (IV, MI):
         return int(value)
     if kind == BOOL:
         return bool(value)

@@ -101,6 +101,7 @@ class Translator(Relations, Windows, Expressions, Functions, Times):
         self.collections: list[str] = []  # workspace.name of each collection read, for the response
         self.aliases = 0  # generated aliases (d1, s2, u3...) are numbered across the whole statement
         self.over: Sql | None = None  # the OVER (...) of the window function being emitted
+        self.windows: dict[str, exp.Window] = {}  # the SELECT's named windows (WINDOW w AS (...))
 
     # The statement
 
@@ -164,10 +165,11 @@ class Translator(Relations, Windows, Expressions, Functions, Times):
     def select(
         self, node: exp.Select, mode: str, *, default_limit: int | None = None, row_cap: int | None = None
     ) -> Statement:
-        for key in ("laterals", "windows", "qualify", "into", "locks", "connect", "prewhere"):
+        for key in ("laterals", "qualify", "into", "locks", "connect", "prewhere"):
             if node.args.get(key):
                 raise unsupported(node, f"{key.rstrip('_').upper()} is")
         self.with_ctes(node)
+        outer_windows, self.windows = self.windows, self.named_windows(node)
         source = node.args.get("from_") or node.args.get("from")
         joins = node.args.get("joins") or []
         if source is None:  # `SELECT ARRAY_CREATE(1, 2)`: values only, as Rockset's examples write them
@@ -234,7 +236,17 @@ class Translator(Relations, Windows, Expressions, Functions, Times):
         sql = " ".join(parts)
         if mode == MEMBER and (terms or limit is not None):
             sql = f"SELECT * FROM ({sql}) AS {self.new_alias('m')}"  # a UNION's side may not ORDER or LIMIT
+        self.windows = outer_windows  # a subquery's named windows are its own
         return Statement(sql, params, [c for c, _ in items], refs)
+
+    def named_windows(self, node: exp.Select) -> dict[str, exp.Window]:
+        """`WINDOW w AS (PARTITION BY ... ORDER BY ...)`: the definitions `OVER w` names in this SELECT."""
+        named: dict[str, exp.Window] = {}
+        for window in node.args.get("windows") or []:
+            if window.name in named:
+                raise QueryError(f"The window `{window.name}` is defined twice.", *where_of(window))
+            named[window.name] = window
+        return named
 
     def named_outputs(self, items: list[tuple[Column, Sql | None]], outputs: list[Sql], mode: str) -> list[str]:
         """For an enclosing query the columns are named c0, c1...; a `*` is three (document, _id, time)."""
