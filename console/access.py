@@ -130,6 +130,7 @@ RULES: dict[str, Rule] = {
     "query_editor": page(R, R),
     "query_describe": page(R),
     "query_download": page(R),
+    "query_cancel": page(R, R),  # a user's own query (checked on the query, in the view)
     # Rockset's REST API.
     "api_openapi": api(P),
     "api_org": api(R),

@@ -79,8 +79,13 @@ class Functions:
             j = value
             present = f"{value.sql} IS NOT NULL"
         shown = self.as_string(value)
-        if self.pg:  # an error PostgreSQL raises only on the row that doesn't convert (see run.py)
-            failed = f"CAST('{CAST_FAILED}' || COALESCE({shown.sql}, {j.sql}::text) AS bigint)"
+        if self.pg:
+            # An error PostgreSQL raises on the row that doesn't convert (run.py reports it as CAST's). The
+            # stable function keeps the planner from raising it while folding constants, where the value is
+            # written in the query and converts.
+            failed = (f"CAST('{CAST_FAILED}' || COALESCE({shown.sql}, {j.sql}::text) || "
+                      f"left(statement_timestamp()::text, 0) AS bigint)")  # fmt: skip
+            failed = {TEXT: f"CAST({failed} AS text)", BOOL: f"({failed} <> 0)"}.get(converted.kind, failed)
             failed_params = shown.params + j.params
         else:
             failed, failed_params = f"millrace_cast_failed({shown.sql})", shown.params

@@ -155,11 +155,15 @@ def column_fields(rows: Rows) -> list[dict[str, str]]:
 def query_submit(
     *, organisation: Organisation, user: AbstractBaseUser, via: str, sql: str,
     parameters: Iterable[Mapping[str, Any]] = (), default_row_limit: int | None = None,
-    timeout_ms: int | None = None, run_async: bool = False,
+    timeout_ms: int | None = None, run_async: bool = False, query_id: uuid.UUID | None = None,
 ) -> Query:  # fmt: skip
-    """Record the query; run it now (its row then holds the outcome) or on a worker once the row is committed."""
+    """Record the query; run it now (its row then holds the outcome) or on a worker once the row is committed.
+    `query_id`: the id the caller chose (the editor's, so that its Cancel button can name the query it is
+    waiting for); a new one if it is taken."""
+    if query_id is None or Query.objects.filter(query_id=query_id).exists():
+        query_id = uuid.uuid4()
     query = Query.objects.create(
-        organisation=organisation, user=user, via=via, sql=sql, parameters=list(parameters),
+        organisation=organisation, user=user, via=via, sql=sql, parameters=list(parameters), query_id=query_id,
         default_row_limit=default_row_limit, timeout_ms=min(timeout_ms or DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS),
     )  # fmt: skip
     if run_async:

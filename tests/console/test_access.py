@@ -166,6 +166,11 @@ WALK: dict[str, Case] = {
         kwargs=lambda w, a: {"query_id": w.queries.get(a, w.queries["admin"]).query_id, "fmt": "csv"},
         scoped=True,
     ),
+    "query_cancel": page(
+        post=READ_ONLY,
+        kwargs=lambda w, a: {"query_id": w.queries.get(a, w.queries["admin"]).query_id},
+        scoped=True,
+    ),
     # Rockset's REST API, each caller with their own key
     "api_openapi": api(get=PUBLIC),
     "api_org": api(get=READ_ONLY),
