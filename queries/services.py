@@ -21,6 +21,7 @@ from sqlglot import exp
 
 from collections_app.models import Collection, Workspace
 from console.models import Organisation
+from ingest import clock
 from ingest.convert import dumps
 from queries import tasks
 from queries.describe import COLUMNS, describe, describe_target, is_describe, type_of
@@ -189,6 +190,21 @@ def query_execute(query_pk: int) -> Query | None:
         else:
             _record_result(query, outcome)
     query.refresh_from_db()
+    return query
+
+
+CLIENT_TIMEOUT_MAX_MS = 120_000  # Rockset's most for async_options.client_timeout_ms: two minutes
+WAIT_POLL_SECONDS = 0.05
+
+
+def query_wait(*, query: Query, timeout_ms: int) -> Query:
+    """An async query's state once it has finished or `timeout_ms` has passed, whichever comes first:
+    Rockset's `client_timeout_ms`, for which the first answer waits before it says "still running"."""
+    deadline = clock.monotonic() + min(timeout_ms, CLIENT_TIMEOUT_MAX_MS) / 1000
+    query.refresh_from_db()
+    while query.status in Query.UNFINISHED and clock.monotonic() < deadline:
+        clock.sleep(WAIT_POLL_SECONDS)
+        query.refresh_from_db()
     return query
 
 
