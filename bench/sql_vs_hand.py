@@ -14,6 +14,7 @@ the process's peak RSS before and after, as the operating system sees it."""
 
 from __future__ import annotations
 
+import gc
 import json
 import resource
 import statistics
@@ -149,8 +150,10 @@ def ratios(organisation: Organisation, orders: int, customers: int) -> None:
         )
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+def _rss_mb() -> float:
+    """The process's resident memory now (Linux), not its high-water mark: keeping the result set that."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
 
 
 def paging(organisation: Organisation) -> None:
@@ -160,15 +163,18 @@ def paging(organisation: Organisation) -> None:
     if query.status != query.Status.COMPLETED:
         print(f"  paging: the query did not complete: {query.error_type} {query.error_message}")
         return
-    before = _peak_rss_mb()
+    gc.collect()
+    before = peak = _rss_mb()
     started = time.perf_counter()
     read = 0
     for start in range(0, query.row_count, PAGE):
-        read += len(query_results_page(query=query, start=start, count=PAGE))
+        page = query_results_page(query=query, start=start, count=PAGE)
+        read += len(page)
+        peak = max(peak, _rss_mb())  # with the page still held
     seconds = time.perf_counter() - started
     print(
-        f"  paging {read:,} kept documents, {PAGE:,} a page, in {seconds:.1f} s: peak RSS {before:.0f} MB before, "
-        f"{_peak_rss_mb():.0f} MB after (growth {_peak_rss_mb() - before:.1f} MB; goal: flat)"
+        f"  paging {read:,} kept documents ({read // PAGE} pages of {PAGE:,}) in {seconds:.2f} s: RSS {before:.0f} MB "
+        f"before, at most {peak:.0f} MB while paging (growth {peak - before:.1f} MB; goal: flat)"
     )
 
 
