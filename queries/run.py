@@ -117,7 +117,7 @@ def _postgres(sql: str, params: list[Any], timeout_ms: int, row_cap: int) -> lis
         f"SET LOCAL transaction_read_only = on; SET LOCAL statement_timeout = {int(timeout_ms)}; "
         "SET LOCAL TIME ZONE 'UTC'; "
     )
-    if connection.in_atomic_block:  # a test's or a caller's transaction: a savepoint, rolled back
+    if connection.in_atomic_block or not connection.get_autocommit():  # a caller's transaction: a savepoint
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(settings + sql, params)
             rows = _statement_rows(cursor, row_cap)

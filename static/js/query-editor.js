@@ -55,13 +55,16 @@
     const textarea = form.querySelector("textarea");
     const cancelButton = form.querySelector("[data-cancel]");
     const runInput = form.querySelector("[data-run-id]");
-    form.addEventListener("submit", () => {
-      runId = newRunId();
-      runInput.value = runId; // the plain form's run (htmx sends its own below)
-    });
+    // Capture: before htmx's own submit listener reads the form, so that the id sent is the one kept here.
+    form.addEventListener(
+      "submit",
+      () => {
+        runId = newRunId();
+        runInput.value = runId;
+      },
+      true,
+    );
     form.addEventListener("htmx:configRequest", (event) => {
-      runId = newRunId();
-      runInput.value = runId;
       event.detail.parameters.run_id = runId;
       cancelButton.hidden = false;
       cancelButton.disabled = false;
