@@ -25,6 +25,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils.dateparse import parse_datetime
 from psycopg.pq import TransactionStatus
 
+from collections_app.models import Collection, Workspace
 from queries import sqlite_functions
 from queries.errors import QueryError
 from queries.functions import CAST_FAILED
@@ -69,21 +70,40 @@ def sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, database:
     return sqlite3.SQLITE_DENY
 
 
+class NamesChanged(Exception):
+    """A collection named by a remembered id is no longer that name's (deleted, or another in its place)."""
+
+
+# (organisation, workspace, name, collection) that must all still hold, checked in the statement's message
+Assumed = tuple[int, str, str, int]
+NAMES_CHANGED = "millrace: collection names changed"
+GUARD_SQL = (
+    "SELECT CASE WHEN count(*) = %s THEN 1 ELSE CAST('{marker}' || left(statement_timestamp()::text, 0) AS int) "
+    "END FROM {collections} c JOIN {workspaces} w ON w.id = c.workspace_id WHERE w.organisation_id = %s AND "
+    "c.status <> 'DELETED' AND ({matches})"
+)
+
+
 def execute(
-    translation: Translation, *, timeout_ms: int, row_cap: int = MAX_ROWS, cancelled: Callable[[], bool] | None = None
-) -> Rows:
+    translation: Translation, *, timeout_ms: int, row_cap: int = MAX_ROWS, cancelled: Callable[[], bool] | None = None,
+    assumed: list[Assumed] | None = None,
+) -> Rows:  # fmt: skip
     """Run the statement and decode its rows; QueryError for a timeout, a cap, a cancel or a database refusal.
 
     `cancelled` is asked now and then while SQLite works (PostgreSQL's statement is cancelled from outside,
-    with pg_cancel_backend); it also tells a cancel from a timeout once the database has stopped."""
+    with pg_cancel_backend); it also tells a cancel from a timeout once the database has stopped.
+    `assumed`: collection ids the translation took from memory (PostgreSQL); checked in the same message as
+    the statement, NamesChanged if one no longer holds."""
     params = list(translation.params)
     try:
         if connection.vendor == "postgresql":
-            raw_rows = _postgres(translation.sql, params, timeout_ms, row_cap)
+            raw_rows = _postgres(translation.sql, params, timeout_ms, row_cap, assumed or [])
         else:
             raw_rows = _sqlite(translation.sql, params, timeout_ms, row_cap, cancelled)
     except DatabaseError as error:
         text = str(error)
+        if NAMES_CHANGED in text:
+            raise NamesChanged from None
         if "due to user request" in text or ("interrupted" in text and cancelled is not None and cancelled()):
             raise QueryError("The query was cancelled.", type_="QUERY_CANCELLED") from None
         if "statement timeout" in text or "interrupted" in text:
@@ -108,7 +128,20 @@ def execute(
     return Rows([_document(row, translation) for row in raw_rows], [c.name for c in translation.columns])
 
 
-def _postgres(sql: str, params: list[Any], timeout_ms: int, row_cap: int) -> list[tuple]:
+def _guard(assumed: list[Assumed]) -> tuple[str, list[Any]]:
+    """A statement that fails unless every remembered id is still its name's collection, in its organisation."""
+    if not assumed:
+        return "", []
+    matches = " OR ".join(["(c.id = %s AND w.name = %s AND c.name = %s)"] * len(assumed))
+    sql = GUARD_SQL.format(marker=NAMES_CHANGED, collections=Collection._meta.db_table,
+                           workspaces=Workspace._meta.db_table, matches=matches)  # fmt: skip
+    params: list[Any] = [len(assumed), assumed[0][0]]
+    for _, workspace, name, collection in assumed:
+        params += [collection, workspace, name]
+    return sql + "; ", params
+
+
+def _postgres(sql: str, params: list[Any], timeout_ms: int, row_cap: int, assumed: list[Assumed]) -> list[tuple]:
     """The settings and the statement go in one message: Django's client-side cursor sends a simple query,
     in which several statements may follow each other, so a point lookup costs one round trip, not six
     (BEGIN, three SETs, the statement, ROLLBACK). The translator emits one statement with every value
@@ -117,17 +150,19 @@ def _postgres(sql: str, params: list[Any], timeout_ms: int, row_cap: int) -> lis
         f"SET LOCAL transaction_read_only = on; SET LOCAL statement_timeout = {int(timeout_ms)}; "
         "SET LOCAL TIME ZONE 'UTC'; "
     )
+    guard, guard_params = _guard(assumed)
+    settings, params = settings + guard, guard_params + params
     if connection.in_atomic_block or not connection.get_autocommit():  # a caller's transaction: a savepoint
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(settings + sql, params)
-            rows = _statement_rows(cursor, row_cap)
+            rows = _statement_rows(cursor, row_cap, skip=bool(guard))
             transaction.set_rollback(True)
         return rows
     connection.ensure_connection()
     with connection.cursor() as cursor:
         try:
             cursor.execute(f"BEGIN; {settings}{sql}; ROLLBACK", params)
-            rows = _statement_rows(cursor, row_cap)
+            rows = _statement_rows(cursor, row_cap, skip=bool(guard))
         finally:
             # A statement that failed (timeout, cancel) left the transaction open and aborted.
             if connection.connection.info.transaction_status != TransactionStatus.IDLE:
@@ -135,9 +170,13 @@ def _postgres(sql: str, params: list[Any], timeout_ms: int, row_cap: int) -> lis
     return rows
 
 
-def _statement_rows(cursor: Any, row_cap: int) -> list[tuple]:
-    while cursor.description is None and cursor.nextset():
-        pass  # past the results of BEGIN and the SETs to the statement's rows
+def _statement_rows(cursor: Any, row_cap: int, *, skip: bool = False) -> list[tuple]:
+    """The statement's rows: past the results of BEGIN and the SETs (no rows), and the guard's if `skip`."""
+    while cursor.description is None or skip:
+        if cursor.description is not None:
+            skip = False
+        if not cursor.nextset():
+            break
     return _fetch(cursor, row_cap)
 
 

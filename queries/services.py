@@ -5,6 +5,7 @@ that doesn't exist."""
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -28,7 +29,7 @@ from queries.describe import COLUMNS, describe, describe_target, is_describe, ty
 from queries.dialect import parse
 from queries.errors import QueryError
 from queries.models import RESULT_CHUNK, Query, QueryResult, results_kept
-from queries.run import MAX_ROWS, Rows, execute
+from queries.run import MAX_ROWS, NamesChanged, Rows, execute
 from queries.sql import Resolver, Sql, Translation
 from queries.translate import translate, typed_parameter
 
@@ -68,6 +69,42 @@ def collection_resolver(organisation: Organisation) -> Resolver:
     return resolve
 
 
+# What this process resolved: (organisation, workspace, name) → collection. Used only where the statement's
+# own message checks the ids still hold (run.py's guard, PostgreSQL), so a stale one costs a retry, never a
+# wrong answer: it saves the point lookup a round trip of its own to resolve a name.
+_REMEMBERED: dict[tuple[int, str, str], int] = {}
+REMEMBERED_MAX = 10_000
+
+
+class RememberingResolver:
+    """Names resolved from the process's memory where it can, fetched (and remembered) where it can't; the
+    ids taken from memory are listed in `assumed` for the statement to check."""
+
+    def __init__(self, organisation: Organisation) -> None:
+        self.organisation = organisation
+        self.fetch = collection_resolver(organisation)
+        self.assumed: dict[tuple[str, str], int] = {}
+
+    def __call__(self, workspace: str, name: str) -> int | None:
+        key = (self.organisation.pk, workspace, name)
+        if key in _REMEMBERED:
+            self.assumed[workspace, name] = _REMEMBERED[key]
+            return _REMEMBERED[key]
+        found = self.fetch(workspace, name)
+        if found is not None:
+            if len(_REMEMBERED) >= REMEMBERED_MAX:
+                _REMEMBERED.clear()
+            _REMEMBERED[key] = found
+        return found
+
+    def assumptions(self) -> list[tuple[int, str, str, int]]:
+        return [(self.organisation.pk, ws, name, pk) for (ws, name), pk in self.assumed.items()]
+
+    def forget(self) -> None:
+        for workspace, name in self.assumed:
+            _REMEMBERED.pop((self.organisation.pk, workspace, name), None)
+
+
 def bound_parameters(parameters: Iterable[Mapping[str, Any]]) -> dict[str, Sql]:
     """Rockset's `[{name, type, value}]` as bound values; a name given twice is a mistake worth saying."""
     bound: dict[str, Sql] = {}
@@ -83,7 +120,7 @@ def bound_parameters(parameters: Iterable[Mapping[str, Any]]) -> dict[str, Sql]:
 
 def query_translate(
     *, organisation: Organisation, sql: str, parameters: Iterable[Mapping[str, Any]] = (),
-    default_row_limit: int | None = None,
+    default_row_limit: int | None = None, resolve: Resolver | None = None,
 ) -> Translation:  # fmt: skip
     if is_describe(sql):
         _, label = describe_target(sql, collection_resolver(organisation))
@@ -91,7 +128,7 @@ def query_translate(
     return translate(
         sql,
         vendor=connection.vendor,
-        resolve=collection_resolver(organisation),
+        resolve=resolve or collection_resolver(organisation),
         parameters=bound_parameters(parameters),
         default_limit=default_row_limit,
         row_cap=MAX_ROWS,
@@ -120,10 +157,20 @@ def query_run(
             collection_id, label = describe_target(sql, collection_resolver(organisation))
             rows = Rows(describe(collection_id, timeout_ms=timeout), COLUMNS)
             return QueryOutcome(rows=rows, collections=[label], elapsed_ms=int((time.monotonic() - started) * 1000))
-        translation = query_translate(
-            organisation=organisation, sql=sql, parameters=parameters, default_row_limit=default_row_limit
-        )
-        rows = execute(translation, timeout_ms=timeout, cancelled=cancelled)
+        translate_with = functools.partial(
+            query_translate, organisation=organisation, sql=sql, parameters=parameters,
+            default_row_limit=default_row_limit,
+        )  # fmt: skip
+        remembering = RememberingResolver(organisation) if connection.vendor == "postgresql" else None
+        translation = translate_with(resolve=remembering)
+        try:
+            assumed = remembering.assumptions() if remembering else []
+            rows = execute(translation, timeout_ms=timeout, cancelled=cancelled, assumed=assumed)
+        except NamesChanged:  # a collection remembered by name was deleted or replaced: resolve afresh
+            if remembering:
+                remembering.forget()
+            translation = translate_with()
+            rows = execute(translation, timeout_ms=timeout, cancelled=cancelled)
     except QueryError as error:
         QUERY_ERRORS.labels(error.type).inc()
         raise
