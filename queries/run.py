@@ -30,7 +30,7 @@ from collections_app.models import Collection, Workspace
 from queries import sqlite_functions
 from queries.errors import QueryError
 from queries.functions import CAST_FAILED
-from queries.sql import BOOL, DOCUMENTS, IV, JSON, MI, STAR, TIME, TIMES, Translation
+from queries.sql import BOOL, DOCUMENTS, IV, JSON, MI, STAR, TEXT, TIME, TIMES, Translation
 
 MAX_ROWS = 100_000  # a synchronous result bigger than this is a mistake or needs paging (not built yet)
 MAX_BYTES = 64 * 1024 * 1024
@@ -273,8 +273,8 @@ def event_time(value: datetime | str) -> str:
 def _plain(value: Any, kind: str) -> Any:
     """A computed value as JSON. Numbers: integral ones as integers, others exactly as the database gave
     them, so that both databases answer alike (SQLite's 51.0 float and PostgreSQL's 51.0 numeric are 51)."""
-    if value is None:
-        return None
+    if value is None or (kind == TEXT and value.__class__ is str):
+        return value
     if kind == TIME:
         return event_time(value)
     if kind in TIMES:
