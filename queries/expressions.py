@@ -181,7 +181,8 @@ class Expressions:
             raise QueryError(f"A number is expected here, not a {emitted.kind}.")
         x = emitted.sql
         if self.pg:
-            sql = f"CASE WHEN jsonb_typeof({x}) = 'number' THEN ({x} #>> '{{}}')::numeric END"
+            # jsonb's number cast straight to numeric, exact (no detour through its text)
+            sql = f"CASE WHEN jsonb_typeof({x}) = 'number' THEN ({x})::numeric END"
         else:
             sql = f"CASE WHEN typeof({x}) IN ('integer', 'real') THEN {x} END"
         return Sql(sql, NUM, emitted.params * 2)
