@@ -22,6 +22,7 @@ from ingest.convert import dumps
 from queries.errors import QueryError
 from queries.models import Query, QueryLambda
 from queries.services import (
+    CLIENT_TIMEOUT_MAX_MS,
     MAX_TIMEOUT_MS,
     column_fields,
     query_cancel,
@@ -29,6 +30,7 @@ from queries.services import (
     query_run,
     query_submit,
     query_translate,
+    query_wait,
 )
 
 REQUEST_FIELDS = {"sql", "async", "async_options", "debug_threshold_ms", "max_initial_results", "timeout_ms"}
@@ -83,9 +85,9 @@ def paging(data: dict[str, Any]) -> dict[str, Any]:
     run_async = field(data, "async", bool) or False
     options = field(data, "async_options", dict) or {}
     only_known(options, ASYNC_FIELDS, "async_options")
-    # client_timeout_ms is accepted: Millrace answers an async query at once with its query_id, which is
-    # what Rockset did when the client timeout passed first, so clients handle it already.
-    _count(options, "client_timeout_ms", "async_options")
+    # client_timeout_ms: how long the first answer waits for an async query (up to two minutes, as Rockset);
+    # finished by then, it answers with the results, else with the query_id to poll.
+    client_timeout = _count(options, "client_timeout_ms", "async_options", most=CLIENT_TIMEOUT_MAX_MS)
     async_timeout = _count(options, "timeout_ms", "async_options", least=1, most=MAX_TIMEOUT_MS)
     initial = _count(data, "max_initial_results", least=1, most=MAX_PAGE_DOCS)
     initial = initial or _count(options, "max_initial_results", "async_options", least=1, most=MAX_PAGE_DOCS)
@@ -94,7 +96,9 @@ def paging(data: dict[str, Any]) -> dict[str, Any]:
     old_style = _count(sql, "initial_paginate_response_doc_count", prefix, least=1, most=MAX_PAGE_DOCS)
     if initial is None and (paginate or old_style):
         initial = old_style or DEFAULT_PAGE_DOCS
-    return {"run_async": run_async, "initial": initial, "async_timeout": async_timeout}
+    run_async = run_async or client_timeout is not None  # async_options with a client timeout: async, waited for
+    return {"run_async": run_async, "initial": initial, "async_timeout": async_timeout,
+            "client_timeout": client_timeout}  # fmt: skip
 
 
 def query_create(request: HttpRequest, caller: Caller) -> HttpResponse:
@@ -143,6 +147,8 @@ def _kept_query(
         organisation=caller.organisation, user=caller.user, via=Query.Via.API, run_async=paging["run_async"],
         **request_data,
     )  # fmt: skip
+    if paging["run_async"] and paging["client_timeout"]:
+        query = query_wait(query=query, timeout_ms=paging["client_timeout"])
     if query.status in Query.UNFINISHED:
         return _json(dumps({**extra, "query_id": str(query.query_id), "status": query.status, "results": [],
                             "query_errors": [], "warnings": []}))  # fmt: skip

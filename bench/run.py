@@ -80,7 +80,7 @@ def main() -> None:
 
 def run_all(endpoint: str) -> None:
     """Every benchmark, or those named on the command line (`bench/run.py export`)."""
-    from bench import conversion, export, lambdas, latency, metrics, query_pages, scan, shards, translation
+    from bench import conversion, export, lambdas, latency, metrics, query_pages, scan, shards, sql_vs_hand, translation
 
     def sync_latency() -> None:
         latency.sync_latency(endpoint, rate=50)
@@ -103,6 +103,7 @@ def run_all(endpoint: str) -> None:
         "translation": translation.main,
         "query-pages": query_pages.main,
         "lambdas": lambdas.main,
+        "sql-vs-hand": sql_vs_hand.main,
         "metrics": lambda: metrics.main(endpoint),
     }
     chosen = sys.argv[1:] or list(benchmarks)

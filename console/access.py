@@ -139,6 +139,7 @@ RULES: dict[str, Rule] = {
     "lambda_tag_delete": page(M),
     "saved_views": page(R, M),
     "saved_aliases": page(R, M),
+    "query_cancel": page(R, R),  # a user's own query (checked on the query, in the view)
     # Rockset's REST API.
     "api_openapi": api(P),
     "api_org": api(R),

@@ -7,6 +7,7 @@ subclass is where Rockset-only syntax goes as it is added (`HINT(...)`, `* EXCEP
 
 from __future__ import annotations
 
+import difflib
 from functools import lru_cache
 
 from sqlglot import exp, parser
@@ -77,6 +78,43 @@ def without_hints(tokens: list[Token]) -> list[Token]:
     return kept
 
 
+# The keywords a misspelling is measured against (a word the parser couldn't place that is close to one of
+# these is most likely it, mistyped: SELEC, FORM, WHER, GRUOP).
+KEYWORDS = ("SELECT", "FROM", "WHERE", "GROUP", "ORDER", "BY", "HAVING", "LIMIT", "OFFSET", "JOIN", "LEFT",
+            "RIGHT", "INNER", "OUTER", "CROSS", "FULL", "UNION", "DISTINCT", "BETWEEN", "LIKE", "CASE", "WHEN",
+            "THEN", "ELSE", "END", "WITH", "UNNEST", "EXCEPT", "NULL", "ASC", "DESC", "NULLS", "WINDOW", "OVER",
+            "PARTITION", "INTERVAL", "ESCAPE", "DESCRIBE")  # fmt: skip
+
+
+NAME_BEFORE = {TokenType.FROM, TokenType.JOIN, TokenType.DOT, TokenType.ALIAS}
+
+
+def _start(token: Token) -> int:
+    """The column where a token starts (sqlglot keeps where it ends)."""
+    return max(token.col - len(token.text) + 1, 1)
+
+
+def _misspelled(tokens: list[Token], line: int | None, column: int | None) -> tuple[Token, str] | None:
+    """The last word at or before where the parser stopped that reads as a misspelled keyword, and that
+    keyword; a syntax error points there rather than where the parser gave up."""
+    stop = (line or 10**9, column or 10**9)
+    found = None
+    for i, token in enumerate(tokens):
+        if (token.line, token.col) > stop:
+            break
+        word = token.text.upper()
+        if token.token_type != TokenType.VAR or word in KEYWORDS or len(word) < 2:
+            continue
+        before = tokens[i - 1].token_type if i else None
+        after = tokens[i + 1].token_type if i + 1 < len(tokens) else None
+        if before in NAME_BEFORE or after == TokenType.DOT:  # a name where names go: FROM orders, o.order
+            continue
+        close = difflib.get_close_matches(word, KEYWORDS, n=1, cutoff=0.75)
+        if close:
+            found = (token, close[0])
+    return found
+
+
 def parse(sql: str) -> exp.Expression:
     """One statement, or a QueryError that says where the parser stopped. Dashboards and Query Lambdas
     send the same text again and again, and parsing is most of a translation's time: the trees of recent
@@ -93,11 +131,17 @@ def _parsed(sql: str) -> exp.Expression:
         statements = [s for s in dialect.parser().parse(tokens, sql) if s is not None]
     except ParseError as error:
         first = error.errors[0] if error.errors else {}
+        line, column = first.get("line"), first.get("col")
+        if (misspelled := _misspelled(tokens, line, column)) is not None:
+            token, keyword = misspelled
+            raise QueryError(f"Syntax error: `{token.text}` is not SQL here; did you mean {keyword}?",
+                             token.line, _start(token)) from None  # fmt: skip
         description = str(first.get("description") or error).split("<Token")[0].strip()
         description = description.removesuffix(" but got").strip()
         if description.startswith("Required keyword"):  # sqlglot's words for a node it couldn't complete
             description = "an expression is incomplete"
-        raise QueryError(f"Syntax error: {description}", first.get("line"), first.get("col")) from None
+        stopped = next((t for t in tokens if (t.line, t.col) == (line, column)), None)
+        raise QueryError(f"Syntax error: {description}", line, _start(stopped) if stopped else column) from None
     except TokenError as error:
         raise QueryError(f"Syntax error: {error} (is a quote or a comment left open?)") from None
     if not statements:

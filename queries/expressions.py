@@ -13,7 +13,23 @@ from sqlglot import exp
 
 from ingest.convert import dumps
 from queries.errors import QueryError
-from queries.sql import BOOL, DOC, IV, JSON, NULL, NUM, SAFE_KEY, TEXT, TIME, TIMES, VALUE, Sql, unsupported, where_of
+from queries.sql import (
+    BOOL,
+    DOC,
+    IV,
+    JSON,
+    MI,
+    NULL,
+    NUM,
+    SAFE_KEY,
+    TEXT,
+    TIME,
+    TIMES,
+    VALUE,
+    Sql,
+    unsupported,
+    where_of,
+)
 
 
 class Expressions:
@@ -165,7 +181,8 @@ class Expressions:
             raise QueryError(f"A number is expected here, not a {emitted.kind}.")
         x = emitted.sql
         if self.pg:
-            sql = f"CASE WHEN jsonb_typeof({x}) = 'number' THEN ({x} #>> '{{}}')::numeric END"
+            # jsonb's number cast straight to numeric, exact (no detour through its text)
+            sql = f"CASE WHEN jsonb_typeof({x}) = 'number' THEN ({x})::numeric END"
         else:
             sql = f"CASE WHEN typeof({x}) IN ('integer', 'real') THEN {x} END"
         return Sql(sql, NUM, emitted.params * 2)
@@ -203,7 +220,7 @@ class Expressions:
         the comparison is written, for errors. (The parsed tree is shared between translations of the same
         text, see queries/dialect.py, so nothing here builds new nodes around its nodes.)"""
         a, b = self.scalar(a), self.scalar(b)
-        if a.kind in (*TIMES, TIME, IV) or b.kind in (*TIMES, TIME, IV):
+        if a.kind in (*TIMES, TIME, IV, MI) or b.kind in (*TIMES, TIME, IV, MI):
             a, b = self.times_compared(node, a, b)
         if operator == "=" and (contained := self.containment(a, b) or self.containment(b, a)):
             return contained
@@ -274,6 +291,17 @@ class Expressions:
         a, b = self.text(self.value(node.this)), self.text(self.value(node.expression))
         return Sql(f"({a.sql} LIKE {b.sql})", BOOL, a.params + b.params)
 
+    def emit_escape(self, node: exp.Escape) -> Sql:
+        """`x LIKE 'a!%' ESCAPE '!'`: the escape is one character, written in the query (or a parameter)."""
+        like = node.this
+        if not isinstance(like, exp.Like):
+            raise unsupported(node, "ESCAPE other than after LIKE is")
+        escape = self.constant_text(node.expression, "The ESCAPE character")
+        if len(escape) != 1:
+            raise QueryError("The ESCAPE of a LIKE is one character.", *where_of(node))
+        a, b = self.text(self.value(like.this)), self.text(self.value(like.expression))
+        return Sql(f"({a.sql} LIKE {b.sql} ESCAPE %s)", BOOL, (*a.params, *b.params, escape))
+
     def emit_is(self, node: exp.Is) -> Sql:
         if not isinstance(node.expression, exp.Null):
             raise unsupported(node, "IS other than IS [NOT] NULL is")
@@ -298,7 +326,7 @@ class Expressions:
 
     def arithmetic(self, node: exp.Binary, operator: str) -> Sql:
         a, b = self.value(node.this), self.value(node.expression)
-        if operator in "+-" and {a.kind, b.kind} & {*TIMES, TIME, IV}:
+        if operator in "+-" and {a.kind, b.kind} & {*TIMES, TIME, IV, MI}:
             return self.time_arithmetic(node, a, operator, b)
         a, b = self.number(a), self.number(b)
         return Sql(f"({a.sql} {operator} {b.sql})", NUM, a.params + b.params)

@@ -19,6 +19,7 @@ CAST_TYPES = {
     "FLOAT": "float", "DOUBLE": "float", "DECIMAL": "float",
     "BOOLEAN": BOOL, "TIMESTAMP": TS, "TIMESTAMPTZ": TS, "DATETIME": DT, "DATE": DATE,
 }  # fmt: skip
+CAST_FAILED = "millrace: CAST could not convert "  # the start of the error a failed CAST raises on PostgreSQL
 WHOLE = r"^\s*[-+]?\d+\s*$"
 DECIMAL = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 # One element of json_each as JSON text (its `value` is an SQL value, and true is 1 there)
@@ -63,9 +64,38 @@ class Functions:
             return Sql(f"CASE WHEN jsonb_typeof({j.sql}) = 'boolean' THEN ({j.sql})::boolean END", BOOL, j.params * 2)
         return Sql(f"CASE json_type({j.sql}) WHEN 'true' THEN 1 WHEN 'false' THEN 0 END", BOOL, j.params)
 
-    # CAST and TRY_CAST: a value that doesn't convert is NULL for both
+    # CAST fails the query on a value that doesn't convert, as Rockset's does; TRY_CAST makes it NULL
 
     def emit_cast(self, node: exp.Cast) -> Sql:
+        converted = self.try_cast(node)
+        value = self.scalar(self.value(node.this))
+        if converted.kind == NULL or value.kind in (NULL, *TIMES, TIME) or converted.sql == value.sql:
+            return converted
+        if value.kind in (JSON, DOC):
+            j = self.any_json(value)
+            present = (f"COALESCE(jsonb_typeof({j.sql}), 'null') <> 'null'" if self.pg
+                       else f"COALESCE(json_type({j.sql}), 'null') <> 'null'")  # fmt: skip
+        else:
+            j = value
+            present = f"{value.sql} IS NOT NULL"
+        shown = self.as_string(value)
+        if self.pg:
+            # An error PostgreSQL raises on the row that doesn't convert (run.py reports it as CAST's). The
+            # stable function keeps the planner from raising it while folding constants, where the value is
+            # written in the query and converts.
+            failed = (f"CAST('{CAST_FAILED}' || COALESCE({shown.sql}, {j.sql}::text) || "
+                      f"left(statement_timestamp()::text, 0) AS bigint)")  # fmt: skip
+            failed = {TEXT: f"CAST({failed} AS text)", BOOL: f"({failed} <> 0)"}.get(converted.kind, failed)
+            failed_params = shown.params + j.params
+        else:
+            failed, failed_params = f"millrace_cast_failed({shown.sql})", shown.params
+        sql = f"CASE WHEN {converted.sql} IS NULL AND {present} THEN {failed} ELSE {converted.sql} END"
+        return Sql(sql, converted.kind, (*converted.params, *j.params, *failed_params, *converted.params))
+
+    def emit_trycast(self, node: exp.TryCast) -> Sql:
+        return self.try_cast(node)
+
+    def try_cast(self, node: exp.Cast) -> Sql:
         target = CAST_TYPES.get(node.to.this.name)
         if target is None:
             raise unsupported(node, f"CAST to {node.to.sql()}")
@@ -85,9 +115,6 @@ class Functions:
         if value.kind == NULL:
             return value
         raise QueryError(f"A {value.kind} can't be cast to {target}.", *where_of(node))
-
-    def emit_trycast(self, node: exp.TryCast) -> Sql:
-        return self.emit_cast(node)
 
     def as_string(self, value: Sql) -> Sql:
         if value.kind in (TEXT, NULL):
@@ -336,9 +363,7 @@ class Functions:
             value = self.json(self.scalar(self.value(node.expression)))
             return Sql(f"({array.sql} @> jsonb_build_array({value.sql}))", BOOL, array.params + value.params)
         value = self.jtext(self.value(node.expression))
-        sql = (f"CASE WHEN {array.sql} IS NOT NULL THEN EXISTS (SELECT 1 FROM json_each({array.sql}) AS e "
-               f"WHERE {EACH_TEXT.format('e')} = {value.sql}) END")  # fmt: skip
-        return Sql(sql, BOOL, array.params * 2 + value.params)
+        return Sql(f"millrace_array_contains({array.sql}, json({value.sql}))", BOOL, array.params + value.params)
 
     def fn_element_at(self, node: exp.Anonymous) -> Sql:
         """ELEMENT_AT(array, n) from 1 (from the end when negative), or ELEMENT_AT(object, key)."""
@@ -386,10 +411,7 @@ class Functions:
                    f"FROM (SELECT t.e, MIN(t.n) AS n FROM jsonb_array_elements({array.sql}) WITH ORDINALITY AS t(e, n) "
                    "GROUP BY t.e) AS s) END")  # fmt: skip
         else:
-            element = EACH_TEXT.format("t")
-            sql = (f"CASE WHEN {array.sql} IS NOT NULL THEN (SELECT json_group_array(json(s.e)) FROM (SELECT "
-                   f"{element} AS e, MIN(t.id) AS n FROM json_each({array.sql}) AS t GROUP BY {element} ORDER BY n) "
-                   "AS s) END")  # fmt: skip
+            return self.doc(f"millrace_array_distinct({array.sql})", array.params)
         return self.doc(sql, array.params * 2)
 
     def fn_array_flatten(self, node: exp.Anonymous) -> Sql:
@@ -428,14 +450,41 @@ class Functions:
     # Aggregates
 
     def emit_arrayagg(self, node: exp.ArrayAgg) -> Sql:
-        if isinstance(node.this, exp.Order | exp.Distinct):
-            raise unsupported(node, "ARRAY_AGG with ORDER BY or DISTINCT is")
+        if isinstance(node.this, exp.Distinct):
+            raise unsupported(node, "ARRAY_AGG with DISTINCT is")
+        if isinstance(node.this, exp.Order):
+            return self.ordered_array(node.this)
         value = self.value(node.this)
         if self.pg:
             j = self.json(self.scalar(value))
             return self.aggregated(f"jsonb_agg({j.sql}) FILTER (WHERE {j.sql} IS NOT NULL)", JSON, j.params * 2)
         j = self.jtext(value)
         return self.aggregated(f"json_group_array(json({j.sql})) FILTER (WHERE {j.sql} IS NOT NULL)", DOC, j.params * 2)
+
+    def ordered_array(self, order: exp.Order) -> Sql:
+        """ARRAY_AGG(x ORDER BY k [DESC] [NULLS FIRST|LAST], ...): the keys sort as ORDER BY sorts them
+        (Rockset's type order first for fields)."""
+        if self.over is not None:
+            raise unsupported(order, "ARRAY_AGG(... ORDER BY ...) as a window function is")
+        value = self.value(order.this)
+        if self.pg:
+            terms = [t for ordered in order.expressions for t in self.sort_terms(ordered, self.value(ordered.this))]
+            j = self.json(self.scalar(value))
+            by = ", ".join(t.sql for t in terms)
+            sql = f"jsonb_agg({j.sql} ORDER BY {by}) FILTER (WHERE {j.sql} IS NOT NULL)"
+            return self.aggregated(sql, JSON, (*j.params, *(p for t in terms for p in t.params), *j.params))
+        arguments, params = [], []
+        for ordered in order.expressions:
+            desc = bool(ordered.args.get("desc"))
+            nulls_first = ordered.args.get("nulls_first")
+            first = (not desc) if nulls_first is None else bool(nulls_first)  # as sort_terms decides it
+            key = self.scalar(self.value(ordered.this))
+            for part in [self.type_rank(key), key] if key.kind == JSON else [key]:
+                arguments.append(f"{part.sql}, {int(desc)}, {int(first)}")
+                params += part.params
+        j = self.jtext(value)
+        sql = f"millrace_ordered_array(json({j.sql}), {', '.join(arguments)})"
+        return self.aggregated(sql, DOC, (*j.params, *params))
 
     def fn_arbitrary(self, node: exp.Anonymous) -> Sql:
         return self.arbitrary(self.arguments(node, 1)[0])

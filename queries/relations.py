@@ -111,7 +111,8 @@ class Relations:
         if with_ is None:
             return
         if with_.args.get("recursive"):
-            raise unsupported(with_, "WITH RECURSIVE is")
+            raise QueryError("Rockset SQL has no WITH RECURSIVE: a query named in WITH can't refer to itself.",
+                             *where_of(with_))  # fmt: skip
         for cte in with_.expressions:
             self.scope.ctes[cte.alias_or_name] = (cte, dict(self.scope.ctes))
 
@@ -126,7 +127,10 @@ class Relations:
             # FROM (a CROSS JOIN UNNEST(...)): the parentheses group nothing; `a` is read without its joins
             joins = [*first_node.this.args["joins"], *joins]
             first_node = first_node.this
-        steps = [step for join in joins for step in self.join_steps(join)]
+        steps, left = [], first_node.alias_or_name
+        for join in joins:
+            steps += self.join_steps(join, left)
+            left = join.this.alias_or_name
         inline = any(side in ("RIGHT", "FULL") for _, side, _ in steps)
         first, first_params, restriction = self.relation(first_node, inline)
         sql, params = [f"FROM {first}"], list(first_params)
@@ -142,13 +146,18 @@ class Relations:
         params += restriction.params if restriction else ()
         return " ".join(sql), params
 
-    def join_steps(self, join: exp.Join) -> list[tuple[exp.Expression, str, list[exp.Expression]]]:
+    def join_steps(self, join: exp.Join, left: str = "") -> list[tuple[exp.Expression, str, list[exp.Expression]]]:
         """A JOIN as (what is joined, LEFT/RIGHT/FULL or "", its ON conditions). An inner join of a
         parenthesized inner join, `JOIN (b JOIN c ON bc) ON ab`, is the same as joining b, then c on both
-        conditions (by then every relation `ab` names is there)."""
+        conditions (by then every relation `ab` names is there). `JOIN b USING (x, y)` is `ON a.x = b.x AND
+        a.y = b.y`, `a` the relation it follows (`left`)."""
         side, kind = (join.side or "").upper(), (join.kind or "").upper()
-        if join.args.get("using"):
-            raise unsupported(join, "JOIN ... USING is")
+        if using := join.args.get("using"):
+            right = join.this.alias_or_name
+            if join.args.get("on") is not None or not left or not right or not isinstance(join.this, exp.Table):
+                raise unsupported(join, "JOIN ... USING here is")
+            equal = [exp.column(c.name, table=left).eq(exp.column(c.name, table=right)) for c in using]
+            return [(join.this, side, equal)]
         if side not in ("", "LEFT", "RIGHT", "FULL") or kind not in ("", "INNER", "CROSS", "OUTER"):
             raise unsupported(join, f"{side or kind} JOIN is")
         on = join.args.get("on")

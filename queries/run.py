@@ -1,9 +1,10 @@
 """Running a translated query: read-only, time-limited, capped, on whichever database holds the documents.
 
 The translator's whitelist is the first wall; this is the second, enforced by the database itself:
-- PostgreSQL: a savepoint that is always rolled back, `transaction_read_only` and `statement_timeout` set
-  LOCAL inside it (a rolled-back savepoint takes both settings with it, so the caller's transaction, in a
-  test or a view, is left as it was).
+- PostgreSQL: a transaction that is always rolled back, `transaction_read_only` and `statement_timeout` set
+  LOCAL inside it, all sent with the statement in one message (BEGIN; SET ...; statement; ROLLBACK); inside
+  a caller's transaction (a test's, a view's) a savepoint instead, whose rollback takes the settings with
+  it, so that transaction is left as it was.
 - SQLite: an authorizer that lets the statement read the documents table's three columns and call the
   functions the translator emits, nothing else (no other table, no sqlite_master, no PRAGMA, no writes);
   and a progress handler that interrupts it at the deadline. The deadline is wall-clock time on purpose:
@@ -23,10 +24,13 @@ from typing import Any
 
 from django.db import DatabaseError, connection, transaction
 from django.utils.dateparse import parse_datetime
+from psycopg.pq import TransactionStatus
 
+from collections_app.models import Collection, Workspace
 from queries import sqlite_functions
 from queries.errors import QueryError
-from queries.sql import BOOL, DOCUMENTS, IV, JSON, STAR, TIME, TIMES, Translation
+from queries.functions import CAST_FAILED
+from queries.sql import BOOL, DOCUMENTS, IV, JSON, MI, STAR, TEXT, TIME, TIMES, Translation
 
 MAX_ROWS = 100_000  # a synchronous result bigger than this is a mistake or needs paging (not built yet)
 MAX_BYTES = 64 * 1024 * 1024
@@ -38,7 +42,7 @@ SQLITE_FUNCTIONS = {"json_extract", "json_type", "->", "typeof", "count", "sum",
                     "instr", "nullif", "round", "row_number", "rank", "dense_rank", "percent_rank", "cume_dist",
                     "first_value", "last_value", "nth_value", "lag", "lead", "trunc", "floor", "ceil", "power",
                     "group_concat",
-                    *sqlite_functions.FUNCTIONS, *sqlite_functions.AGGREGATES}  # fmt: skip
+                    *sqlite_functions.FUNCTIONS, *sqlite_functions.AGGREGATES, "millrace_cast_failed"}  # fmt: skip
 TIME_FORMATS = {"timestamp": "%Y-%m-%dT%H:%M:%S.%fZ", "datetime": "%Y-%m-%dT%H:%M:%S.%f", "date": "%Y-%m-%d"}
 # With DEBUG on, Django's cursor logs each statement with its parameters quoted by SQLite's QUOTE(), while
 # the authorizer is still set: without it, every query failed under DEBUG. QUOTE only formats a value.
@@ -67,26 +71,52 @@ def sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, database:
     return sqlite3.SQLITE_DENY
 
 
+class NamesChanged(Exception):
+    """A collection named by a remembered id is no longer that name's (deleted, or another in its place)."""
+
+
+# (organisation, workspace, name, collection) that must all still hold, checked in the statement's message
+Assumed = tuple[int, str, str, int]
+NAMES_CHANGED = "millrace: collection names changed"
+GUARD_SQL = (
+    "SELECT CASE WHEN count(*) = %s THEN 1 ELSE CAST('{marker}' || left(statement_timestamp()::text, 0) AS int) "
+    "END FROM {collections} c JOIN {workspaces} w ON w.id = c.workspace_id WHERE w.organisation_id = %s AND "
+    "c.status <> 'DELETED' AND ({matches})"
+)
+
+
 def execute(
-    translation: Translation, *, timeout_ms: int, row_cap: int = MAX_ROWS, cancelled: Callable[[], bool] | None = None
-) -> Rows:
+    translation: Translation, *, timeout_ms: int, row_cap: int = MAX_ROWS, cancelled: Callable[[], bool] | None = None,
+    assumed: list[Assumed] | None = None,
+) -> Rows:  # fmt: skip
     """Run the statement and decode its rows; QueryError for a timeout, a cap, a cancel or a database refusal.
 
     `cancelled` is asked now and then while SQLite works (PostgreSQL's statement is cancelled from outside,
-    with pg_cancel_backend); it also tells a cancel from a timeout once the database has stopped."""
+    with pg_cancel_backend); it also tells a cancel from a timeout once the database has stopped.
+    `assumed`: collection ids the translation took from memory (PostgreSQL); checked in the same message as
+    the statement, NamesChanged if one no longer holds."""
     params = list(translation.params)
     try:
         if connection.vendor == "postgresql":
-            raw_rows = _postgres(translation.sql, params, timeout_ms, row_cap)
+            raw_rows = _postgres(translation.sql, params, timeout_ms, row_cap, assumed or [])
         else:
             raw_rows = _sqlite(translation.sql, params, timeout_ms, row_cap, cancelled)
     except DatabaseError as error:
         text = str(error)
+        if NAMES_CHANGED in text:
+            raise NamesChanged from None
         if "due to user request" in text or ("interrupted" in text and cancelled is not None and cancelled()):
             raise QueryError("The query was cancelled.", type_="QUERY_CANCELLED") from None
         if "statement timeout" in text or "interrupted" in text:
             raise QueryError(
                 f"The query ran longer than its timeout of {timeout_ms:,} ms.", type_="QUERY_TIMEOUT"
+            ) from None
+        if CAST_FAILED in text or "user-defined function raised exception" in text:
+            value = text.split(CAST_FAILED, 1)[1].split('"')[0] if CAST_FAILED in text else ""
+            raise QueryError(
+                f"CAST could not convert the value{f' {value!r}' if value else ''} to the type asked for; "
+                "TRY_CAST(x AS type) gives null instead.",
+                type_="QUERY_ERROR",
             ) from None
         if "not authorized" in text or "prohibited" in text:  # SQLite's words for what the authorizer denied
             raise QueryError("The query tried to read something other than your collections.") from None
@@ -99,15 +129,56 @@ def execute(
     return Rows([_document(row, translation) for row in raw_rows], [c.name for c in translation.columns])
 
 
-def _postgres(sql: str, params: list[Any], timeout_ms: int, row_cap: int) -> list[tuple]:
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL transaction_read_only = on")
-        cursor.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
-        cursor.execute("SET LOCAL TIME ZONE 'UTC'")  # ISO 8601 text without a zone is UTC, as in Rockset
-        cursor.execute(sql, params)
-        rows = _fetch(cursor, row_cap)
-        transaction.set_rollback(True)
+def _guard(assumed: list[Assumed]) -> tuple[str, list[Any]]:
+    """A statement that fails unless every remembered id is still its name's collection, in its organisation."""
+    if not assumed:
+        return "", []
+    matches = " OR ".join(["(c.id = %s AND w.name = %s AND c.name = %s)"] * len(assumed))
+    sql = GUARD_SQL.format(marker=NAMES_CHANGED, collections=Collection._meta.db_table,
+                           workspaces=Workspace._meta.db_table, matches=matches)  # fmt: skip
+    params: list[Any] = [len(assumed), assumed[0][0]]
+    for _, workspace, name, collection in assumed:
+        params += [collection, workspace, name]
+    return sql + "; ", params
+
+
+def _postgres(sql: str, params: list[Any], timeout_ms: int, row_cap: int, assumed: list[Assumed]) -> list[tuple]:
+    """The settings and the statement go in one message: Django's client-side cursor sends a simple query,
+    in which several statements may follow each other, so a point lookup costs one round trip, not six
+    (BEGIN, three SETs, the statement, ROLLBACK). The translator emits one statement with every value
+    bound, so nothing of the user's can follow it. ISO 8601 text without a zone is UTC, as in Rockset."""
+    settings = (
+        f"SET LOCAL transaction_read_only = on; SET LOCAL statement_timeout = {int(timeout_ms)}; "
+        "SET LOCAL TIME ZONE 'UTC'; "
+    )
+    guard, guard_params = _guard(assumed)
+    settings, params = settings + guard, guard_params + params
+    if connection.in_atomic_block or not connection.get_autocommit():  # a caller's transaction: a savepoint
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(settings + sql, params)
+            rows = _statement_rows(cursor, row_cap, skip=bool(guard))
+            transaction.set_rollback(True)
+        return rows
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        try:
+            cursor.execute(f"BEGIN; {settings}{sql}; ROLLBACK", params)
+            rows = _statement_rows(cursor, row_cap, skip=bool(guard))
+        finally:
+            # A statement that failed (timeout, cancel) left the transaction open and aborted.
+            if connection.connection.info.transaction_status != TransactionStatus.IDLE:
+                connection.connection.rollback()
     return rows
+
+
+def _statement_rows(cursor: Any, row_cap: int, *, skip: bool = False) -> list[tuple]:
+    """The statement's rows: past the results of BEGIN and the SETs (no rows), and the guard's if `skip`."""
+    while cursor.description is None or skip:
+        if cursor.description is not None:
+            skip = False
+        if not cursor.nextset():
+            break
+    return _fetch(cursor, row_cap)
 
 
 def _sqlite(
@@ -174,8 +245,19 @@ def _fetch(cursor: Any, row_cap: int) -> list[tuple]:
     return rows
 
 
+_DECODER = json.JSONDecoder(parse_float=Decimal)  # one for every value: json.loads(..., parse_float=) builds one a call
+
+
 def _decode(text: str) -> Any:
-    return json.loads(text, parse_float=Decimal)
+    """JSON text as Python, numbers exact. The plain scalars most fields hold skip the decoder (a
+    thousand-row result spent most of its time here)."""
+    first = text[:1]
+    if first == '"' and "\\" not in text:
+        return text[1:-1]
+    if first.isdigit() or first == "-":
+        digits = text[1:] if first == "-" else text
+        return int(text) if digits.isdigit() else Decimal(text)  # JSON's number grammar is within Decimal's
+    return _DECODER.decode(text)
 
 
 def event_time(value: datetime | str) -> str:
@@ -191,14 +273,14 @@ def event_time(value: datetime | str) -> str:
 def _plain(value: Any, kind: str) -> Any:
     """A computed value as JSON. Numbers: integral ones as integers, others exactly as the database gave
     them, so that both databases answer alike (SQLite's 51.0 float and PostgreSQL's 51.0 numeric are 51)."""
-    if value is None:
-        return None
+    if value is None or (kind == TEXT and value.__class__ is str):
+        return value
     if kind == TIME:
         return event_time(value)
     if kind in TIMES:
         moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(value))
         return moment.strftime(TIME_FORMATS[kind])
-    if kind == IV:
+    if kind in (IV, MI):
         return int(value)
     if kind == BOOL:
         return bool(value)

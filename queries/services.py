@@ -5,6 +5,7 @@ that doesn't exist."""
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -19,15 +20,16 @@ from django.utils import timezone
 from prometheus_client import Counter, Histogram
 from sqlglot import exp
 
-from collections_app.models import Collection
+from collections_app.models import Collection, Workspace
 from console.models import Organisation
+from ingest import clock
 from ingest.convert import dumps
 from queries import tasks
 from queries.describe import COLUMNS, describe, describe_target, is_describe, type_of
 from queries.dialect import parse
 from queries.errors import QueryError
 from queries.models import RESULT_CHUNK, Query, QueryLambda, QueryResult, View, results_kept
-from queries.run import MAX_ROWS, Rows, execute
+from queries.run import MAX_ROWS, NamesChanged, Rows, execute
 from queries.sql import Resolver, Sql, Translation, ViewLookup
 from queries.translate import translate, typed_parameter
 
@@ -43,20 +45,48 @@ DEFAULT_TIMEOUT_MS = 30_000
 MAX_TIMEOUT_MS = 300_000
 
 
+# Collection.objects.for_organisation(...).filter(workspace__name=..., name=...), written out: compiling the
+# ORM's query cost more than the whole point lookup it resolves a name for (bench/sql_vs_hand.py).
+RESOLVE_SQL = (
+    f"SELECT c.{Collection._meta.pk.column} FROM {Collection._meta.db_table} c "
+    f"JOIN {Workspace._meta.db_table} w ON w.{Workspace._meta.pk.column} = c.workspace_id "
+    "WHERE w.organisation_id = %s AND w.name = %s AND c.name = %s AND c.status <> %s"
+)
+
+
 def collection_resolver(organisation: Organisation) -> Resolver:
     """A collection's id by name, or the id of the collection an alias names. Each name is looked up once
     per query: an alias switched while the query is translated still gives it one collection throughout."""
+    seen: dict[tuple[str, str], int | None] = {}
+    aliased = alias_resolver(organisation)
+
+    def resolve(workspace: str, name: str) -> int | None:
+        if (workspace, name) not in seen:
+            found = collection_id(organisation, workspace, name)
+            seen[workspace, name] = found if found is not None else aliased(workspace, name)
+        return seen[workspace, name]
+
+    return resolve
+
+
+def collection_id(organisation: Organisation, workspace: str, name: str) -> int | None:
+    """The organisation's live collection of that name (not an alias), in one plain query."""
+    with connection.cursor() as cursor:
+        cursor.execute(RESOLVE_SQL, [organisation.pk, workspace, name, str(Collection.Status.DELETED)])
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def alias_resolver(organisation: Organisation) -> Resolver:
+    """The collection an alias names (a live one, maybe in another workspace), each alias once per query."""
     seen: dict[tuple[str, str], int | None] = {}
 
     def resolve(workspace: str, name: str) -> int | None:
         if (workspace, name) not in seen:
             collections = Collection.objects.for_organisation(organisation)
-            found = collections.filter(workspace__name=workspace, name=name).values_list("pk", flat=True).first()
-            if found is None:  # an alias (of a live collection, which may be in another workspace)
-                aliased = collections.filter(aliases__workspace__name=workspace, aliases__name=name)
-                found = aliased.values_list("pk", flat=True).first()
-            seen[(workspace, name)] = found
-        return seen[(workspace, name)]
+            aliased = collections.filter(aliases__workspace__name=workspace, aliases__name=name)
+            seen[workspace, name] = aliased.values_list("pk", flat=True).first()
+        return seen[workspace, name]
 
     return resolve
 
@@ -67,6 +97,44 @@ def view_lookup(organisation: Organisation) -> ViewLookup:
         return scoped.filter(workspace__name=workspace, name=name).values_list("query", flat=True).first()
 
     return view_sql
+
+
+# What this process resolved: (organisation, workspace, name) → collection. Used only where the statement's
+# own message checks the ids still hold (run.py's guard, PostgreSQL), so a stale one costs a retry, never a
+# wrong answer: it saves the point lookup a round trip of its own to resolve a name. Collections' names only:
+# an alias is looked up by every query, so that a switch is seen by the next one.
+_REMEMBERED: dict[tuple[int, str, str], int] = {}
+REMEMBERED_MAX = 10_000
+
+
+class RememberingResolver:
+    """Names resolved from the process's memory where it can, fetched (and remembered) where it can't; the
+    ids taken from memory are listed in `assumed` for the statement to check."""
+
+    def __init__(self, organisation: Organisation) -> None:
+        self.organisation = organisation
+        self.aliased = alias_resolver(organisation)
+        self.assumed: dict[tuple[str, str], int] = {}
+
+    def __call__(self, workspace: str, name: str) -> int | None:
+        key = (self.organisation.pk, workspace, name)
+        if key in _REMEMBERED:
+            self.assumed[workspace, name] = _REMEMBERED[key]
+            return _REMEMBERED[key]
+        found = collection_id(self.organisation, workspace, name)
+        if found is None:
+            return self.aliased(workspace, name)
+        if len(_REMEMBERED) >= REMEMBERED_MAX:
+            _REMEMBERED.clear()
+        _REMEMBERED[key] = found
+        return found
+
+    def assumptions(self) -> list[tuple[int, str, str, int]]:
+        return [(self.organisation.pk, ws, name, pk) for (ws, name), pk in self.assumed.items()]
+
+    def forget(self) -> None:
+        for workspace, name in self.assumed:
+            _REMEMBERED.pop((self.organisation.pk, workspace, name), None)
 
 
 def bound_parameters(parameters: Iterable[Mapping[str, Any]]) -> dict[str, Sql]:
@@ -84,7 +152,7 @@ def bound_parameters(parameters: Iterable[Mapping[str, Any]]) -> dict[str, Sql]:
 
 def query_translate(
     *, organisation: Organisation, sql: str, parameters: Iterable[Mapping[str, Any]] = (),
-    default_row_limit: int | None = None,
+    default_row_limit: int | None = None, resolve: Resolver | None = None,
 ) -> Translation:  # fmt: skip
     if is_describe(sql):
         _, label = describe_target(sql, collection_resolver(organisation))
@@ -92,7 +160,7 @@ def query_translate(
     return translate(
         sql,
         vendor=connection.vendor,
-        resolve=collection_resolver(organisation),
+        resolve=resolve or collection_resolver(organisation),
         parameters=bound_parameters(parameters),
         default_limit=default_row_limit,
         row_cap=MAX_ROWS,
@@ -122,10 +190,20 @@ def query_run(
             collection_id, label = describe_target(sql, collection_resolver(organisation))
             rows = Rows(describe(collection_id, timeout_ms=timeout), COLUMNS)
             return QueryOutcome(rows=rows, collections=[label], elapsed_ms=int((time.monotonic() - started) * 1000))
-        translation = query_translate(
-            organisation=organisation, sql=sql, parameters=parameters, default_row_limit=default_row_limit
-        )
-        rows = execute(translation, timeout_ms=timeout, cancelled=cancelled)
+        translate_with = functools.partial(
+            query_translate, organisation=organisation, sql=sql, parameters=parameters,
+            default_row_limit=default_row_limit,
+        )  # fmt: skip
+        remembering = RememberingResolver(organisation) if connection.vendor == "postgresql" else None
+        translation = translate_with(resolve=remembering)
+        try:
+            assumed = remembering.assumptions() if remembering else []
+            rows = execute(translation, timeout_ms=timeout, cancelled=cancelled, assumed=assumed)
+        except NamesChanged:  # a collection remembered by name was deleted or replaced: resolve afresh
+            if remembering:
+                remembering.forget()
+            translation = translate_with()
+            rows = execute(translation, timeout_ms=timeout, cancelled=cancelled)
     except QueryError as error:
         QUERY_ERRORS.labels(error.type).inc()
         raise
@@ -159,10 +237,15 @@ def query_submit(
     *, organisation: Organisation, user: AbstractBaseUser, via: str, sql: str,
     parameters: Iterable[Mapping[str, Any]] = (), default_row_limit: int | None = None,
     timeout_ms: int | None = None, run_async: bool = False, query_lambda: QueryLambda | None = None,
+    query_id: uuid.UUID | None = None,
 ) -> Query:  # fmt: skip
-    """Record the query; run it now (its row then holds the outcome) or on a worker once the row is committed."""
+    """Record the query; run it now (its row then holds the outcome) or on a worker once the row is committed.
+    `query_id`: the id the caller chose (the editor's, so that its Cancel button can name the query it is
+    waiting for); a new one if it is taken."""
+    if query_id is None or Query.objects.filter(query_id=query_id).exists():
+        query_id = uuid.uuid4()
     query = Query.objects.create(
-        organisation=organisation, user=user, via=via, sql=sql, parameters=list(parameters),
+        organisation=organisation, user=user, via=via, sql=sql, parameters=list(parameters), query_id=query_id,
         default_row_limit=default_row_limit, timeout_ms=min(timeout_ms or DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS),
         query_lambda=query_lambda,
     )  # fmt: skip
@@ -189,6 +272,21 @@ def query_execute(query_pk: int) -> Query | None:
         else:
             _record_result(query, outcome)
     query.refresh_from_db()
+    return query
+
+
+CLIENT_TIMEOUT_MAX_MS = 120_000  # Rockset's most for async_options.client_timeout_ms: two minutes
+WAIT_POLL_SECONDS = 0.05
+
+
+def query_wait(*, query: Query, timeout_ms: int) -> Query:
+    """An async query's state once it has finished or `timeout_ms` has passed, whichever comes first:
+    Rockset's `client_timeout_ms`, for which the first answer waits before it says "still running"."""
+    deadline = clock.monotonic() + min(timeout_ms, CLIENT_TIMEOUT_MAX_MS) / 1000
+    query.refresh_from_db()
+    while query.status in Query.UNFINISHED and clock.monotonic() < deadline:
+        clock.sleep(WAIT_POLL_SECONDS)
+        query.refresh_from_db()
     return query
 
 

@@ -27,6 +27,7 @@ DOC = "doc"  # a computed JSON value on SQLite, as JSON text (PostgreSQL's compu
 # Rockset's time types, as whole microseconds since 1970 (UTC) on both databases: they compare, add and
 # subtract as integers, and the runner writes them out as Rockset does.
 TS, DT, DATE, IV = "timestamp", "datetime", "date", "microsecond_interval"
+MI = "month_interval"  # whole months (INTERVAL 'n' MONTH / YEAR): added on the calendar, not in microseconds
 TIMES = (TS, DT, DATE)
 
 # A collection's id from (workspace, name), looked up in the caller's organisation only; None if not there.

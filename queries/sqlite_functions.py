@@ -6,15 +6,18 @@ does, so the conformance suite expects the same results on both databases."""
 
 from __future__ import annotations
 
+import calendar
 import json
 import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import lru_cache, wraps
+from functools import cmp_to_key, lru_cache, wraps
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ingest.convert import dumps
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ISO8601 = re.compile(
@@ -171,6 +174,30 @@ def json_format(text: Any) -> str | None:
     return _jsonb_text(json.loads(text, parse_float=Decimal))
 
 
+def _elements(text: Any) -> list[str] | None:
+    """An array's elements as exact JSON text; None for anything but an array."""
+    if text is None:
+        return None
+    value = json.loads(text, parse_float=Decimal)
+    return [dumps(v) for v in value] if isinstance(value, list) else None
+
+
+# ARRAY_DISTINCT and ARRAY_CONTAINS as functions: as subqueries over json_each they failed on SQLite when the
+# array is an aggregate's (ARRAY_DISTINCT(ARRAY_AGG(x)) under GROUP BY: "misuse of aggregate").
+
+
+def array_distinct(text: Any) -> str | None:
+    elements = _elements(text)
+    return None if elements is None else "[" + ",".join(dict.fromkeys(elements)) + "]"
+
+
+def array_contains(text: Any, value: Any) -> int | None:
+    elements = _elements(text)
+    if elements is None or value is None:
+        return None
+    return int(dumps(json.loads(value, parse_float=Decimal)) in elements)
+
+
 class Percentile:
     """APPROX_PERCENTILE(x, p): the smallest value whose cumulative share reaches p (percentile_disc)."""
 
@@ -191,7 +218,52 @@ class Percentile:
         return ordered[min(index, len(ordered) - 1)]
 
 
+class OrderedArray:
+    """ARRAY_AGG(x ORDER BY k1 [DESC], ...) on SQLite (ORDER BY inside an aggregate call came with SQLite
+    3.44): step(x as JSON text, then per sort term its value, 1 if descending, 1 if NULLs first)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[tuple[Any, ...], str]] = []
+        self.terms: list[tuple[bool, bool]] = []
+
+    def step(self, value: Any, *terms: Any) -> None:
+        if value is None:  # undefined: left out, as ARRAY_AGG leaves it out
+            return
+        self.terms = [(bool(terms[i + 1]), bool(terms[i + 2])) for i in range(0, len(terms), 3)]
+        self.rows.append((tuple(terms[0::3]), value))
+
+    def finalize(self) -> str | None:
+        def compare(a: tuple[tuple[Any, ...], str], b: tuple[tuple[Any, ...], str]) -> int:
+            for x, y, (descending, nulls_first) in zip(a[0], b[0], self.terms, strict=True):
+                if x is None or y is None:
+                    if x is None and y is None:
+                        continue
+                    return (-1 if x is None else 1) * (1 if nulls_first else -1)
+                if x != y:
+                    return (-1 if x < y else 1) * (-1 if descending else 1)
+            return 0
+
+        ordered = sorted(self.rows, key=cmp_to_key(compare))  # stable: ties keep the order they came in
+        return "[" + ",".join(value for _, value in ordered) + "]" if ordered else None
+
+
+def add_months(micros: int | None, months: int | None) -> int | None:
+    """A time plus whole months, the day kept or, past the month's end, its last day (Jan 31 + 1 month is
+    Feb 28 or 29), as PostgreSQL adds months."""
+    if micros is None or months is None:
+        return None
+    moment = EPOCH + timedelta(microseconds=int(micros))
+    index = moment.year * 12 + moment.month - 1 + int(months)
+    year, month = divmod(index, 12)
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    moved = moment.replace(year=year, month=month + 1, day=day)
+    return (moved - EPOCH) // timedelta(microseconds=1)
+
+
 FUNCTIONS = {
+    "millrace_array_distinct": (1, array_distinct),
+    "millrace_array_contains": (2, array_contains),
+    "millrace_add_months": (2, add_months),
     "millrace_regexp_like": (2, regexp_like),
     "millrace_regexp_extract": (3, regexp_extract),
     "millrace_split": (2, split),
@@ -206,7 +278,7 @@ FUNCTIONS = {
     "millrace_to_number": (2, to_number),
     "millrace_json_format": (1, json_format),
 }
-AGGREGATES = {"millrace_percentile": (2, Percentile)}
+AGGREGATES = {"millrace_percentile": (2, Percentile), "millrace_ordered_array": (-1, OrderedArray)}
 
 
 def _null_on_error(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -223,8 +295,14 @@ def _null_on_error(function: Callable[..., Any]) -> Callable[..., Any]:
     return safe
 
 
+def cast_failed(value: Any) -> None:
+    """CAST's failure on SQLite: an exception fails the statement, which run.py reports as CAST's."""
+    raise ValueError(f"CAST could not convert {value!r}")
+
+
 def register(raw: Any) -> None:
     """On a sqlite3 connection; cheap, and idempotent."""
+    raw.create_function("millrace_cast_failed", 1, cast_failed)
     for name, (arity, function) in FUNCTIONS.items():
         raw.create_function(name, arity, _null_on_error(function), deterministic=True)
     for name, (arity, aggregate) in AGGREGATES.items():

@@ -16,7 +16,7 @@ from sqlglot import exp
 
 from ingest import clock
 from queries.errors import QueryError
-from queries.sql import DATE, DOC, DT, IV, JSON, NULL, NUM, TEXT, TIME, TIMES, TS, Sql, unsupported, where_of
+from queries.sql import DATE, DOC, DT, IV, JSON, MI, NULL, NUM, TEXT, TIME, TIMES, TS, Sql, where_of
 
 MICROS = {"microsecond": 1, "millisecond": 1_000, "second": 1_000_000, "minute": 60_000_000,
           "hour": 3_600_000_000, "day": 86_400_000_000, "week": 7 * 86_400_000_000}  # fmt: skip
@@ -67,7 +67,7 @@ class Times:
         """A time value as its microseconds; `_event_time` (the database's own timestamp) converted. A
         string (a field's, a literal's) is read as an ISO 8601 timestamp: DynamoDB has no time type, so
         what was a timestamp in Rockset is one in JSON, and `DATE_TRUNC('day', created_at)` means it."""
-        if emitted.kind in (*TIMES, IV, NULL):
+        if emitted.kind in (*TIMES, IV, MI, NULL):
             return emitted
         if emitted.kind == TIME:
             sql = MICROS_PG.format(emitted.sql) if self.pg else f"millrace_micros({emitted.sql})"
@@ -86,6 +86,8 @@ class Times:
     def time_arithmetic(self, node: exp.Binary, a: Sql, operator: str, b: Sql) -> Sql:
         """time ± interval is a time of the same kind; time - time an interval; interval ± interval too."""
         a, b = self.micros(a, node.this), self.micros(b, node.expression)
+        if MI in (a.kind, b.kind):
+            return self.months_added(node, a, operator, b)
         if a.kind in TIMES and b.kind == IV:
             kind = a.kind
         elif a.kind == IV and b.kind in TIMES and operator == "+":
@@ -95,6 +97,20 @@ class Times:
         else:
             raise QueryError(f"`{node.sql()[:60]}` mixes a {a.kind} and a {b.kind}.", *where_of(node))
         return Sql(f"({a.sql} {operator} {b.sql})", kind, a.params + b.params)
+
+    def months_added(self, node: exp.Binary, a: Sql, operator: str, b: Sql) -> Sql:
+        """time ± months on the calendar (Jan 31 + 1 month is the last day of February), months ± months."""
+        if a.kind == b.kind == MI:
+            return Sql(f"({a.sql} {operator} {b.sql})", MI, a.params + b.params)
+        if a.kind == MI and b.kind in TIMES and operator == "+":
+            a, b = b, a
+        if not (a.kind in TIMES and b.kind == MI):
+            raise QueryError(f"`{node.sql()[:60]}` mixes a {a.kind} and a {b.kind}.", *where_of(node))
+        sign = "-" if operator == "-" else ""
+        if self.pg:
+            moved = f"({EPOCH_PG.format(a.sql)} + {sign}{b.sql} * INTERVAL '1 month')"
+            return Sql(MICROS_PG.format(moved), a.kind, a.params + b.params)
+        return Sql(f"millrace_add_months({a.sql}, {sign}{b.sql})", a.kind, a.params + b.params)
 
     def constant_text(self, node: exp.Expression, what: str) -> str:
         """A literal or a parameter's value, needed while translating (a unit, a format)."""
@@ -184,10 +200,10 @@ class Times:
         return self.now(DATE)
 
     def interval(self, amount: Sql, unit: str, node: exp.Expression) -> Sql:
-        if unit not in MICROS:
-            raise unsupported(node, f"An interval of {unit}s is")
         amount = self.number(amount)
         cast = "bigint" if self.pg else "INTEGER"
+        if unit in CALENDAR:  # Rockset's month_interval: whole months
+            return Sql(f"CAST({amount.sql} * {CALENDAR[unit]} AS {cast})", MI, amount.params)
         return Sql(f"CAST({amount.sql} * {MICROS[unit]} AS {cast})", IV, amount.params)
 
     def emit_interval(self, node: exp.Interval) -> Sql:
@@ -195,6 +211,12 @@ class Times:
         if isinstance(amount, exp.Literal) and amount.is_string:
             amount = exp.Literal.number(amount.this)
         return self.interval(self.value(amount), self.unit(node.args["unit"]), node)
+
+    def fn_months(self, node: exp.Anonymous) -> Sql:
+        return self.interval(self.value(self.arguments(node, 1)[0]), "month", node)
+
+    def fn_years(self, node: exp.Anonymous) -> Sql:
+        return self.interval(self.value(self.arguments(node, 1)[0]), "year", node)
 
     def fn_microseconds(self, node: exp.Anonymous) -> Sql:
         return self.interval(self.value(self.arguments(node, 1)[0]), "microsecond", node)

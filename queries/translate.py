@@ -108,6 +108,7 @@ class Translator(Relations, Windows, Expressions, Functions, Times):
         self.collections: list[str] = []  # workspace.name of each collection read, for the response
         self.aliases = 0  # generated aliases (d1, s2, u3...) are numbered across the whole statement
         self.over: Sql | None = None  # the OVER (...) of the window function being emitted
+        self.windows: dict[str, exp.Window] = {}  # the SELECT's named windows (WINDOW w AS (...))
 
     # The statement
 
@@ -174,10 +175,11 @@ class Translator(Relations, Windows, Expressions, Functions, Times):
     def select(
         self, node: exp.Select, mode: str, *, default_limit: int | None = None, row_cap: int | None = None
     ) -> Statement:
-        for key in ("laterals", "windows", "qualify", "into", "locks", "connect", "prewhere"):
+        for key in ("laterals", "qualify", "into", "locks", "connect", "prewhere"):
             if node.args.get(key):
                 raise unsupported(node, f"{key.rstrip('_').upper()} is")
         self.with_ctes(node)
+        outer_windows, self.windows = self.windows, self.named_windows(node)
         source = node.args.get("from_") or node.args.get("from")
         joins = node.args.get("joins") or []
         if source is None:  # `SELECT ARRAY_CREATE(1, 2)`: values only, as Rockset's examples write them
@@ -244,7 +246,17 @@ class Translator(Relations, Windows, Expressions, Functions, Times):
         sql = " ".join(parts)
         if mode == MEMBER and (terms or limit is not None):
             sql = f"SELECT * FROM ({sql}) AS {self.new_alias('m')}"  # a UNION's side may not ORDER or LIMIT
+        self.windows = outer_windows  # a subquery's named windows are its own
         return Statement(sql, params, [c for c, _ in items], refs)
+
+    def named_windows(self, node: exp.Select) -> dict[str, exp.Window]:
+        """`WINDOW w AS (PARTITION BY ... ORDER BY ...)`: the definitions `OVER w` names in this SELECT."""
+        named: dict[str, exp.Window] = {}
+        for window in node.args.get("windows") or []:
+            if window.name in named:
+                raise QueryError(f"The window `{window.name}` is defined twice.", *where_of(window))
+            named[window.name] = window
+        return named
 
     def named_outputs(self, items: list[tuple[Column, Sql | None]], outputs: list[Sql], mode: str) -> list[str]:
         """For an enclosing query the columns are named c0, c1...; a `*` is three (document, _id, time)."""
@@ -346,12 +358,12 @@ class Translator(Relations, Windows, Expressions, Functions, Times):
         that their fields can be read on), and every value as JSON for the sides of a UNION."""
         if emitted is None:
             document, doc_id, event_time = column.star
-            return Sql(f"{doc_id}, {document}{'::text' if self.pg else ''}, {event_time}", STAR)
+            return Sql(f"{doc_id}, {document}, {event_time}", STAR)
         if mode == TOP:
+            # PostgreSQL's jsonb arrives as its text (Django's psycopg loader), so no cast: `(x)::text` of a
+            # grouped x made PostgreSQL carry whole documents into the grouping and sort them on disk.
             if emitted.path is not None and not self.pg:
                 return Sql(f"({emitted.table} -> '{self.sqlite_path(emitted.path)}')", JSON)
-            if emitted.kind == JSON and self.pg:
-                return Sql(f"({emitted.sql})::text", JSON, emitted.params)
             return emitted
         if mode == VALUES:
             return self.scalar(emitted)

@@ -21,4 +21,5 @@ urlpatterns = [
     ),
     path("views/", saved_pages.saved_views, name="saved_views"),
     path("aliases/", saved_pages.saved_aliases, name="saved_aliases"),
+    path("<uuid:query_id>/cancel/", views.query_cancel_view, name="query_cancel"),
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import uuid
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
@@ -17,7 +18,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from collections_app.models import Collection
 from console.access import scoped_object_or_404
@@ -27,6 +28,7 @@ from queries.models import Query
 from queries.services import (
     DEFAULT_TIMEOUT_MS,
     parameter_names,
+    query_cancel,
     query_results_all,
     query_results_page,
     query_run,
@@ -137,7 +139,7 @@ def query_editor(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             query = query_submit(
                 organisation=request.organisation, user=request.user, via=Query.Via.CONSOLE,
-                sql=form.cleaned_data["sql"], parameters=form.parameters(),
+                sql=form.cleaned_data["sql"], parameters=form.parameters(), query_id=_run_id(request),
             )  # fmt: skip
             if not request.htmx:
                 return redirect(f"{reverse('query_editor')}?query={query.query_id}")
@@ -159,6 +161,26 @@ def query_editor(request: HttpRequest) -> HttpResponse:
         context.update(_describe(request, request.GET["describe"]))
     context["collections"] = _collections(request)
     return render(request, "queries/editor.html", context)
+
+
+def _run_id(request: HttpRequest) -> uuid.UUID | None:
+    """The id the page gave the run (query-editor.js), which its Cancel button names while it waits."""
+    try:
+        return uuid.UUID(request.POST.get("run_id", ""))
+    except ValueError:
+        return None
+
+
+@login_required
+@require_POST
+def query_cancel_view(request: HttpRequest, query_id: str) -> HttpResponse:
+    """The editor's Cancel: stop the user's running query (its database statement too, as DELETE
+    /queries/{id} does). The run's own request then answers with the cancelled query."""
+    query = _users_query(request, query_id)
+    query_cancel(query=query)
+    if request.htmx:
+        return HttpResponse(status=204)
+    return redirect(f"{reverse('query_editor')}?query={query.query_id}")
 
 
 @login_required

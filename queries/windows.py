@@ -23,6 +23,7 @@ class Windows:
 
     pg: bool
     over: Sql | None
+    windows: dict[str, exp.Window]
 
     def aggregated(self, call: str, kind: str, params: tuple) -> Sql:
         """An aggregate's call, with the OVER clause of the window it is the function of, if any."""
@@ -31,20 +32,21 @@ class Windows:
         return Sql(f"{call} OVER ({self.over.sql})", kind, params + self.over.params)
 
     def emit_window(self, node: exp.Window) -> Sql:
-        if node.args.get("alias") or node.args.get("first"):
-            raise unsupported(node, "A named window is")
+        if node.args.get("first"):
+            raise unsupported(node, "FIRST/LAST in a window is")
         if self.over is not None:
             raise QueryError("A window function can't contain another.", *where_of(node))
+        definition = self.window_definition(node)
         parts, params = [], []
-        partition = [self.scalar(self.value(e)) for e in node.args.get("partition_by") or []]
+        partition = [self.scalar(self.value(e)) for e in definition.args.get("partition_by") or []]
         if partition:
             parts.append("PARTITION BY " + ", ".join(p.sql for p in partition))
             params += [x for p in partition for x in p.params]
-        if (order := node.args.get("order")) is not None:
+        if (order := definition.args.get("order")) is not None:
             terms = [t for ordered in order.expressions for t in self.sort_terms(ordered, self.value(ordered.this))]
             parts.append("ORDER BY " + ", ".join(t.sql for t in terms))
             params += [x for t in terms for x in t.params]
-        if (spec := node.args.get("spec")) is not None:
+        if (spec := definition.args.get("spec")) is not None:
             parts.append(self.frame(spec))
         function = node.this
         if isinstance(function, exp.ApproxDistinct) or isinstance(function.this, exp.Distinct):
@@ -63,6 +65,18 @@ class Windows:
         if "OVER (" not in emitted.sql:
             raise unsupported(function, f"{function.sql()[:40]} OVER (...) is")
         return emitted
+
+    def window_definition(self, node: exp.Window) -> exp.Window:
+        """`OVER w` is the SELECT's `WINDOW w AS (...)`; `OVER (...)` is its own definition."""
+        name = node.args.get("alias")
+        if name is None:
+            return node
+        if any(node.args.get(k) for k in ("partition_by", "order", "spec")):
+            raise unsupported(node, "A named window with more clauses after its name is")
+        if name.name not in self.windows:
+            raise QueryError(f"No window named `{name.name}`: define it with WINDOW {name.name} AS (...) after "
+                             "WHERE, GROUP BY and HAVING.", *where_of(name))  # fmt: skip
+        return self.windows[name.name]
 
     def frame(self, spec: exp.WindowSpec) -> str:
         """ROWS/RANGE BETWEEN ... AND ...: bounds are keywords or whole numbers, written out checked."""

@@ -55,6 +55,25 @@ def test_a_syntax_error_is_rockset_error_body_with_line_and_column(client):
     assert body["message"].startswith("Syntax error") and body["column"] and body["error_id"]
 
 
+@pytest.mark.parametrize(
+    ("sql", "word", "keyword", "place"),
+    [("SELEC * FROM commons.orders", "SELEC", "SELECT", (1, 1)),
+     ("SELECT * FORM commons.orders", "FORM", "FROM", (1, 10)),
+     ("SELECT status, COUNT(*)\nFROM commons.orders\nGRUOP BY status", "GRUOP", "GROUP", (3, 1))],
+)  # fmt: skip
+def test_a_misspelled_keyword_is_pointed_at_not_where_the_parser_gave_up(client, sql, word, keyword, place):
+    response = post(client, QUERIES, {"sql": {"query": sql}})
+    body = response.json()
+    assert response.status_code == 400 and body["type"] == "INVALIDINPUT"
+    assert (body["line"], body["column"]) == place
+    assert f"`{word}`" in body["message"] and f"did you mean {keyword}?" in body["message"]
+
+
+def test_a_syntax_error_without_a_misspelling_points_at_the_start_of_the_token_it_stopped_at(client):
+    body = post(client, QUERIES, {"sql": {"query": "SELECT _id FROM orders WHERE amount = = 1"}}).json()
+    assert body["message"].startswith("Syntax error") and (body["line"], body["column"]) == (1, 39)
+
+
 def test_another_organisations_collection_is_not_found_where_it_is_named(client):
     body = post(client, QUERIES, {"sql": {"query": "SELECT * FROM commons.secrets"}}).json()
     assert body["message"] == "Collection 'commons.secrets' not found." and (body["line"], body["column"]) == (1, 15)

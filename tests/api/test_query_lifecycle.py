@@ -99,6 +99,35 @@ def test_an_async_query_that_fails_reports_rocksets_error(client, queued, django
     assert body["type"] == "INVALIDINPUT" and (body["line"], body["column"]) == (1, 15)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_async_query_done_within_its_client_timeout_answers_with_its_results(client, monkeypatch):
+    """async_options.client_timeout_ms: the first answer waits that long for the query (here a worker that
+    runs it at once) and carries its results, paginated by max_initial_results as a synchronous one."""
+    monkeypatch.setattr(tasks.run_query, "delay", services.query_execute)
+    body = post(client, {"sql": {"query": "SELECT _id FROM orders ORDER BY _id"}, "async": True,
+                         "async_options": {"client_timeout_ms": 5000, "max_initial_results": 2}})  # fmt: skip
+    assert body["status"] == "COMPLETED" and body["results"] == [{"_id": "1"}, {"_id": "2"}]
+    assert body["results_total_doc_count"] == 5 and body["pagination"]["next_cursor"]
+
+
+def test_an_async_query_still_running_at_its_client_timeout_answers_with_its_id(
+    client, queued, virtual_clock, django_capture_on_commit_callbacks
+):
+    started = virtual_clock.monotonic()
+    with django_capture_on_commit_callbacks(execute=True):
+        body = post(client, {"sql": {"query": "SELECT _id FROM orders"}, "async_options": {"client_timeout_ms": 3000}})
+    assert body["status"] == "QUEUED" and body["results"] == [] and body["query_id"]
+    assert 3.0 <= virtual_clock.monotonic() - started < 3.5  # it waited its client timeout, no longer
+    tasks.run_query(queued.pop())  # the worker gets to it: the results are there to read
+    assert client.get(f"{QUERIES}/{body['query_id']}").json()["data"]["status"] == "COMPLETED"
+
+
+def test_a_client_timeout_over_two_minutes_is_refused(client):
+    body = {"sql": {"query": "SELECT 1 AS one"}, "async": True, "async_options": {"client_timeout_ms": 120_001}}
+    response = client.post(QUERIES, json.dumps(body), content_type="application/json")
+    assert response.status_code == 400 and "client_timeout_ms" in response.json()["message"]
+
+
 def test_a_queued_query_cancelled_never_runs(client, queued, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         query_id = post(client, {"sql": {"query": "SELECT _id FROM orders"}, "async": True})["query_id"]

@@ -210,6 +210,11 @@ WALK: dict[str, Case] = {
         post=MEMBER,
         data=lambda w: {"workspace": "acme-ws", "name": "a3", "collection": "acme-ws.orders"},
     ),
+    "query_cancel": page(
+        post=READ_ONLY,
+        kwargs=lambda w, a: {"query_id": w.queries.get(a, w.queries["admin"]).query_id},
+        scoped=True,
+    ),
     # Rockset's REST API, each caller with their own key
     "api_openapi": api(get=PUBLIC),
     "api_org": api(get=READ_ONLY),

@@ -70,3 +70,21 @@ def test_a_member_runs_queries_in_the_editor(browser: Browser) -> None:
         assert widths[0] <= widths[1], f"sideways scroll at {width} px: {widths}"
         browser.shot(f"editor-{width}")
         browser.assert_no_problems()
+
+
+def test_cancel_stops_a_running_query_from_the_editor(browser: Browser) -> None:
+    page = browser.page
+    page.set_viewport_size({"width": 390, "height": 900})
+    browser.goto("/queries/")
+    cancel = page.get_by_role("button", name="Cancel")
+    expect(cancel).to_be_hidden()  # nothing runs yet
+    endless = "SELECT COUNT(*) AS n FROM orders a " + " ".join(f"CROSS JOIN orders j{i}" for i in range(16))
+    type_sql(browser, endless)
+    page.keyboard.press("Control+Enter")
+    expect(cancel).to_be_visible()
+    browser.shot("editor-running-390")
+    cancel.click()
+    expect(page.locator(".query-error")).to_contain_text("The query was cancelled.", timeout=20_000)
+    expect(cancel).to_be_hidden()
+    browser.shot("editor-cancelled-390")
+    browser.assert_no_problems()

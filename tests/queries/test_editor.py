@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from queries.models import Query
@@ -158,3 +161,76 @@ def test_a_parameter_gets_its_inputs_after_the_first_run_and_is_bound(alice):
 def test_htmx_swaps_in_the_parameter_inputs_of_the_query_just_run(alice):
     fragment = run(alice, "SELECT _id FROM orders WHERE status = :s", **HTMX).content.decode()
     assert '<div id="query-parameters" hx-swap-oob="true">' in fragment and 'name="value:s"' in fragment
+
+
+# Cancel: the button the page shows while a run waits, which stops the run's database statement
+
+ENDLESS = "SELECT COUNT(*) AS n FROM orders a " + " ".join(f"CROSS JOIN orders j{i}" for i in range(16))
+
+
+def test_the_editor_has_a_cancel_button_hidden_until_a_query_runs(alice):
+    page = alice.get(EDITOR).content.decode()
+    assert 'name="run_id"' in page
+    assert 'data-cancel data-cancel-url="/queries/00000000-0000-0000-0000-000000000000/cancel/" hidden>Cancel' in page
+    script = alice.get("/static/js/query-editor.js")
+    code = b"".join(script.streaming_content if script.streaming else [script.content]).decode()
+    assert "htmx:configRequest" in code and "cancelButton.hidden = false" in code
+
+
+def test_a_run_is_kept_under_the_id_the_page_gave_it(alice, orders):
+    run_id = "6f1c9a52-8d7e-4b8e-9c11-2f4a5b6c7d8e"
+    alice.post(EDITOR, {"sql": "SELECT _id FROM orders WHERE _id = '1'", "run_id": run_id}, **HTMX)
+    query = Query.objects.get(query_id=run_id)
+    assert query.user == orders.alice and query.status == Query.Status.COMPLETED
+    # The same id again (a replayed form) is a new query with an id of its own, never the old one overwritten.
+    alice.post(EDITOR, {"sql": "SELECT 1 AS one", "run_id": run_id}, **HTMX)
+    assert Query.objects.filter(user=orders.alice).count() == 2 and Query.objects.get(query_id=run_id).sql.startswith(
+        "SELECT _id"
+    )
+
+
+def test_someone_elses_query_cant_be_cancelled(orders):
+    query = query_submit(organisation=orders.acme, user=orders.alice, via="console", sql="SELECT 1 AS one")
+    bob = client_for(orders.bob)
+    assert bob.post(f"/queries/{query.query_id}/cancel/", **HTMX).status_code == 404
+    assert client_for(orders.carol).post(f"/queries/{query.query_id}/cancel/", **HTMX).status_code == 404
+    assert client_for(orders.alice).get(f"/queries/{query.query_id}/cancel/").status_code == 405
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_stops_the_statement_the_editor_is_waiting_for(orders):
+    run_id = "0b8e7c4d-1a2b-4c3d-8e9f-a0b1c2d3e4f5"
+    answered: list[str] = []
+
+    def run_in_the_editor() -> None:
+        try:
+            response = client_for(orders.alice).post(EDITOR, {"sql": ENDLESS, "run_id": run_id}, **HTMX)
+            answered.append(response.content.decode())
+        finally:
+            connection.close()
+
+    waiting = threading.Thread(target=run_in_the_editor)
+    waiting.start()
+    try:
+        for _ in range(400):  # until the run's statement is under way
+            if Query.objects.filter(query_id=run_id, status=Query.Status.RUNNING).exists():
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the query never started")
+        time.sleep(0.3)  # into the statement itself
+        response = client_for(orders.alice).post(f"/queries/{run_id}/cancel/", **HTMX)
+        assert response.status_code == 204
+    finally:
+        waiting.join(timeout=120)
+    assert not waiting.is_alive(), "the statement went on after Cancel"
+    query = Query.objects.get(query_id=run_id)
+    assert query.status == Query.Status.CANCELLED and query.error_type == "QUERY_CANCELLED"
+    assert "The query was cancelled." in answered[0]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' "
+                "AND query LIKE '%%collections_app_document%%' AND pid <> pg_backend_pid()"
+            )
+            assert cursor.fetchone()[0] == 0

@@ -72,8 +72,9 @@ CASES = [
      "TRUNCATE(2.6) AS g, CEILING(3) AS h, ABS(-5) AS i, ABS(null) AS j, GREATEST(1) AS k, GREATEST(1, 2, 3) AS l, "
      "GREATEST(1, null, 3) AS m", one(a=2, b=3, c=3, d=2, e=3, f=-2, g=2, h=3, i=5, j=None, k=1, l=3, m=None)),
     # CAST and TRY_CAST: what doesn't convert is null
-    ("SELECT CAST(ms AS string) AS a, CAST(n AS string) AS b, CAST(flag AS string) AS c, CAST(num AS int) AS d, "
-     "TRY_CAST(num AS float) AS e, CAST(n AS int) AS f, CAST(flag AS int) AS g FROM events ORDER BY _id",
+    # (TRY_CAST where some value doesn't convert: CAST would fail the query, see test_dialect_more.py)
+    ("SELECT CAST(ms AS string) AS a, CAST(n AS string) AS b, CAST(flag AS string) AS c, TRY_CAST(num AS int) AS d, "
+     "TRY_CAST(num AS float) AS e, TRY_CAST(n AS int) AS f, TRY_CAST(flag AS int) AS g FROM events ORDER BY _id",
      [{"a": "1710498645123", "b": "2.567", "c": "true", "d": 42, "e": 42, "f": 2, "g": 1},
       {"a": "0", "b": "-2.5", "c": "false", "d": None, "e": Decimal("4.5"), "f": -2, "g": 0},
       {"a": None, "b": "x", "c": "yes", "d": None, "e": None, "f": None, "g": None}]),

@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from collections_app.models import Document
+from collections_app.models import Collection, Document
 from queries import run as runner
 from queries.errors import QueryError
 from queries.services import query_translate
 from queries.sql import STAR, Column, Translation
+from tests.queries.sample import add_collection
 
 POSTGRES = connection.vendor == "postgresql"
 
@@ -231,3 +232,19 @@ def test_a_query_runs_with_djangos_debug_cursor_on(run, orders):
         ]
     finally:
         connection.force_debug_cursor = False
+
+
+def test_a_name_remembered_from_an_earlier_query_never_answers_for_another_collection(run, orders):
+    """PostgreSQL remembers what names resolved to (a point lookup then costs one round trip); the statement
+    checks the ids still hold, so a collection deleted, or replaced under its name, is never read."""
+    assert run("SELECT _id FROM customers WHERE _id = 'Ann'") == [{"_id": "Ann"}]
+    replaced = Collection.objects.get(workspace__organisation=orders.acme, name="customers")
+    replaced.status = Collection.Status.DELETED
+    replaced.name = "customers-deleted"
+    replaced.save()
+    with pytest.raises(QueryError) as error:
+        run("SELECT _id FROM customers WHERE _id = 'Ann'")
+    assert error.value.message == "Collection 'commons.customers' not found."
+    add_collection(orders.acme, "commons", "customers", [{"id": "Ann", "city": "Bergen"}])
+    assert run("SELECT city FROM customers WHERE _id = 'Ann'") == [{"city": "Bergen"}]
+    assert run("SELECT city FROM customers WHERE _id = 'Ann'") == [{"city": "Bergen"}]  # remembered anew
