@@ -116,6 +116,8 @@ def alias_data(alias: Alias) -> dict[str, Any]:
         "workspace": alias.workspace.name,
         "name": alias.name,
         "collections": [f"{alias.collection.workspace.name}.{alias.collection.name}"],
+        # Millrace's: the collection it switches to once that one is READY (queries read `collections` till then).
+        "pending_collections": [f"{alias.pending.workspace.name}.{alias.pending.name}"] if alias.pending else [],
         "description": alias.description,
         "state": "CREATED",
         "created_at": iso(alias.created_at),

@@ -12,6 +12,7 @@ from collections_app.services import collections_purge_expired
 from console import broker
 from console.models import Heartbeat
 from ingest import events, samples, supervisor
+from queries import saved
 
 
 @shared_task
@@ -19,6 +20,7 @@ def supervisor_tick() -> None:
     # Beat sends this and a worker runs it, so a fresh row proves both are alive.
     Heartbeat.objects.update_or_create(name="worker", defaults={"seen_at": timezone.now()})
     supervisor.tick()
+    saved.switch_ready_aliases()
 
 
 @shared_task

@@ -231,6 +231,10 @@ class Alias(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="aliases")
     name = models.CharField(max_length=100)
     collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="aliases")
+    pending = models.ForeignKey(
+        Collection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Switched to once it is READY: queries never read a collection still loading.",
+    )  # fmt: skip
     description = models.CharField(max_length=1000, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     modified_at = models.DateTimeField(default=timezone.now)

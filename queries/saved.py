@@ -28,7 +28,9 @@ def views_of(organisation: Organisation) -> Any:
 
 
 def aliases_of(organisation: Organisation) -> Any:
-    return Alias.objects.for_organisation(organisation).select_related("workspace", "collection__workspace")
+    return Alias.objects.for_organisation(organisation).select_related(
+        "workspace", "collection__workspace", "pending__workspace"
+    )
 
 
 def view_get(*, organisation: Organisation, workspace: str, name: str) -> View:
@@ -186,15 +188,30 @@ def alias_create(
 def alias_switch(
     *, organisation: Organisation, alias: Alias, collections: Any, description: str | None = None
 ) -> Alias:
-    """Point the alias at another collection: one UPDATE of one row, committed at once."""
+    """Point the alias at another collection: one UPDATE of one row, committed at once. A collection still
+    loading (a new one made to replace the old, say) is switched to by the tick once it is READY, so the
+    alias's readers never see it half loaded; until then they read the one it names now."""
     target = _collection(organisation, collections)
-    changes: dict[str, Any] = {"collection": target, "modified_at": timezone.now()}
+    changes: dict[str, Any] = {"collection": target, "pending": None, "modified_at": timezone.now()}
+    if target.status != Collection.Status.READY and target.pk != alias.collection_id:
+        changes = {"pending": target}
     if description is not None:
         changes["description"] = description[:1000]
     with transaction.atomic():
         Alias.objects.filter(pk=alias.pk).update(**changes)
     alias.refresh_from_db()
     return alias
+
+
+def switch_ready_aliases() -> int:
+    """Switch every alias whose pending collection has become READY (the supervisor's tick calls this)."""
+    switched = 0
+    ready = Alias.objects.filter(pending__status=Collection.Status.READY).values_list("pk", "pending_id")
+    for pk, target in ready:
+        switched += Alias.objects.filter(pk=pk, pending_id=target).update(
+            collection_id=target, pending=None, modified_at=timezone.now()
+        )
+    return switched
 
 
 def alias_delete(*, organisation: Organisation, alias: Alias) -> Alias:

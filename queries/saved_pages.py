@@ -238,7 +238,13 @@ def saved_aliases(request: HttpRequest) -> HttpResponse:
                 workspace, _, name = request.POST["switch"].partition(".")
                 alias = saved.alias_get(organisation=request.organisation, workspace=workspace, name=name)
                 alias = saved.alias_switch(organisation=request.organisation, alias=alias, collections=target)
-                messages.success(request, f"Alias {alias} now reads {target[0]}.")
+                if alias.pending:
+                    now = f"{alias.collection.workspace.name}.{alias.collection.name}"
+                    messages.success(
+                        request, f"Alias {alias} switches to {target[0]} once it is ready; till then: {now}."
+                    )
+                else:
+                    messages.success(request, f"Alias {alias} now reads {target[0]}.")
             else:
                 alias = saved.alias_create(
                     organisation=request.organisation, workspace=request.POST.get("workspace", "").strip() or "commons",

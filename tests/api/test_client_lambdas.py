@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 from rockset.exceptions import BadRequestException, ForbiddenException, NotFoundException
 from rockset.models import QueryLambdaSql, QueryParameter
 
@@ -15,6 +16,7 @@ from console.models import Membership
 from console.services import api_key_create
 from queries import saved
 from tests.api.conftest import rockset_client
+from tests.conftest import client_for
 from tests.queries.sample import add_collection
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -258,6 +260,27 @@ def test_aliases_in_queries_and_lambdas_switch(rs, shop):
     rs.QueryLambdas.delete_query_lambda(query_lambda="count")
     rs.Aliases.delete(alias="live_orders")
     assert rs.Aliases.list().data == []
+
+
+def test_an_alias_switched_to_a_collection_still_loading_waits_until_it_is_ready(rs, shop):
+    from collections_app.models import Collection
+    from console.tasks import supervisor_tick
+
+    rs.Aliases.create(name="live_orders", collections=["commons.orders"])
+    loading = Collection.objects.filter(workspace__organisation=shop.acme, name="orders_v2")
+    loading.update(status=Collection.Status.CREATED)  # a new collection, its initial load under way
+    answer = rs.Aliases.update(alias="live_orders", collections=["commons.orders_v2"]).data
+    assert answer.collections == ["commons.orders"]  # queries keep reading the whole one meanwhile
+    assert rs.sql("SELECT COUNT(*) AS n FROM commons.live_orders").results == [{"n": 6}]
+    page = client_for(shop.alice).get(reverse("saved_aliases")).content.decode()
+    assert "Switches to <code>commons.orders_v2</code> once it is ready (it is still loading)" in page
+    supervisor_tick()
+    assert rs.sql("SELECT COUNT(*) AS n FROM commons.live_orders").results == [{"n": 6}]
+    loading.update(status=Collection.Status.READY)
+    supervisor_tick()  # beat's tick switches it
+    assert rs.Aliases.get(alias="live_orders").data.collections == ["commons.orders_v2"]
+    assert rs.sql("SELECT COUNT(*) AS n FROM commons.live_orders").results == [{"n": 7}]
+    assert "Switches to" not in client_for(shop.alice).get(reverse("saved_aliases")).content.decode()
 
 
 def test_another_organisation_cannot_see_or_run_them(rs, carol_rs, shop):
