@@ -24,23 +24,93 @@ class Change:
     event_time: datetime
 
 
-def apply(collection_id: int, changes: list[Change]) -> None:
+class CopyRows:
+    """Documents to upsert as PostgreSQL COPY text, one line each, built straight from the converter's
+    bytes (no Python row objects): how export files reach PostgreSQL. Document ids are distinct (the
+    caller starts a new batch at a repeat), so the upsert needs no de-duplication."""
+
+    __slots__ = ("count", "event_time", "text", "_ids", "_suffix")
+
+    def __init__(self, event_time: datetime) -> None:
+        self.text = bytearray()
+        self.count = 0
+        self.event_time = event_time
+        self._ids: set[str] = set()
+        self._suffix = f"\t{event_time.isoformat()}\n".encode()
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __contains__(self, doc_id: str) -> bool:
+        return doc_id in self._ids
+
+    def add(self, doc_id: str, body: bytes) -> None:
+        """`body` is orjson's output: control characters are always escaped in it, so only its
+        backslashes need doubling for COPY's text format."""
+        self._ids.add(doc_id)
+        self.count += 1
+        escaped = body.replace(b"\\", b"\\\\")
+        self.text += b"%b\t%b\t%d%b" % (copy_field(doc_id.encode()), escaped, len(body), self._suffix)
+
+    @classmethod
+    def of(cls, changes: list[Change]) -> CopyRows:
+        """Upserts from Change objects (stream images, Scan pages), bodies escaped in full."""
+        rows = cls(changes[0].event_time)
+        for change in changes:
+            body = change.body.encode()  # type: ignore[union-attr]
+            rows.count += 1
+            rows.text += b"%b\t%b\t%d\t%b\n" % (
+                copy_field(change.doc_id.encode()),
+                copy_field(body),
+                len(body),
+                change.event_time.isoformat().encode(),
+            )
+        return rows
+
+
+def copy_field(value: bytes) -> bytes:
+    """A value in COPY's text format: backslash and the three characters it would read as separators."""
+    if b"\\" in value:
+        value = value.replace(b"\\", b"\\\\")
+    if b"\n" in value or b"\r" in value or b"\t" in value:
+        value = value.replace(b"\n", b"\\n").replace(b"\r", b"\\r").replace(b"\t", b"\\t")
+    return value
+
+
+def apply(collection_id: int, changes: list[Change] | CopyRows) -> None:
     """Upsert and delete in one go. Within the batch the last change per document wins, in order."""
     if not changes:
+        return
+    if isinstance(changes, CopyRows):
+        _lock(collection_id)
+        added, size_delta = _upsert_copy(collection_id, changes)
+        _count(collection_id, added, size_delta, changes.event_time)
         return
     latest: dict[str, Change] = {}
     for change in changes:
         latest[change.doc_id] = change
-    # Serialise writers of one collection so the counters below see a consistent picture.
-    Collection.objects.select_for_update().filter(pk=collection_id).values_list("pk", flat=True).get()
+    _lock(collection_id)
     upserts = [c for c in latest.values() if c.body is not None]
-    upsert = _upsert_postgresql if connection.vendor == "postgresql" else _upsert_orm
-    added, size_delta = upsert(collection_id, upserts) if upserts else (0, 0)
+    if not upserts:
+        added, size_delta = 0, 0
+    elif connection.vendor == "postgresql":
+        added, size_delta = _upsert_copy(collection_id, CopyRows.of(upserts))
+    else:
+        added, size_delta = _upsert_orm(collection_id, upserts)
     removed, removed_size = _delete(collection_id, [c.doc_id for c in latest.values() if c.body is None])
+    _count(collection_id, added - removed, size_delta - removed_size, max(c.event_time for c in latest.values()))
+
+
+def _lock(collection_id: int) -> None:
+    """Serialise writers of one collection so the counters below see a consistent picture."""
+    Collection.objects.select_for_update().filter(pk=collection_id).values_list("pk", flat=True).get()
+
+
+def _count(collection_id: int, documents: int, size_bytes: int, last_change: datetime) -> None:
     Collection.objects.filter(pk=collection_id).update(
-        doc_count=F("doc_count") + added - removed,
-        total_size_bytes=F("total_size_bytes") + size_delta - removed_size,
-        last_updated_at=never_earlier("last_updated_at", max(c.event_time for c in latest.values())),
+        doc_count=F("doc_count") + documents,
+        total_size_bytes=F("total_size_bytes") + size_bytes,
+        last_updated_at=never_earlier("last_updated_at", last_change),
     )
 
 
@@ -88,7 +158,7 @@ def _upsert_orm(collection_id: int, upserts: list[Change]) -> tuple[int, int]:
     return added, sum(r.size_bytes - existing.get(r.doc_id, 0) for r in rows)
 
 
-def _upsert_postgresql(collection_id: int, upserts: list[Change]) -> tuple[int, int]:
+def _upsert_copy(collection_id: int, rows: CopyRows) -> tuple[int, int]:
     """(documents added, bytes added) by COPY into a temporary table and one INSERT … ON CONFLICT: the
     ORM's parameter arrays cost more than the rest of a load (bench: export → PostgreSQL vs COPY)."""
     table = Document._meta.db_table
@@ -99,8 +169,7 @@ def _upsert_postgresql(collection_id: int, upserts: list[Change]) -> tuple[int, 
         )
         cursor.execute("TRUNCATE millrace_incoming")
         with cursor.cursor.copy("COPY millrace_incoming (doc_id, body, size_bytes, event_time) FROM STDIN") as copy:
-            for c in upserts:
-                copy.write_row((c.doc_id, c.body, len(c.body.encode()), c.event_time))
+            copy.write(rows.text)
         # The CTEs share one snapshot: `old` sees the documents as they were before the insert.
         cursor.execute(
             f"""
