@@ -80,7 +80,7 @@ def main() -> None:
 
 def run_all(endpoint: str) -> None:
     """Every benchmark, or those named on the command line (`bench/run.py export`)."""
-    from bench import conversion, export, latency, metrics, query_pages, scan, shards, translation
+    from bench import conversion, export, latency, metrics, query_pages, scan, shards, stream_apply, translation
 
     def sync_latency() -> None:
         latency.sync_latency(endpoint, rate=50)
@@ -100,6 +100,7 @@ def run_all(endpoint: str) -> None:
         "latency": sync_latency,
         "export": lambda: export.main(Path(os.environ["MILLRACE_VAR_DIR"]) / "export"),
         "shards": lambda: shards.main(endpoint),
+        "stream-apply": stream_apply.main,
         "translation": translation.main,
         "query-pages": query_pages.main,
         "metrics": lambda: metrics.main(endpoint),
