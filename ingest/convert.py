@@ -62,7 +62,7 @@ def _value(attribute: dict[str, Any]) -> Any:
         if tag == "S":
             return raw
         if tag == "N":
-            return Fragment(number_text(raw))
+            return _NUMBERS.get(raw) or _number_fragment(raw)
         if tag == "M":
             return _map(raw)
         if tag == "L":
@@ -76,7 +76,7 @@ def _value(attribute: dict[str, Any]) -> Any:
         if tag == "SS":
             return list(raw)
         if tag == "NS":
-            return [Fragment(number_text(v)) for v in raw]
+            return [_NUMBERS.get(v) or _number_fragment(v) for v in raw]
         if tag == "BS":
             return [binary(v) for v in raw]
         raise ValueError(f"Unknown DynamoDB attribute type {tag!r}")
@@ -84,12 +84,34 @@ def _value(attribute: dict[str, Any]) -> Any:
 
 
 def _map(attributes: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The hot path of every load: strings, the commonest values, cost a dict lookup, not a call."""
+    """The hot path of every load: strings and numbers, the commonest values, cost dict lookups, not
+    a call."""
     out = {}
     for name, attribute in attributes.items():
-        text = attribute.get("S")
-        out[name] = _value(attribute) if text is None or len(attribute) != 1 else text
+        if len(attribute) == 1:
+            text = attribute.get("S")
+            if text is not None:
+                out[name] = text
+                continue
+            text = attribute.get("N")
+            if text is not None:
+                out[name] = _NUMBERS.get(text) or _number_fragment(text)
+                continue
+        out[name] = _value(attribute)
     return out
+
+
+# Number text → its Fragment: most tables repeat small numbers (quantities, flags, prices) on every item.
+_NUMBERS: dict[str, Fragment] = {}
+_NUMBERS_KEPT = 50_000
+
+
+def _number_fragment(text: str) -> Fragment:
+    fragment = Fragment(number_text(text))
+    if len(_NUMBERS) >= _NUMBERS_KEPT:
+        _NUMBERS.clear()
+    _NUMBERS[text] = fragment
+    return fragment
 
 
 def item_to_json_bytes(item: dict[str, dict[str, Any]]) -> bytes:
