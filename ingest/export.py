@@ -426,13 +426,14 @@ def _commit(file: ExportFile, owner: str, batch: list[writer.Change], *, finishe
     """A batch, its line checkpoint and the progress in one transaction; the last one hands over.
     Returns more | done | lost (another worker has the file, or a re-sync began) | stopped."""
     with transaction.atomic():
+        staged = writer.stage(batch)  # before the locks: other files' writers wait only for the upsert
         if not lifecycle.lock_source(file.source_id, Source.State.DOWNLOADING_FROM_S3):
             return "stopped"  # paused, in error, or re-synced
         if not leases.holds(ExportFile, file.pk, owner):
             return "lost"
         if not ExportFile.objects.filter(pk=file.pk, lines_done=file.lines_done).exists():
             return "lost"  # another worker moved the checkpoint on while our lease had lapsed
-        writer.apply(file.source.collection_id, batch)
+        writer.apply(file.source.collection_id, staged)
         ExportFile.objects.filter(pk=file.pk).update(
             lines_done=F("lines_done") + len(batch), done=finished, progress_at=clock.now(), retries=0, problem=""
         )

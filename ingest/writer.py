@@ -77,28 +77,55 @@ def copy_field(value: bytes) -> bytes:
     return value
 
 
-def apply(collection_id: int, changes: list[Change] | CopyRows) -> None:
-    """Upsert and delete in one go. Within the batch the last change per document wins, in order."""
-    if not changes:
-        return
+@dataclass
+class Staged:
+    """A batch made ready before any lock is taken: on PostgreSQL its upserts are already in this
+    session's staging table (COPY, the costly part: every document parsed as jsonb), so the locks that
+    serialise a collection's writers cover only the statements that touch shared rows."""
+
+    count: int  # the changes in the batch, as given
+    copied: bool  # upserts in the staging table (PostgreSQL)
+    upserts: list[Change]  # upserts for the ORM (SQLite)
+    deletes: list[str]
+    last_change: datetime | None
+
+    def __len__(self) -> int:
+        return self.count
+
+
+def stage(changes: list[Change] | CopyRows) -> Staged:
+    """Within the caller's transaction, before its locks. The last change per document wins, in order."""
     if isinstance(changes, CopyRows):
-        _lock(collection_id)
-        added, size_delta = _upsert_copy(collection_id, changes)
-        _count(collection_id, added, size_delta, changes.event_time)
-        return
+        if changes:
+            _copy_in(changes)
+        return Staged(len(changes), bool(changes), [], [], changes.event_time)
     latest: dict[str, Change] = {}
     for change in changes:
         latest[change.doc_id] = change
-    _lock(collection_id)
     upserts = [c for c in latest.values() if c.body is not None]
-    if not upserts:
-        added, size_delta = 0, 0
-    elif connection.vendor == "postgresql":
-        added, size_delta = _upsert_copy(collection_id, CopyRows.of(upserts))
+    deletes = [c.doc_id for c in latest.values() if c.body is None]
+    last_change = max((c.event_time for c in latest.values()), default=None)
+    if upserts and connection.vendor == "postgresql":
+        _copy_in(CopyRows.of(upserts))
+        return Staged(len(changes), True, [], deletes, last_change)
+    return Staged(len(changes), False, upserts, deletes, last_change)
+
+
+def apply(collection_id: int, changes: list[Change] | CopyRows | Staged) -> None:
+    """Upsert and delete in one go, the collection's counters with them. Within the batch the last
+    change per document wins, in order."""
+    staged = changes if isinstance(changes, Staged) else stage(changes)
+    if not staged.count or staged.last_change is None:
+        return
+    _lock(collection_id)
+    if staged.copied:
+        added, size_delta = _upsert_staged(collection_id)
+    elif staged.upserts:
+        added, size_delta = _upsert_orm(collection_id, staged.upserts)
     else:
-        added, size_delta = _upsert_orm(collection_id, upserts)
-    removed, removed_size = _delete(collection_id, [c.doc_id for c in latest.values() if c.body is None])
-    _count(collection_id, added - removed, size_delta - removed_size, max(c.event_time for c in latest.values()))
+        added, size_delta = 0, 0
+    removed, removed_size = _delete(collection_id, staged.deletes)
+    _count(collection_id, added - removed, size_delta - removed_size, staged.last_change)
 
 
 def _lock(collection_id: int) -> None:
@@ -158,10 +185,8 @@ def _upsert_orm(collection_id: int, upserts: list[Change]) -> tuple[int, int]:
     return added, sum(r.size_bytes - existing.get(r.doc_id, 0) for r in rows)
 
 
-def _upsert_copy(collection_id: int, rows: CopyRows) -> tuple[int, int]:
-    """(documents added, bytes added) by COPY into a temporary table and one INSERT … ON CONFLICT: the
-    ORM's parameter arrays cost more than the rest of a load (bench: export → PostgreSQL vs COPY)."""
-    table = Document._meta.db_table
+def _copy_in(rows: CopyRows) -> None:
+    """The documents into this session's staging table, emptied at every commit."""
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMPORARY TABLE IF NOT EXISTS millrace_incoming "
@@ -170,6 +195,13 @@ def _upsert_copy(collection_id: int, rows: CopyRows) -> tuple[int, int]:
         cursor.execute("TRUNCATE millrace_incoming")
         with cursor.cursor.copy("COPY millrace_incoming (doc_id, body, size_bytes, event_time) FROM STDIN") as copy:
             copy.write(rows.text)
+
+
+def _upsert_staged(collection_id: int) -> tuple[int, int]:
+    """(documents added, bytes added) from the staging table in one INSERT … ON CONFLICT: the ORM's
+    parameter arrays cost more than the rest of a load (bench: export → PostgreSQL vs COPY)."""
+    table = Document._meta.db_table
+    with connection.cursor() as cursor:
         # The CTEs share one snapshot: `old` sees the documents as they were before the insert.
         cursor.execute(
             f"""

@@ -386,17 +386,17 @@ def test_batches_are_bounded_by_bytes_as_well_as_lines(people, integration, aws,
     from ingest import writer
 
     monkeypatch.setattr(export, "BATCH_BYTES", 2000)
-    real_apply, batches = writer.apply, []
+    real_stage, batches = writer.stage, []
 
-    def measured(collection_id, changes):
+    def measured(changes):
         if isinstance(changes, writer.CopyRows):
             sizes = [int(line.split(b"\t")[2]) for line in bytes(changes.text).splitlines()]
         else:
             sizes = [len(c.body.encode()) for c in changes]
         batches.append(sizes)
-        real_apply(collection_id, changes)
+        return real_stage(changes)
 
-    monkeypatch.setattr(writer, "apply", measured)
+    monkeypatch.setattr(writer, "stage", measured)
     source = exported(people, integration, aws, may_enable_pitr=True)
     load_by_export(source)
     source.refresh_from_db()
