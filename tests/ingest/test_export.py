@@ -406,3 +406,31 @@ def test_batches_are_bounded_by_bytes_as_well_as_lines(people, integration, aws,
     assert all(sum(sizes[:-1]) < export.BATCH_BYTES for sizes in full)  # the last document is what crossed it
     assert sum(len(sizes) for sizes in full) == 50
     assert_equal_to_table(source, aws.dynamodb)
+
+
+def test_the_reader_runs_at_most_a_few_batches_ahead_of_the_writer(people, integration, aws, monkeypatch):
+    """Memory holds the batch being written, PIPELINE_BATCHES waiting and the one being read, however
+    slow the database: the reader waits for the writer."""
+    from ingest import convert, writer
+
+    monkeypatch.setattr(export, "BATCH_LINES", 1)
+    real_convert, real_stage = convert.item_to_json_bytes, writer.stage
+    converted, ahead = [0], []
+
+    def counting(item):
+        converted[0] += 1
+        return real_convert(item)
+
+    def staging(changes):
+        ahead.append(converted[0] - (len(ahead) + 1))  # lines read beyond the batch being written
+        return real_stage(changes)
+
+    monkeypatch.setattr(convert, "item_to_json_bytes", counting)
+    monkeypatch.setattr(writer, "stage", staging)
+    source = exported(people, integration, aws, items=21, may_enable_pitr=True)
+    load_by_export(source)
+    source.refresh_from_db()
+    assert source.load_finished_at and not source.error
+    assert converted[0] == 21
+    assert max(ahead) <= export.PIPELINE_BATCHES + 1
+    assert_equal_to_table(source, aws.dynamodb)
