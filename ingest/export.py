@@ -299,7 +299,8 @@ def load_stream(file: ExportFile, body: IO[bytes], owner: str) -> str:
     and converted in a second thread while this one writes the batch before (a pipeline: the database's
     time and Python's overlap); at most PIPELINE_BATCHES batches wait between them. Lines before the
     checkpoint are read (for the checksum) but not applied again."""
-    reading = _read_batches(file, file.source.key_names, body, copy=connection.vendor == "postgresql")
+    copy_to = file.source.collection_id if connection.vendor == "postgresql" else None
+    reading = _read_batches(file, file.source.key_names, body, copy_to=copy_to)
     if connection.vendor != "postgresql":
         return _load(file, owner, reading)
     handoff: queue.Queue[Any] = queue.Queue(maxsize=PIPELINE_BATCHES)
@@ -365,7 +366,7 @@ def _load(file: ExportFile, owner: str, batches: Iterator[Any]) -> str:
     raise AssertionError("the reader ended without the file's end")  # pragma: no cover
 
 
-def _read_batches(file: ExportFile, key_names: list[str], body: IO[bytes], *, copy: bool) -> Iterator[Any]:
+def _read_batches(file: ExportFile, key_names: list[str], body: IO[bytes], *, copy_to: int | None) -> Iterator[Any]:
     """Batches of the file's items (COPY text for PostgreSQL, Change lists otherwise), then an _End
     carrying the last batch. A line that isn't an item raises BadData naming its number. Touches no
     database: on PostgreSQL it runs in the reader thread."""
@@ -374,7 +375,7 @@ def _read_batches(file: ExportFile, key_names: list[str], body: IO[bytes], *, co
     line_count = 0
 
     def new_batch() -> Any:
-        return writer.CopyRows(clock.now()) if copy else []
+        return writer.CopyRows(clock.now(), copy_to) if copy_to is not None else []
 
     batch, batch_bytes = new_batch(), 0
     now = clock.now()
@@ -391,10 +392,10 @@ def _read_batches(file: ExportFile, key_names: list[str], body: IO[bytes], *, co
                 raise errors.BadData(
                     f"line {line_count} is not a DynamoDB JSON item ({type(exc).__name__}: {exc})."
                 ) from exc
-            if copy and doc_id in batch:  # the same key twice: the later line wins, in a batch of its own
+            if copy_to is not None and doc_id in batch:  # a key twice: the later line wins, in a batch of its own
                 yield batch
                 batch, batch_bytes = new_batch(), 0
-            if copy:
+            if copy_to is not None:
                 batch.add(doc_id, document)
             else:
                 batch.append(writer.Change(doc_id, document.decode(), now))
@@ -426,7 +427,7 @@ def _commit(file: ExportFile, owner: str, batch: list[writer.Change], *, finishe
     """A batch, its line checkpoint and the progress in one transaction; the last one hands over.
     Returns more | done | lost (another worker has the file, or a re-sync began) | stopped."""
     with transaction.atomic():
-        staged = writer.stage(batch)  # before the locks: other files' writers wait only for the upsert
+        staged = writer.stage(batch, file.source.collection_id)
         if not lifecycle.lock_source(file.source_id, Source.State.DOWNLOADING_FROM_S3):
             return "stopped"  # paused, in error, or re-synced
         if not leases.holds(ExportFile, file.pk, owner):

@@ -365,7 +365,9 @@ def _commit(
         raise errors.BadData(f"{type(exc).__name__}: {exc}") from exc
     now = clock.now()
     with transaction.atomic():
-        staged = writer.stage(changes)  # before the locks: the source's other shards wait only for the upsert
+        # COPY into this session's staging table before the locks: the source's other shards wait only
+        # for the upsert.
+        staged = writer.stage(changes, source.collection_id)
         if not lifecycle.lock_source(source.pk, Source.State.PROCESSING_STREAM):
             return False  # paused, failed or re-synced since the read began
         if not leases.holds(Shard, shard.pk, owner, checkpoint=shard.checkpoint):

@@ -388,13 +388,13 @@ def test_batches_are_bounded_by_bytes_as_well_as_lines(people, integration, aws,
     monkeypatch.setattr(export, "BATCH_BYTES", 2000)
     real_stage, batches = writer.stage, []
 
-    def measured(changes):
+    def measured(changes, collection_id):
         if isinstance(changes, writer.CopyRows):
-            sizes = [int(line.split(b"\t")[2]) for line in bytes(changes.text).splitlines()]
+            sizes = [int(line.split(b"\t")[3]) for line in bytes(changes.text).splitlines()]
         else:
             sizes = [len(c.body.encode()) for c in changes]
         batches.append(sizes)
-        return real_stage(changes)
+        return real_stage(changes, collection_id)
 
     monkeypatch.setattr(writer, "stage", measured)
     source = exported(people, integration, aws, may_enable_pitr=True)
@@ -421,9 +421,9 @@ def test_the_reader_runs_at_most_a_few_batches_ahead_of_the_writer(people, integ
         converted[0] += 1
         return real_convert(item)
 
-    def staging(changes):
+    def staging(changes, collection_id):
         ahead.append(converted[0] - (len(ahead) + 1))  # lines read beyond the batch being written
-        return real_stage(changes)
+        return real_stage(changes, collection_id)
 
     monkeypatch.setattr(convert, "item_to_json_bytes", counting)
     monkeypatch.setattr(writer, "stage", staging)

@@ -96,7 +96,7 @@ def test_every_digit_and_character_survives_apply_and_counters_stay_exact(collec
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY text is PostgreSQL's")
 def test_copy_rows_built_from_the_converters_bytes_store_the_same_documents(collection):
-    rows = writer.CopyRows(AT)
+    rows = writer.CopyRows(AT, collection.pk)
     for n, key in enumerate(KEYS):
         rows.add(key, convert.item_to_json_bytes(_item(key, n)))
     assert KEYS[1] in rows and len(rows) == 4
@@ -106,6 +106,16 @@ def test_copy_rows_built_from_the_converters_bytes_store_the_same_documents(coll
     _counters_match(collection)
     sizes = dict(Document.objects.filter(collection=collection).values_list("doc_id", "size_bytes"))
     assert sizes["plain"] == len(convert.item_to_json_bytes(_item("plain", 0)))
+
+    # A batch with a key already stored can't go straight in: it is upserted, and counted, instead.
+    again = writer.CopyRows(AT, collection.pk)
+    again.add("new", convert.item_to_json_bytes(_item("new", 5)))
+    again.add("plain", convert.item_to_json_bytes({"pk": {"S": "plain"}}))
+    with transaction.atomic():
+        writer.apply(collection.pk, again)
+    stored = _stored(collection)
+    assert stored["plain"] == {"pk": "plain"} and stored["new"] == _expected("new", 5) and len(stored) == 5
+    _counters_match(collection)
 
 
 def test_the_converter_refuses_what_is_not_a_dynamodb_value():
