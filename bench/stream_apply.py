@@ -73,7 +73,7 @@ def _shard(source: Source, n: int) -> Shard:
     )
 
 
-def _apply(shard: Shard, shard_pages: list[list[dict[str, Any]]], waits: list[float]) -> None:
+def _apply(shard: Shard, shard_pages: list[list[dict[str, Any]]]) -> None:
     """One shard's worker: each page committed as ingest.stream._read commits it."""
     try:
         for page in shard_pages:
@@ -90,7 +90,7 @@ def run(name: str, shards: int, collections: int = 1) -> float:
     for n in range(shards):
         shard = _shard(sources[n % collections], n)
         work.append((shard, pages(n, RECORDS // shards, seed=n)))
-    threads = [threading.Thread(target=_apply, args=(shard, shard_pages, [])) for shard, shard_pages in work]
+    threads = [threading.Thread(target=_apply, args=(shard, shard_pages)) for shard, shard_pages in work]
     start = time.perf_counter()
     for thread in threads:
         thread.start()
