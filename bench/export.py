@@ -118,7 +118,7 @@ def throughput(tmp: Path) -> None:
     print(f"export → PostgreSQL: {THROUGHPUT_ITEMS:,} documents in {ours:.2f} s ({ours_rate:,.0f}/s), read, "
           f"converted and upserted; COPY of the same documents already converted {copy_seconds:.2f} s "
           f"({copy_rate:,.0f}/s)")  # fmt: skip
-    print(f"export → PostgreSQL: one file at a time, ratio {ours_rate / copy_rate:.2f}x of COPY (goal >= 0.5x)")
+    print(f"export → PostgreSQL: one file at a time, ratio {ours_rate / copy_rate:.2f}x of COPY (goal >= 0.7x)")
 
     # As workers do: the export's files loaded at once, one process each (here as many as CPUs).
     processes = os.cpu_count() or 2
@@ -135,7 +135,7 @@ def throughput(tmp: Path) -> None:
     rate = per * processes / (ended - started)
     assert source.collection.documents.count() == per * processes
     print(f"export → PostgreSQL: {processes} files at once, {per * processes:,} documents in {ended - started:.2f} s "
-          f"({rate:,.0f}/s), ratio {rate / copy_rate:.2f}x of COPY")  # fmt: skip
+          f"({rate:,.0f}/s), ratio {rate / copy_rate:.2f}x of COPY (goal >= 1.5x)")  # fmt: skip
 
 
 CHILD = (

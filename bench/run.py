@@ -80,7 +80,19 @@ def main() -> None:
 
 def run_all(endpoint: str) -> None:
     """Every benchmark, or those named on the command line (`bench/run.py export`)."""
-    from bench import conversion, export, lambdas, latency, metrics, query_pages, scan, shards, sql_vs_hand, translation
+    from bench import (
+        conversion,
+        export,
+        lambdas,
+        latency,
+        metrics,
+        query_pages,
+        scan,
+        shards,
+        sql_vs_hand,
+        stream_apply,
+        translation,
+    )
 
     def sync_latency() -> None:
         latency.sync_latency(endpoint, rate=50)
@@ -100,6 +112,7 @@ def run_all(endpoint: str) -> None:
         "latency": sync_latency,
         "export": lambda: export.main(Path(os.environ["MILLRACE_VAR_DIR"]) / "export"),
         "shards": lambda: shards.main(endpoint),
+        "stream-apply": stream_apply.main,
         "translation": translation.main,
         "query-pages": query_pages.main,
         "lambdas": lambdas.main,

@@ -1,8 +1,9 @@
 """DynamoDB attribute values → the JSON documents a collection stores. The one converter, used by
 the Scan preview, the Scan loader, export files and stream images.
 
-Numbers keep every significant digit: they are parsed from DynamoDB's number text into int or a
-Decimal (never a float) and written back as plain JSON numbers, without exponents. Binary values
+Numbers keep every significant digit: DynamoDB's number text is checked (or, if not canonical, parsed
+into int or a Decimal, never a float) and written back as plain JSON numbers, without exponents.
+Documents are written by orjson, with each number as a Fragment of its text. Binary values
 become base64 text (boto3 hands us bytes; export files already carry base64). Sets become arrays.
 """
 
@@ -14,6 +15,9 @@ from base64 import b64encode
 from decimal import Context, Decimal
 from typing import Any
 
+import orjson
+from orjson import Fragment
+
 # DynamoDB keeps 38 significant digits; the default context (28) would round them.
 EXACT = Context(prec=60)
 _encode_string = json.encoder.encode_basestring
@@ -23,9 +27,14 @@ _PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]*[1-9])?")
 
 
 def number(text: str) -> int | Decimal:
-    if text.isdigit() or (text[:1] == "-" and text[1:].isdigit()):
+    if text.isascii() and (text.isdigit() or (text[:1] == "-" and text[1:].isdigit())):
         return int(text)
-    value = Decimal(text)
+    try:
+        value = Decimal(text)
+    except ArithmeticError:
+        raise ValueError(f"{text!r} is not a DynamoDB number") from None
+    if not value.is_finite():
+        raise ValueError(f"{text!r} is not a DynamoDB number")
     if value == value.to_integral_value():
         return int(value)
     return EXACT.normalize(value)
@@ -46,59 +55,80 @@ def binary(value: bytes | str) -> str:
     return value if isinstance(value, str) else b64encode(value).decode("ascii")
 
 
-def _write_value(attribute: dict[str, Any], out: list[str]) -> None:
-    """Append one attribute value as JSON. The hot path of every load: plain code, no intermediate objects."""
+def _value(attribute: dict[str, Any]) -> Any:
+    """One attribute value as the plain value orjson writes: numbers as orjson.Fragment of their exact
+    text (orjson has no Decimal, and a float would round), binary as base64 text, sets as lists."""
     for tag, raw in attribute.items():
         if tag == "S":
-            out.append(_encode_string(raw))
-        elif tag == "N":
-            out.append(number_text(raw))
-        elif tag == "M":
-            _write_map(raw, out)
-        elif tag == "L":
-            if not raw:
-                out.append("[]")
-                continue
-            out.append("[")
-            for i, element in enumerate(raw):
-                if i:
-                    out.append(",")
-                _write_value(element, out)
-            out.append("]")
-        elif tag == "BOOL":
-            out.append("true" if raw else "false")
-        elif tag == "NULL":
-            out.append("null")
-        elif tag == "B":
-            out.append(_encode_string(binary(raw)))
-        elif tag == "SS":
-            out.append("[" + ",".join(_encode_string(v) for v in raw) + "]")
-        elif tag == "NS":
-            out.append("[" + ",".join(number_text(v) for v in raw) + "]")
-        elif tag == "BS":
-            out.append("[" + ",".join(_encode_string(binary(v)) for v in raw) + "]")
-        else:
-            raise ValueError(f"Unknown DynamoDB attribute type {tag!r}")
+            return raw
+        if tag == "N":
+            return _NUMBERS.get(raw) or _number_fragment(raw)
+        if tag == "M":
+            return _map(raw)
+        if tag == "L":
+            return [_value(element) for element in raw]
+        if tag == "BOOL":
+            return raw is True
+        if tag == "NULL":
+            return None
+        if tag == "B":
+            return binary(raw)
+        if tag == "SS":
+            return list(raw)
+        if tag == "NS":
+            return [_NUMBERS.get(v) or _number_fragment(v) for v in raw]
+        if tag == "BS":
+            return [binary(v) for v in raw]
+        raise ValueError(f"Unknown DynamoDB attribute type {tag!r}")
+    raise ValueError("An attribute value without a type")
 
 
-def _write_map(attributes: dict[str, dict[str, Any]], out: list[str]) -> None:
-    if not attributes:
-        out.append("{}")
-        return
-    out.append("{")
-    first = True
+def _map(attributes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The hot path of every load: strings and numbers, the commonest values, cost dict lookups, not
+    a call."""
+    out = {}
     for name, attribute in attributes.items():
-        out.append(_encode_string(name) + ":" if first else "," + _encode_string(name) + ":")
-        first = False
-        _write_value(attribute, out)
-    out.append("}")
+        if len(attribute) == 1:
+            text = attribute.get("S")
+            if text is not None:
+                out[name] = text
+                continue
+            text = attribute.get("N")
+            if text is not None:
+                out[name] = _NUMBERS.get(text) or _number_fragment(text)
+                continue
+        out[name] = _value(attribute)
+    return out
+
+
+# Number text → its Fragment: most tables repeat small numbers (quantities, flags, prices) on every item.
+_NUMBERS: dict[str, Fragment] = {}
+_NUMBERS_KEPT = 50_000
+
+
+def _number_fragment(text: str) -> Fragment:
+    fragment = Fragment(number_text(text))
+    if len(_NUMBERS) >= _NUMBERS_KEPT:
+        _NUMBERS.clear()
+    _NUMBERS[text] = fragment
+    return fragment
+
+
+def item_to_json_bytes(item: dict[str, dict[str, Any]]) -> bytes:
+    """A DynamoDB item (as boto3's client, an export file or a stream image gives it) as the document's
+    UTF-8 JSON text: what COPY sends to PostgreSQL as is."""
+    return orjson.dumps(_map(item))
 
 
 def item_to_json(item: dict[str, dict[str, Any]]) -> str:
-    """A DynamoDB item (as boto3's client or an export file gives it) as the document's JSON text."""
-    out: list[str] = []
-    _write_map(item, out)
-    return "".join(out)
+    """The same document's JSON text as str."""
+    return item_to_json_bytes(item).decode()
+
+
+def parse_line(line: bytes) -> dict[str, dict[str, Any]]:
+    """An export file's line ({"Item": …}) as the item; DynamoDB JSON carries numbers as text, so a fast
+    parser loses no digit."""
+    return orjson.loads(line)["Item"]
 
 
 def item_to_document(item: dict[str, dict[str, Any]]) -> dict[str, Any]:

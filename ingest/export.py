@@ -10,13 +10,16 @@ import gzip
 import hashlib
 import json
 import logging
+import queue
+import threading
 import uuid
 from base64 import b64encode
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 
 from collections_app.models import Source
@@ -291,16 +294,90 @@ def load_file(file_id: int, *, owner: str | None = None) -> str:
 
 
 def load_stream(file: ExportFile, body: IO[bytes], owner: str) -> str:
-    """Stream a gzipped JSON-lines file into the collection: memory holds one batch (at most BATCH_LINES
-    lines and BATCH_BYTES of documents, whatever the items' size). Lines before the checkpoint are read
-    (for the checksum) but not applied again."""
-    source = file.source
-    key_names = source.key_names
+    """Stream a gzipped JSON-lines file into the collection, a batch (at most BATCH_LINES lines and
+    BATCH_BYTES of documents, whatever the items' size) per transaction. On PostgreSQL the file is read
+    and converted in a second thread while this one writes the batch before (a pipeline: the database's
+    time and Python's overlap); at most PIPELINE_BATCHES batches wait between them. Lines before the
+    checkpoint are read (for the checksum) but not applied again."""
+    copy_to = file.source.collection_id if connection.vendor == "postgresql" else None
+    reading = _read_batches(file, file.source.key_names, body, copy_to=copy_to)
+    if connection.vendor != "postgresql":
+        return _load(file, owner, reading)
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=PIPELINE_BATCHES)
+    stop = threading.Event()
+    reader = threading.Thread(target=_produce, args=(reading, handoff, stop), name=f"export-{file.pk}", daemon=True)
+    reader.start()
+    try:
+        return _load(file, owner, _consume(handoff))
+    finally:
+        stop.set()  # a reader waiting on a full queue sees it within its wait, then leaves
+        reader.join(timeout=READER_JOIN_SECONDS)
+
+
+PIPELINE_BATCHES = 2
+READER_JOIN_SECONDS = 30
+
+
+class _End:
+    """What the reader found at the file's end: its line count, MD5 and the last (maybe empty) batch."""
+
+    def __init__(self, lines: int, checksum: str, last: Any) -> None:
+        self.lines, self.checksum, self.last = lines, checksum, last
+
+
+def _produce(reading: Iterator[Any], handoff: queue.Queue[Any], stop: threading.Event) -> None:
+    """The reader thread: batches into the queue; an error is handed over too, raised by the writer
+    after the batches read before it have been committed."""
+    try:
+        for batch in reading:
+            while not stop.is_set():
+                try:
+                    handoff.put(batch, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+    except BaseException as exc:  # noqa: BLE001 - handed to the writer, which raises it
+        handoff.put(exc)
+
+
+def _consume(handoff: queue.Queue[Any]) -> Iterator[Any]:
+    while True:
+        item = handoff.get()
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+        if isinstance(item, _End):
+            return
+
+
+def _load(file: ExportFile, owner: str, batches: Iterator[Any]) -> str:
+    for batch in batches:
+        if isinstance(batch, _End):
+            problem = _mismatch(file, batch.lines, batch.checksum)
+            if problem:
+                lifecycle.stop(file.source, problem)
+                return "failed"
+            return _commit(file, owner, batch.last, finished=True)
+        outcome = _commit(file, owner, batch)
+        if outcome != "more":
+            return outcome
+    raise AssertionError("the reader ended without the file's end")  # pragma: no cover
+
+
+def _read_batches(file: ExportFile, key_names: list[str], body: IO[bytes], *, copy_to: int | None) -> Iterator[Any]:
+    """Batches of the file's items (COPY text for PostgreSQL, Change lists otherwise), then an _End
+    carrying the last batch. A line that isn't an item raises BadData naming its number. Touches no
+    database: on PostgreSQL it runs in the reader thread."""
     hashed = _Md5Reader(body)
     skip = file.lines_done
     line_count = 0
-    batch: list[writer.Change] = []
-    batch_bytes = 0
+
+    def new_batch() -> Any:
+        return writer.CopyRows(clock.now(), copy_to) if copy_to is not None else []
+
+    batch, batch_bytes = new_batch(), 0
     now = clock.now()
     with gzip.GzipFile(fileobj=hashed) as lines:
         for line in lines:
@@ -308,26 +385,27 @@ def load_stream(file: ExportFile, body: IO[bytes], owner: str) -> str:
             if line_count <= skip or not line.strip():
                 continue
             try:
-                item = json.loads(line)["Item"]
-                change = writer.Change(convert.document_id(item, key_names), convert.item_to_json(item), now)
-            except (KeyError, TypeError, ValueError) as exc:
+                item = convert.parse_line(line)
+                doc_id = convert.document_id(item, key_names)
+                document = convert.item_to_json_bytes(item)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise errors.BadData(
                     f"line {line_count} is not a DynamoDB JSON item ({type(exc).__name__}: {exc})."
                 ) from exc
-            batch.append(change)
-            batch_bytes += len(change.body or "")
+            if copy_to is not None and doc_id in batch:  # a key twice: the later line wins, in a batch of its own
+                yield batch
+                batch, batch_bytes = new_batch(), 0
+            if copy_to is not None:
+                batch.add(doc_id, document)
+            else:
+                batch.append(writer.Change(doc_id, document.decode(), now))
+            batch_bytes += len(document)
             if len(batch) >= BATCH_LINES or batch_bytes >= BATCH_BYTES:
-                outcome = _commit(file, owner, batch)
-                if outcome != "more":
-                    return outcome
-                batch, batch_bytes, now = [], 0, clock.now()
+                yield batch
+                batch, batch_bytes, now = new_batch(), 0, clock.now()
         while hashed.read(READ_BYTES):  # anything after the gzip stream still counts for the checksum
             pass
-    problem = _mismatch(file, line_count, hashed.checksum)
-    if problem:
-        lifecycle.stop(source, problem)
-        return "failed"
-    return _commit(file, owner, batch, finished=True)
+    yield _End(line_count, hashed.checksum, batch)
 
 
 def _mismatch(file: ExportFile, lines: int, checksum: str) -> str:
@@ -349,13 +427,14 @@ def _commit(file: ExportFile, owner: str, batch: list[writer.Change], *, finishe
     """A batch, its line checkpoint and the progress in one transaction; the last one hands over.
     Returns more | done | lost (another worker has the file, or a re-sync began) | stopped."""
     with transaction.atomic():
+        staged = writer.stage(batch, file.source.collection_id)
         if not lifecycle.lock_source(file.source_id, Source.State.DOWNLOADING_FROM_S3):
             return "stopped"  # paused, in error, or re-synced
         if not leases.holds(ExportFile, file.pk, owner):
             return "lost"
         if not ExportFile.objects.filter(pk=file.pk, lines_done=file.lines_done).exists():
             return "lost"  # another worker moved the checkpoint on while our lease had lapsed
-        writer.apply(file.source.collection_id, batch)
+        writer.apply(file.source.collection_id, staged)
         ExportFile.objects.filter(pk=file.pk).update(
             lines_done=F("lines_done") + len(batch), done=finished, progress_at=clock.now(), retries=0, problem=""
         )

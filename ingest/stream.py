@@ -365,11 +365,14 @@ def _commit(
         raise errors.BadData(f"{type(exc).__name__}: {exc}") from exc
     now = clock.now()
     with transaction.atomic():
+        # COPY into this session's staging table before the locks: the source's other shards wait only
+        # for the upsert.
+        staged = writer.stage(changes, source.collection_id)
         if not lifecycle.lock_source(source.pk, Source.State.PROCESSING_STREAM):
             return False  # paused, failed or re-synced since the read began
         if not leases.holds(Shard, shard.pk, owner, checkpoint=shard.checkpoint):
             return False  # lapsed, or another worker moved the checkpoint on while our lease had lapsed
-        writer.apply(source.collection_id, changes)
+        writer.apply(source.collection_id, staged)
         finished = next_iterator is None
         idle_polls = 0 if records else shard.idle_polls + 1
         wait = idle_wait(source, idle_polls) if idle_polls else source.poll_frequency_seconds

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest
 
@@ -24,23 +24,152 @@ class Change:
     event_time: datetime
 
 
-def apply(collection_id: int, changes: list[Change]) -> None:
-    """Upsert and delete in one go. Within the batch the last change per document wins, in order."""
-    if not changes:
-        return
+class CopyRows:
+    """Documents to upsert as PostgreSQL COPY text, one line each, built straight from the converter's
+    bytes (no Python row objects): how export files reach PostgreSQL. Document ids are distinct (the
+    caller starts a new batch at a repeat), so the upsert needs no de-duplication. Each line carries the
+    collection, so the same text can go straight into the documents table (see apply)."""
+
+    __slots__ = ("collection_id", "count", "event_time", "size", "text", "_ids", "_prefix", "_suffix")
+
+    def __init__(self, event_time: datetime, collection_id: int) -> None:
+        self.text = bytearray()
+        self.count = 0
+        self.size = 0  # the documents' bytes, as size_bytes counts them
+        self.event_time = event_time
+        self.collection_id = collection_id
+        self._ids: set[str] = set()
+        self._prefix = b"%d\t" % collection_id
+        self._suffix = f"\t{event_time.isoformat()}\n".encode()
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __contains__(self, doc_id: str) -> bool:
+        return doc_id in self._ids
+
+    def add(self, doc_id: str, body: bytes) -> None:
+        """`body` is orjson's output: control characters are always escaped in it, so only its
+        backslashes need doubling for COPY's text format."""
+        self._ids.add(doc_id)
+        self.count += 1
+        self.size += len(body)
+        escaped = body.replace(b"\\", b"\\\\")
+        self.text += b"%b%b\t%b\t%d%b" % (self._prefix, copy_field(doc_id.encode()), escaped, len(body), self._suffix)
+
+    @classmethod
+    def of(cls, changes: list[Change], collection_id: int) -> CopyRows:
+        """Upserts from Change objects (stream images, Scan pages), bodies escaped in full."""
+        rows = cls(changes[0].event_time, collection_id)
+        for change in changes:
+            body = change.body.encode()  # type: ignore[union-attr]
+            rows.count += 1
+            rows.size += len(body)
+            rows.text += b"%b%b\t%b\t%d\t%b\n" % (
+                rows._prefix,
+                copy_field(change.doc_id.encode()),
+                copy_field(body),
+                len(body),
+                change.event_time.isoformat().encode(),
+            )
+        return rows
+
+
+def copy_field(value: bytes) -> bytes:
+    """A value in COPY's text format: backslash and the three characters it would read as separators."""
+    if b"\\" in value:
+        value = value.replace(b"\\", b"\\\\")
+    if b"\n" in value or b"\r" in value or b"\t" in value:
+        value = value.replace(b"\n", b"\\n").replace(b"\r", b"\\r").replace(b"\t", b"\\t")
+    return value
+
+
+@dataclass
+class Staged:
+    """A batch made ready before any lock is taken: on PostgreSQL the upserts of a list of changes are
+    already in this session's staging table (COPY, the costly part: every document parsed as jsonb), so
+    the locks that serialise a collection's writers cover only the statements that touch shared rows."""
+
+    count: int  # the changes in the batch, as given
+    copied: bool  # upserts in the staging table (PostgreSQL)
+    upserts: list[Change]  # upserts for the ORM (SQLite)
+    deletes: list[str]
+    last_change: datetime | None
+    rows: CopyRows | None = None  # an export batch: tried straight into the documents table
+
+    def __len__(self) -> int:
+        return self.count
+
+
+def stage(changes: list[Change] | CopyRows, collection_id: int) -> Staged:
+    """Within the caller's transaction, before its locks. The last change per document wins, in order."""
+    if isinstance(changes, CopyRows):
+        return Staged(len(changes), False, [], [], changes.event_time, rows=changes)
     latest: dict[str, Change] = {}
     for change in changes:
         latest[change.doc_id] = change
-    # Serialise writers of one collection so the counters below see a consistent picture.
-    Collection.objects.select_for_update().filter(pk=collection_id).values_list("pk", flat=True).get()
     upserts = [c for c in latest.values() if c.body is not None]
-    upsert = _upsert_postgresql if connection.vendor == "postgresql" else _upsert_orm
-    added, size_delta = upsert(collection_id, upserts) if upserts else (0, 0)
-    removed, removed_size = _delete(collection_id, [c.doc_id for c in latest.values() if c.body is None])
+    deletes = [c.doc_id for c in latest.values() if c.body is None]
+    last_change = max((c.event_time for c in latest.values()), default=None)
+    if upserts and connection.vendor == "postgresql":
+        _copy_in(CopyRows.of(upserts, collection_id))
+        return Staged(len(changes), True, [], deletes, last_change)
+    return Staged(len(changes), False, upserts, deletes, last_change)
+
+
+def apply(collection_id: int, changes: list[Change] | CopyRows | Staged) -> None:
+    """Upsert and delete in one go, the collection's counters with them. Within the batch the last
+    change per document wins, in order."""
+    staged = changes if isinstance(changes, Staged) else stage(changes, collection_id)
+    if not staged.count or staged.last_change is None:
+        return
+    _lock(collection_id)
+    if staged.rows is not None:
+        added, size_delta = _insert_or_upsert(collection_id, staged.rows)
+    elif staged.copied:
+        added, size_delta = _upsert_staged(collection_id)
+    elif staged.upserts:
+        added, size_delta = _upsert_orm(collection_id, staged.upserts)
+    else:
+        added, size_delta = 0, 0
+    removed, removed_size = _delete(collection_id, staged.deletes)
+    _count(collection_id, added - removed, size_delta - removed_size, staged.last_change)
+
+
+def _insert_or_upsert(collection_id: int, rows: CopyRows) -> tuple[int, int]:
+    """An export batch by COPY straight into the documents table: a load fills a collection that its
+    start emptied, with each key once, so this is the common case and costs what COPY costs. If any
+    document is already there (a key repeated across files), the savepoint undoes the COPY and the
+    batch is upserted through the staging table instead, its counts exact either way."""
+    import psycopg
+
+    assert rows.collection_id == collection_id, "rows built for another collection"
+    try:
+        with (
+            transaction.atomic(),
+            connection.cursor() as cursor,
+            cursor.cursor.copy(f"COPY {Document._meta.db_table} ({COLUMNS}) FROM STDIN") as copy,
+        ):
+            copy.write(rows.text)
+        return rows.count, rows.size
+    except psycopg.errors.UniqueViolation:
+        _copy_in(rows)
+        return _upsert_staged(collection_id)
+
+
+COLUMNS = "collection_id, doc_id, body, size_bytes, event_time"
+
+
+def _lock(collection_id: int) -> None:
+    """Serialise writers of one collection so the counters below see a consistent picture."""
+    Collection.objects.select_for_update().filter(pk=collection_id).values_list("pk", flat=True).get()
+
+
+def _count(collection_id: int, documents: int, size_bytes: int, last_change: datetime) -> None:
     Collection.objects.filter(pk=collection_id).update(
-        doc_count=F("doc_count") + added - removed,
-        total_size_bytes=F("total_size_bytes") + size_delta - removed_size,
-        last_updated_at=never_earlier("last_updated_at", max(c.event_time for c in latest.values())),
+        doc_count=F("doc_count") + documents,
+        total_size_bytes=F("total_size_bytes") + size_bytes,
+        last_updated_at=never_earlier("last_updated_at", last_change),
     )
 
 
@@ -88,34 +217,38 @@ def _upsert_orm(collection_id: int, upserts: list[Change]) -> tuple[int, int]:
     return added, sum(r.size_bytes - existing.get(r.doc_id, 0) for r in rows)
 
 
-def _upsert_postgresql(collection_id: int, upserts: list[Change]) -> tuple[int, int]:
-    """(documents added, bytes added) by COPY into a temporary table and one INSERT … ON CONFLICT: the
-    ORM's parameter arrays cost more than the rest of a load (bench: export → PostgreSQL vs COPY)."""
-    table = Document._meta.db_table
+def _copy_in(rows: CopyRows) -> None:
+    """The documents into this session's staging table, emptied at every commit."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "CREATE TEMPORARY TABLE IF NOT EXISTS millrace_incoming "
-            "(doc_id text, body jsonb, size_bytes integer, event_time timestamptz) ON COMMIT DELETE ROWS"
+            "CREATE TEMPORARY TABLE IF NOT EXISTS millrace_staged (collection_id bigint, doc_id text, body jsonb, "
+            "size_bytes integer, event_time timestamptz) ON COMMIT DELETE ROWS"
         )
-        cursor.execute("TRUNCATE millrace_incoming")
-        with cursor.cursor.copy("COPY millrace_incoming (doc_id, body, size_bytes, event_time) FROM STDIN") as copy:
-            for c in upserts:
-                copy.write_row((c.doc_id, c.body, len(c.body.encode()), c.event_time))
+        cursor.execute("TRUNCATE millrace_staged")
+        with cursor.cursor.copy(f"COPY millrace_staged ({COLUMNS}) FROM STDIN") as copy:
+            copy.write(rows.text)
+
+
+def _upsert_staged(collection_id: int) -> tuple[int, int]:
+    """(documents added, bytes added) from the staging table in one INSERT … ON CONFLICT: the ORM's
+    parameter arrays cost more than the rest of a load (bench: export → PostgreSQL vs COPY)."""
+    table = Document._meta.db_table
+    with connection.cursor() as cursor:
         # The CTEs share one snapshot: `old` sees the documents as they were before the insert.
         cursor.execute(
             f"""
             WITH old AS (
-                SELECT d.size_bytes FROM {table} d JOIN millrace_incoming i ON d.doc_id = i.doc_id
+                SELECT d.size_bytes FROM {table} d JOIN millrace_staged i ON d.doc_id = i.doc_id
                 WHERE d.collection_id = %s
             ), written AS (
                 INSERT INTO {table} (collection_id, doc_id, body, size_bytes, event_time)
-                SELECT %s, doc_id, body, size_bytes, event_time FROM millrace_incoming
+                SELECT %s, doc_id, body, size_bytes, event_time FROM millrace_staged
                 ON CONFLICT (collection_id, doc_id) DO UPDATE
                 SET body = EXCLUDED.body, size_bytes = EXCLUDED.size_bytes, event_time = EXCLUDED.event_time
                 RETURNING 1
             )
             SELECT (SELECT count(*) FROM written) - (SELECT count(*) FROM old),
-                   (SELECT coalesce(sum(size_bytes), 0) FROM millrace_incoming)
+                   (SELECT coalesce(sum(size_bytes), 0) FROM millrace_staged)
                    - (SELECT coalesce(sum(size_bytes), 0) FROM old)
             """,
             [collection_id, collection_id],

@@ -352,3 +352,85 @@ def test_delete_export_is_refused_while_the_export_is_being_downloaded(people, i
     source.refresh_from_db()
     assert source.load_finished_at and not source.error and not source.export_deleted_at
     assert Collection.objects.get(pk=source.collection_id).doc_count == 50
+
+
+def test_a_malformed_line_stops_the_load_naming_the_file_and_the_line(people, integration, aws, faults, monkeypatch):
+    """The lines before it stay loaded, once, and the file's checkpoint says how far it got."""
+    monkeypatch.setattr(export, "BATCH_LINES", 2)
+
+    def break_the_third_line(body: bytes) -> bytes:
+        lines = gzip.decompress(body).splitlines(True)
+        if len(lines) >= 3:
+            lines[2] = b'{"Item": {"pk": {"S": "item-x"}, "big": {"N": "12abc"}}}\n'
+        return gzip.compress(b"".join(lines))
+
+    _tamper(faults, "/data/", break_the_third_line)
+    source = exported(people, integration, aws, may_enable_pitr=True)
+    load_by_export(source)
+    source.refresh_from_db()
+    where = r"The export's data file s3://millrace-exports/(\S+\.json\.gz) can't be loaded: line 3 "
+    found = re.search(where, source.error)
+    assert found, source.error
+    assert "'12abc' is not a DynamoDB number" in source.error and "Press Re-sync" in source.error
+    broken = ExportFile.objects.get(source=source, key=found.group(1))
+    assert broken.lines_done == 2 and not broken.done
+    assert not source.load_finished_at
+    loaded = sum(ExportFile.objects.filter(source=source).values_list("lines_done", flat=True))
+    collection = Collection.objects.get(pk=source.collection_id)
+    assert collection.documents.count() == loaded == collection.doc_count
+
+
+def test_batches_are_bounded_by_bytes_as_well_as_lines(people, integration, aws, monkeypatch):
+    """Big items make a batch end before BATCH_LINES: memory holds BATCH_BYTES of documents, whatever
+    their size, and the collection is still exactly the table."""
+    from ingest import writer
+
+    monkeypatch.setattr(export, "BATCH_BYTES", 2000)
+    real_stage, batches = writer.stage, []
+
+    def measured(changes, collection_id):
+        if isinstance(changes, writer.CopyRows):
+            sizes = [int(line.split(b"\t")[3]) for line in bytes(changes.text).splitlines()]
+        else:
+            sizes = [len(c.body.encode()) for c in changes]
+        batches.append(sizes)
+        return real_stage(changes, collection_id)
+
+    monkeypatch.setattr(writer, "stage", measured)
+    source = exported(people, integration, aws, may_enable_pitr=True)
+    load_by_export(source)
+    source.refresh_from_db()
+    assert source.load_finished_at and not source.error
+    full = [sizes for sizes in batches if sizes]
+    assert len(full) > ExportFile.objects.filter(source=source).count()  # files were split by size
+    assert all(sum(sizes[:-1]) < export.BATCH_BYTES for sizes in full)  # the last document is what crossed it
+    assert sum(len(sizes) for sizes in full) == 50
+    assert_equal_to_table(source, aws.dynamodb)
+
+
+def test_the_reader_runs_at_most_a_few_batches_ahead_of_the_writer(people, integration, aws, monkeypatch):
+    """Memory holds the batch being written, PIPELINE_BATCHES waiting and the one being read, however
+    slow the database: the reader waits for the writer."""
+    from ingest import convert, writer
+
+    monkeypatch.setattr(export, "BATCH_LINES", 1)
+    real_convert, real_stage = convert.item_to_json_bytes, writer.stage
+    converted, ahead = [0], []
+
+    def counting(item):
+        converted[0] += 1
+        return real_convert(item)
+
+    def staging(changes, collection_id):
+        ahead.append(converted[0] - (len(ahead) + 1))  # lines read beyond the batch being written
+        return real_stage(changes, collection_id)
+
+    monkeypatch.setattr(convert, "item_to_json_bytes", counting)
+    monkeypatch.setattr(writer, "stage", staging)
+    source = exported(people, integration, aws, items=21, may_enable_pitr=True)
+    load_by_export(source)
+    source.refresh_from_db()
+    assert source.load_finished_at and not source.error
+    assert converted[0] == 21
+    assert max(ahead) <= export.PIPELINE_BATCHES + 1
+    assert_equal_to_table(source, aws.dynamodb)

@@ -1,0 +1,145 @@
+"""Stream apply: records applied per second from GetRecords pages of 1,000 mixed INSERT/MODIFY/REMOVE
+records into PostgreSQL, through the real commit (ingest.stream._commit: conversion, upsert and delete,
+checkpoint, counters, lease check), as a ratio to COPY of the same documents. Then 1, 4 and 16 shards of
+one collection writing at once, against 16 shards of 16 collections: if the per-source and
+per-collection row locks were what limits, one collection would be slower than sixteen.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from bench.setup import bench_source, moto_client
+from collections_app.models import Source
+from ingest import convert, stream
+from ingest.models import Shard
+from tests.ingest.engine import item, make_table
+
+PAGE = 1000
+RECORDS = 16_000  # per run, split over its shards
+OWNER = "bench"
+
+
+def pages(shard: int, records: int, seed: int) -> list[list[dict[str, Any]]]:
+    """GetRecords pages for one shard: half INSERTs of new keys, then MODIFYs and REMOVEs of live ones."""
+    rng = random.Random(seed)
+    live: list[str] = []
+    made: list[dict[str, Any]] = []
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    for n in range(records):
+        roll = rng.random()
+        if roll < 0.5 or len(live) < 10:
+            key, event = f"s{shard}-{n:07d}", "INSERT"
+            live.append(key)
+        elif roll < 0.8:
+            key, event = rng.choice(live), "MODIFY"
+        else:
+            key, event = live.pop(rng.randrange(len(live))), "REMOVE"
+        data: dict[str, Any] = {
+            "Keys": {"pk": {"S": key}},
+            "SequenceNumber": f"{n + 1:021d}",
+            "ApproximateCreationDateTime": at + timedelta(milliseconds=n),
+        }
+        if event != "REMOVE":
+            data["NewImage"] = {**item(n, rng), "pk": {"S": key}}
+        made.append({"eventName": event, "dynamodb": data})
+    return [made[i : i + PAGE] for i in range(0, len(made), PAGE)]
+
+
+def _source(name: str) -> Source:
+    dynamodb = moto_client(os.environ["MILLRACE_AWS_ENDPOINT_URL"], "dynamodb")
+    if name not in dynamodb.list_tables()["TableNames"]:
+        make_table(dynamodb, name, 1)
+    source = bench_source(name, rcu=1, name=name)
+    Source.objects.filter(pk=source.pk).update(state=Source.State.PROCESSING_STREAM, stream_start_at=None)
+    return source
+
+
+def _shard(source: Source, n: int) -> Shard:
+    Shard.objects.create(
+        source=source, stream_arn="arn:bench", shard_id=f"shardId-{n:04d}", leased_by=OWNER,
+        lease_expires_at=timezone.now() + timedelta(hours=1),
+    )  # fmt: skip
+    return Shard.objects.select_related("source__collection", "source__integration").get(
+        source=source, shard_id=f"shardId-{n:04d}"
+    )
+
+
+def _apply(shard: Shard, shard_pages: list[list[dict[str, Any]]]) -> None:
+    """One shard's worker: each page committed as ingest.stream._read commits it."""
+    try:
+        for page in shard_pages:
+            assert stream._commit(shard, OWNER, page, at_tip=False, next_iterator="iterator")
+    finally:
+        connection.close()
+
+
+def run(name: str, shards: int, collections: int = 1) -> float:
+    """Records per second with `shards` writers at once (spread over `collections`), in threads: each
+    waits on PostgreSQL with the GIL released, as separate worker processes would."""
+    sources = [_source(f"{name}_{c}") for c in range(collections)]
+    work = []
+    for n in range(shards):
+        shard = _shard(sources[n % collections], n)
+        work.append((shard, pages(n, RECORDS // shards, seed=n)))
+    threads = [threading.Thread(target=_apply, args=(shard, shard_pages)) for shard, shard_pages in work]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    took = time.perf_counter() - start
+    for source in sources:
+        source.collection.refresh_from_db()
+        assert source.collection.doc_count == source.collection.documents.count(), "counters off"
+    return shards * (RECORDS // shards) / took
+
+
+def copy_rate(records: list[dict[str, Any]]) -> float:
+    """COPY of the same documents (the images the records carry), already converted."""
+    now = timezone.now()
+    rows = [
+        (convert.document_id(r["dynamodb"]["Keys"], ["pk"]), convert.item_to_json(r["dynamodb"]["NewImage"]))
+        for r in records
+        if "NewImage" in r["dynamodb"]
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_copy")
+        cursor.execute("CREATE TABLE bench_copy (LIKE collections_app_document INCLUDING ALL)")
+        start = time.perf_counter()
+        with cursor.cursor.copy(
+            "COPY bench_copy (collection_id, doc_id, body, size_bytes, event_time) FROM STDIN"
+        ) as copy:
+            for n, (doc_id, body) in enumerate(rows):
+                copy.write_row((0, f"{doc_id}-{n}", body, len(body), now))
+        took = time.perf_counter() - start
+        cursor.execute("DROP TABLE bench_copy")
+    return len(rows) / took
+
+
+def main() -> None:
+    if connection.vendor != "postgresql":
+        print("stream apply: skipped, it compares with PostgreSQL COPY: set DATABASE_URL to a PostgreSQL")
+        return
+    baseline = copy_rate([r for page in pages(0, RECORDS, seed=0) for r in page])
+    print(f"stream apply: COPY of the same documents already converted {baseline:,.0f}/s; pages of {PAGE:,} "
+          "records, about 50% INSERT, 30% MODIFY, 20% REMOVE, through ingest.stream's commit")  # fmt: skip
+    one = run("bench_stream_1", 1)
+    print(f"stream apply: 1 shard {one:,.0f} records/s, ratio {one / baseline:.2f}x of COPY (goal >= 0.5x)")
+    for shards in (4, 16):
+        rate = run(f"bench_stream_{shards}", shards)
+        print(f"stream apply: {shards} shards of one collection at once {rate:,.0f} records/s, "
+              f"{rate / one:.2f}x of one shard")  # fmt: skip
+    spread = run("bench_stream_spread", 16, collections=16)
+    shared = run("bench_stream_shared", 16)
+    print(f"stream apply: 16 shards of one collection {shared:,.0f} records/s, of 16 collections {spread:,.0f} "
+          f"records/s: one collection's locks cost {1 - shared / spread:.0%} "
+          "(goal: the locks are not what limits, under 20%)")  # fmt: skip
