@@ -141,8 +141,12 @@ def change_limits(source_id: int, *, rcu: int | None = None, poll_frequency_ms: 
         fields["rcu"] = rcu
     if poll_frequency_ms is not None:
         fields["poll_frequency_ms"] = poll_frequency_ms
-    if fields:
-        Source.objects.filter(pk=source_id).update(**fields)
+    changed = {name: value for name, value in fields.items() if getattr(source, name) != value}
+    if changed:
+        Source.objects.filter(pk=source_id).update(**changed)
+        said = {"rcu": f"read capacity {source.rcu} → {rcu} RCU/s"}
+        said["poll_frequency_ms"] = f"poll frequency {source.poll_frequency_ms} → {poll_frequency_ms} ms"
+        events.record(source_id, events.Kind.CHANGED, "; ".join(said[name] for name in changed))
 
 
 @transaction.atomic

@@ -154,6 +154,7 @@ class SourceEvent(models.Model):
         RESYNC = "resync", "Re-sync"
         LAG_ALERT = "lag_alert", "Lag alert"
         LAG_RECOVERED = "lag_recovered", "Caught up"
+        CHANGED = "changed", "Settings changed"
 
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField(db_index=True)

@@ -92,6 +92,9 @@ def test_a_scan_collections_rcu_is_bounded_by_the_table(orders, people):
     assert "less than or equal to 100" in refused and Source.objects.get(pk=orders.pk).rcu == 5
     client.post(url("collection_edit"), {"rcu": "40", "poll_frequency": "1"})
     assert Source.objects.get(pk=orders.pk).rcu == 40
+    history = page_text(client.get(url("collection_detail")))  # the change is in the collection's history
+    assert "Settings changed" in history and "read capacity 5 → 40 RCU/s" in history
+    assert "poll frequency" not in history  # unchanged, so not said
 
 
 def test_a_finished_scan_shows_the_rate_it_ran_at_not_an_rcu_edited_since(orders, people):
