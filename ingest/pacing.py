@@ -91,12 +91,14 @@ def plan_page(
     larger waits for room and the segment loses a round trip)."""
     units = page_units(budget, item_bytes)
     fill = ceiling(budget, call_seconds) * max(round_trip, call_seconds) / max(1, in_flight)
-    units = min(max(units, fill), float(budget), float(FULL_PAGE_RCU))
-    if units >= FULL_PAGE_RCU:
+    # A page is charged in whole 4 KB units: plan it within a whole number of them (rounded down, or up when
+    # the page is grown to fill the ceiling), with the margin for items larger than those seen so far, or
+    # a page of 2.1 RCU of items costs 3.
+    whole = max(1, math.ceil(fill) if fill > units else int(units))
+    if min(whole, budget) >= FULL_PAGE_RCU:
         return Page(None, float(min(budget, FULL_PAGE_RCU)) if budget >= 1 else 1.0)
-    # A page is charged in whole 4 KB units: plan it within a whole number of them, with the margin for items
-    # larger than those seen so far, or a page of 2.1 RCU of items costs 3.
-    limit = max(1, int(max(1, int(units)) * BYTES_PER_RCU / (max(1.0, item_bytes) * margin)))
+    whole = int(min(whole, max(1, budget), FULL_PAGE_RCU))
+    limit = max(1, int(whole * BYTES_PER_RCU / (max(1.0, item_bytes) * margin)))
     # What the page costs if its items are of the size seen so far, plus the margin; rounded, not rounded up,
     # so that a page of one 3.5 KB item reserves the 1 RCU it costs, not 2.
     expected = limit * item_bytes / BYTES_PER_RCU
@@ -163,21 +165,20 @@ class Measured:
     def trip(self, seconds: float) -> None:
         self.round_trip = _smooth(self.round_trip, seconds)
 
-    def page(self, sizes: list[int], consumed: float, limit: int | None) -> None:
-        """A page read: its items' sizes and what DynamoDB charged for it."""
+    def page(self, sizes: list[int], limit: int | None) -> None:
+        """A page read: its items' sizes."""
         if not sizes:
             return
-        if limit is not None and len(sizes) == limit:  # a full page: what a planned page costs
-            expected = max(1.0, limit * self.item_bytes / BYTES_PER_RCU)
-            self._ratios = [*self._ratios[-9:], consumed / expected]
+        read, seen = sum(sizes), sum(sizes) / len(sizes)
+        if limit is not None and len(sizes) == limit:  # a full page: what a planned page reads
+            self._ratios = [*self._ratios[-9:], read / (limit * self.item_bytes)]
             if len(self._ratios) >= 3:
-                # Items as large as the recent pages' largest, and 5 % more: a tight reservation wastes
-                # less of the budget while a call is in flight; a table whose items vary keeps a wide one.
+                # Pages as much above the estimate as the recent ones were, and 5 % more: a tight
+                # reservation wastes less of the budget while a call is in flight, and a table whose items
+                # vary keeps the full margin.
                 self.margin = min(MARGIN, max(1.05, max(self._ratios) * 1.05))
-        seen = sum(sizes) / len(sizes)
-        # Up at once, down by half at most a page: a page of small items says little about the next ones,
-        # and the margin covers the rest.
-        self.item_bytes = max(seen, self.item_bytes / 2)
+        # Up at once, down by half the difference a page: a page of small items says little about the next.
+        self.item_bytes = max(seen, (self.item_bytes + seen) / 2)
 
 
 def _smooth(previous: float, value: float) -> float:

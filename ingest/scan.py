@@ -160,7 +160,7 @@ def _scan_pages(segment: ScanSegment, source: Source, hold: leases.Hold, deadlin
                 return "done"
         start_key = next_key
         # Plan from the items' own sizes: a small page's cost is rounded up to 4 KB and says little.
-        measured.page([item_size(i) for i in items], consumed, limit)
+        measured.page([item_size(i) for i in items], limit)
     return "more"
 
 
