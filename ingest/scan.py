@@ -112,8 +112,13 @@ def _scan_pages(segment: ScanSegment, source: Source, hold: leases.Hold, deadlin
                 page = dynamodb.scan(**request)
             measured.call(clock.monotonic() - started)
         except Exception as exc:  # noqa: BLE001 - sorted into throttling (retry) and real failures below
-            budget.settle(spend_id, 0)
             error = errors.as_error(exc, table)
+            # A throttled or refused page isn't charged; one whose answer was lost (a read timeout, a dropped
+            # connection, a server error) may have been read and charged all the same: it keeps its
+            # reservation for the second after, as an answered page would.
+            never_sent = {"ConnectTimeoutError", "EndpointConnectionError"}
+            charged = error.code in errors.TRANSIENT and error.code not in never_sent
+            budget.settle(spend_id, reserve_units if charged else 0)
             if errors.should_retry(error):  # throttling is DynamoDB asking us to slow down, never a failure
                 leases.back_off(ScanSegment, segment.pk, segment.retries, error, "dynamodb:Scan")
                 return "backoff"
