@@ -91,10 +91,10 @@ def plan_page(
     larger waits for room and the segment loses a round trip)."""
     units = page_units(budget, item_bytes)
     fill = ceiling(budget, call_seconds) * max(round_trip, call_seconds) / max(1, in_flight)
-    # A page is charged in whole 4 KB units: plan it within a whole number of them (rounded down, or up when
-    # the page is grown to fill the ceiling), with the margin for items larger than those seen so far, or
-    # a page of 2.1 RCU of items costs 3.
-    whole = max(1, math.ceil(fill) if fill > units else int(units))
+    # A page is charged in whole 4 KB units: plan it within a whole number of them (rounded down: a page
+    # grown to fill the ceiling must still fit beside the last one), with the margin for items larger than
+    # those seen so far, or a page of 2.1 RCU of items costs 3.
+    whole = max(1, int(max(units, fill)))
     if min(whole, budget) >= FULL_PAGE_RCU:
         return Page(None, float(min(budget, FULL_PAGE_RCU)) if budget >= 1 else 1.0)
     whole = int(min(whole, max(1, budget), FULL_PAGE_RCU))

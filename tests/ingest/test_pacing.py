@@ -56,7 +56,7 @@ def simulate(budget: float, latency: float, segments: int, pages: int) -> tuple[
         if held + page.reserve > budget:  # wait for the next page to leave the ledger
             heapq.heappush(ready, (min(end + 1 for start, end, _ in ledger if end + 1 > now), segment))
             continue
-        units = float(max(1, -(-page.limit * ITEM // pacing.BYTES_PER_RCU)))
+        units, _ = pacing.page_cost(page, ITEM)
         ledger.append((now, now + latency, units))
         calls.append((now, now + latency, units))
         heapq.heappush(ready, (now + latency, segment))
