@@ -104,7 +104,7 @@ def rcu_adherence(
     slowed by a latency drawn from a range (injected at botocore's layer in this process, before the real
     call to moto; the engine is unchanged).
 
-    Printed for each: the mean RCU a second (total over the span from the first call to the last answer),
+    Printed for each: the mean RCU a second (over the run's whole seconds, by answer),
     the highest one-second window counting each page when its answer came and in the worst case (each page
     anywhere in its call: DynamoDB may charge it at any moment of it), the ceiling 1 / (1 + mean call
     duration) that the worst-case accounting allows (each call fills every window it touches, 1 s + its
@@ -121,7 +121,13 @@ def rcu_adherence(
                 continue
             begin, end = min(s for s, _, _ in calls), max(e for _, e, _ in calls)
             total = sum(u for _, _, u in calls)
-            mean = total / (end - begin) / budget
+            # Over the run's whole seconds, each page in the second its answer came (the last, partial second
+            # left out): a mean over the span itself would count the first second's pages against nothing.
+            per_second = [0.0] * max(1, int(end - begin))
+            for _, answered_at, units in calls:
+                if int(answered_at - begin) < len(per_second):
+                    per_second[int(answered_at - begin)] += units
+            mean = sum(per_second) / len(per_second) / budget
             durations = [e - s for s, e, _ in calls]
             call = sum(durations) / len(durations)
             ceiling = 1 / (1 + call)

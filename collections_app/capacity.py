@@ -48,9 +48,11 @@ def scan_pacing_seconds(
     in_flight: int | None = None,
 ) -> float:
     """How long the engine's pacing lets a Scan of this many bytes take at this RCU, once it runs."""
-    if in_flight is None:
-        in_flight = min(WORKER_SLOTS, pacing.segment_total(rcu, size_bytes, item_bytes, round_trip))
-    return pacing.scan_seconds(size_bytes, rcu, item_bytes, round_trip, in_flight, call_seconds=call_seconds)
+    segments = pacing.segment_total(rcu, size_bytes, item_bytes, round_trip)
+    in_flight = min(WORKER_SLOTS, segments) if in_flight is None else in_flight
+    return pacing.scan_seconds(
+        size_bytes, rcu, item_bytes, round_trip, in_flight, call_seconds=call_seconds, segments=segments
+    )
 
 
 def scan_seconds(size_bytes: int, rcu: int, *, item_bytes: float = BYTES_PER_RCU_SECOND) -> float:

@@ -26,12 +26,12 @@ from dataclasses import dataclass
 BYTES_PER_RCU = 4096  # a strongly consistent read of up to 4 KB costs one RCU
 FULL_PAGE_RCU = 256  # DynamoDB stops a page at 1 MB read: 1 MB ÷ 4 KB
 PAGES_PER_WINDOW = 10  # a page is a tenth of the budget: little is left unused while the next one waits
-HEADROOM = 1.25  # a quarter more segments than the ceiling needs, so the budget sets the pace
+HEADROOM = 1.5  # half again as many segments as the ceiling needs: calls vary, and the budget must set the pace
 MAX_SEGMENTS = 64
 # The round trip the segment count is planned for when none is measured yet: a Scan page's call plus its
 # conversion and write. Slower calls are met by larger pages (`plan_page`); more segments than needed
 # only wait on the budget.
-PLANNING_ROUND_TRIP = 1.0
+PLANNING_ROUND_TRIP = 1.5
 SEGMENT_BYTES = 256 * 1024**2  # a large table gets a segment per 256 MB, so that many workers share it
 MARGIN = 1.25  # reserve a quarter more than the item sizes seen suggest, until pages show their spread
 
@@ -98,7 +98,10 @@ def plan_page(
     if min(whole, budget) >= FULL_PAGE_RCU:
         return Page(None, float(min(budget, FULL_PAGE_RCU)) if budget >= 1 else 1.0)
     whole = int(min(whole, max(1, budget), FULL_PAGE_RCU))
-    limit = max(1, int(whole * BYTES_PER_RCU / (max(1.0, item_bytes) * margin)))
+    # A page of a read unit or three keeps an item's worth of slack besides: a few items vary the most.
+    item_bytes = max(1.0, item_bytes)
+    slack = item_bytes if whole <= 3 else 0.0
+    limit = max(1, int((whole * BYTES_PER_RCU - slack) / (item_bytes * margin)))
     # What the page costs if its items are of the size seen so far, plus the margin; rounded, not rounded up,
     # so that a page of one 3.5 KB item reserves the 1 RCU it costs, not 2.
     expected = limit * item_bytes / BYTES_PER_RCU
@@ -135,16 +138,19 @@ def scan_seconds(
     in_flight: int,
     *,
     call_seconds: float | None = None,
+    segments: int | None = None,
 ) -> float:
     """How long a Scan of `size_bytes` reads, once its segments run: its pages' read units (each rounded up to
-    4 KB) at `scan_rate`."""
+    4 KB) at `scan_rate`, or, if longer, its calls a round trip each, `in_flight` at a time: every page, and
+    each of the `segments`' last, partial one."""
     budget, item_bytes, in_flight = max(budget, 1), max(1.0, item_bytes), max(1, in_flight)
     call = round_trip if call_seconds is None else call_seconds
     units, read = page_cost(
         plan_page(budget, item_bytes, call_seconds=call, round_trip=round_trip, in_flight=in_flight), item_bytes
     )
     rate = scan_rate(budget, item_bytes, round_trip, in_flight, call_seconds=call_seconds)
-    return size_bytes / read * units / rate
+    calls = size_bytes / read + (segments or in_flight)
+    return max(size_bytes / read * units / rate, calls * round_trip / in_flight)
 
 
 class Measured:
@@ -173,12 +179,13 @@ class Measured:
         if limit is not None and len(sizes) == limit:  # a full page: what a planned page reads
             self._ratios = [*self._ratios[-9:], read / (limit * self.item_bytes)]
             if len(self._ratios) >= 3:
-                # Pages as much above the estimate as the recent ones were, and 5 % more: a tight
+                # Pages as much above the estimate as the recent ones were, and 10 % more: a tight
                 # reservation wastes less of the budget while a call is in flight, and a table whose items
-                # vary keeps the full margin.
-                self.margin = min(MARGIN, max(1.05, max(self._ratios) * 1.05))
-        # Up at once, down by half the difference a page: a page of small items says little about the next.
-        self.item_bytes = max(seen, (self.item_bytes + seen) / 2)
+                # vary keeps the full one.
+                self.margin = min(MARGIN, max(1.1, max(self._ratios) * 1.1))
+        # Up at once, down by a quarter of the difference a page: a page of small items says little about
+        # the next ones.
+        self.item_bytes = max(seen, 0.75 * self.item_bytes + 0.25 * seen)
 
 
 def _smooth(previous: float, value: float) -> float:

@@ -19,9 +19,9 @@ def test_the_scan_fills_the_collection_equal_to_the_table(people, integration, a
     source = create_source(people.acme, people.alice, integration, "t", rcu=40)
     load(source)
     source.refresh_from_db()
-    # Planned for 1 s round trips: 40 RCU ÷ (1 + 1) = 20 RCU/s, offered with a quarter more, in pages of a
-    # tenth of the budget (4 RCU), one page a round trip per segment: ⌈25 ÷ 4⌉ segments.
-    assert ScanSegment.objects.filter(source=source).count() == 7
+    # Planned for 1.5 s round trips: 40 RCU ÷ (1 + 1.5) = 16 RCU/s, offered half again (24 RCU/s), in pages
+    # of a tenth of the budget (4 RCU), one page every 1.5 s per segment: ⌈24 × 1.5 ÷ 4⌉ segments.
+    assert ScanSegment.objects.filter(source=source).count() == 9
     assert source.load_finished_at and source.items_loaded == 300 and source.rcu_consumed > 0
     assert source.state == Source.State.PROCESSING_STREAM
     assert_equal_to_table(source, aws.dynamodb)
