@@ -28,9 +28,9 @@ FULL_PAGE_RCU = 256  # DynamoDB stops a page at 1 MB read: 1 MB ÷ 4 KB
 PAGES_PER_WINDOW = 10  # a page is a tenth of the budget: little is left unused while the next one waits
 HEADROOM = 1.5  # half again as many segments as the ceiling needs: calls vary, and the budget must set the pace
 MAX_SEGMENTS = 64
-# The round trip the segment count is planned for when none is measured yet: a Scan page's call plus its
-# conversion and write. Slower calls are met by larger pages (`plan_page`); more segments than needed
-# only wait on the budget.
+# The round trip (a Scan page's call plus its conversion and write) the segment count is planned for, unless
+# the one measured before the load is slower: calls of up to 1.5 s on a slow network. Slower ones still are
+# met by larger pages (`plan_page`); more segments than needed only wait on the budget.
 PLANNING_ROUND_TRIP = 1.5
 SEGMENT_BYTES = 256 * 1024**2  # a large table gets a segment per 256 MB, so that many workers share it
 MARGIN = 1.25  # reserve a quarter more than the item sizes seen suggest, until pages show their spread
