@@ -104,10 +104,9 @@ def run_all(endpoint: str) -> None:
         "scan": lambda: (
             scan.pipeline_vs_bare(endpoint),
             print(),
-            scan.rcu_adherence(endpoint),
-            print(),
-            scan.rcu_adherence_slow_calls(endpoint),
+            scan.rcu_adherence(endpoint, latencies=tuple(scan.LATENCIES)),
         ),
+        "rcu": lambda: scan.rcu_adherence(endpoint),
         "rcu-slow": lambda: scan.rcu_adherence_slow_calls(endpoint),
         "latency": sync_latency,
         "export": lambda: export.main(Path(os.environ["MILLRACE_VAR_DIR"]) / "export"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from collections_app.tables import TableSummary
-from ingest import scan
+from ingest import pacing
 from ingest.sizes import item_size
 
 BYTES_PER_RCU_SECOND = 4096
@@ -25,22 +25,39 @@ class Recommendation:
     reason: str
 
 
-# The engine's pacing (ingest.scan.page_plan): a page's read units stay reserved from its call's start until
-# a second after its answer, so a Scan moves at most rcu ÷ (1 + d) units a second, d being a call's duration,
-# never taken as less than 1/PAGES_PER_SECOND. Before the first page come the queueing of the load's task,
-# DescribeTable and the stream's start position: about a supervisor tick or two.
-CALL_SECONDS = 1 / scan.PAGES_PER_SECOND
+# The engine's pacing (ingest.pacing): a Scan reads at most rcu ÷ (1 + d) a second, d being a call's duration,
+# if its segments in flight, each moving a page per round trip, offer that much; a page is at most 1 MB. The
+# round trip and call duration are what the engine measures on a modest machine against DynamoDB in region
+# (bench/scan.py prints them on moto); the segments in flight are the worker's slots (`make run` starts one
+# worker of four) or the segments the engine cuts, whichever is fewer. Before the first page come the
+# queueing of the load's task, DescribeTable and the stream's start position: about a supervisor tick or two.
+CALL_SECONDS = 0.1
+FULL_PAGE_RCU = pacing.FULL_PAGE_RCU
+ROUND_TRIP_SECONDS = 0.25
+WORKER_SLOTS = 4
 START_SECONDS = 10.0
 
 
-def scan_pacing_seconds(size_bytes: int, rcu: int) -> float:
-    """How long the engine's budget lets a Scan of this many bytes take at this RCU, once it runs."""
-    return size_bytes * (1 + CALL_SECONDS) / (BYTES_PER_RCU_SECOND * max(rcu, 1))
+def scan_pacing_seconds(
+    size_bytes: int,
+    rcu: int,
+    *,
+    item_bytes: float = BYTES_PER_RCU_SECOND,
+    call_seconds: float = CALL_SECONDS,
+    round_trip: float = ROUND_TRIP_SECONDS,
+    in_flight: int | None = None,
+) -> float:
+    """How long the engine's pacing lets a Scan of this many bytes take at this RCU, once it runs."""
+    segments = pacing.segment_total(rcu, size_bytes, item_bytes, round_trip)
+    in_flight = min(WORKER_SLOTS, segments) if in_flight is None else in_flight
+    return pacing.scan_seconds(
+        size_bytes, rcu, item_bytes, round_trip, in_flight, call_seconds=call_seconds, segments=segments
+    )
 
 
-def scan_seconds(size_bytes: int, rcu: int) -> float:
+def scan_seconds(size_bytes: int, rcu: int, *, item_bytes: float = BYTES_PER_RCU_SECOND) -> float:
     """The wizard's and the re-sync page's estimate: the pacing above plus the start."""
-    return START_SECONDS + scan_pacing_seconds(size_bytes, rcu)
+    return START_SECONDS + scan_pacing_seconds(size_bytes, rcu, item_bytes=item_bytes)
 
 
 def rcu_bounds(summary: TableSummary) -> tuple[int, int]:
@@ -56,8 +73,15 @@ def default_rcu(summary: TableSummary) -> int:
     return max(1, summary.provisioned_rcu // 2)
 
 
+def mean_item_bytes(summary: TableSummary) -> float:
+    """DescribeTable's mean item size (refreshed every six hours), or a 4 KB item when it has none."""
+    if summary.size_bytes and summary.item_count:
+        return summary.size_bytes / summary.item_count
+    return BYTES_PER_RCU_SECOND
+
+
 def recommend(summary: TableSummary, has_bucket: bool) -> Recommendation:
-    seconds = scan_seconds(summary.size_bytes, default_rcu(summary))
+    seconds = scan_seconds(summary.size_bytes, default_rcu(summary), item_bytes=mean_item_bytes(summary))
     if not has_bucket:
         return Recommendation("scan", "The integration has no S3 bucket, so Export isn't available.")
     if summary.size_bytes >= SCAN_SIZE_LIMIT:

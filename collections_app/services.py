@@ -125,7 +125,9 @@ def resync_estimate(*, source: Source) -> dict[str, object]:
     estimate: dict[str, object] = {"size_bytes": size, "items": items, "method": source.get_load_method_display()}
     if source.load_method == Source.LoadMethod.SCAN:
         units = -(-size // capacity.BYTES_PER_RCU_SECOND)
-        estimate.update(read_units=units, duration=capacity.duration(capacity.scan_seconds(size, source.rcu or 1)))
+        item_bytes = size / items if size and items else capacity.BYTES_PER_RCU_SECOND
+        seconds = capacity.scan_seconds(size, source.rcu or 1, item_bytes=item_bytes)
+        estimate.update(read_units=units, duration=capacity.duration(seconds))
     else:
         estimate.update(read_units=0, duration=f"{health.export_wait()} for DynamoDB's export, then the download")
     return estimate

@@ -273,6 +273,9 @@ class CollectionWizard(ConsoleWizardMixin, LoginRequiredMixin, NamedUrlSessionWi
             "default_rcu": capacity.default_rcu(summary),
             "bytes_per_rcu_second": capacity.BYTES_PER_RCU_SECOND,
             "call_seconds": capacity.CALL_SECONDS,
+            "round_trip_seconds": capacity.ROUND_TRIP_SECONDS,
+            "worker_slots": capacity.WORKER_SLOTS,
+            "full_page_rcu": capacity.FULL_PAGE_RCU,
             "start_seconds": capacity.START_SECONDS,
             "read_units_total": -(-size // capacity.BYTES_PER_RCU_SECOND),
         }

@@ -25,7 +25,9 @@ def start(source_id: int) -> None:
     resource = f"table {source.table_name} in {source.region}"
     try:
         dynamodb = errors.engine_client(source, "dynamodb")
+        asked = clock.monotonic()
         table = dynamodb.describe_table(TableName=source.table_name)["Table"]
+        round_trip = clock.monotonic() - asked  # the Scan's segments are planned for at least this
     except Exception as exc:  # noqa: BLE001 - shown to the user with what to change
         error = errors.as_error(exc, resource)
         lifecycle.stop(source, errors.explain(error, action="dynamodb:DescribeTable", resource=resource,
@@ -44,7 +46,9 @@ def start(source_id: int) -> None:
         return
     now = clock.now()
     with transaction.atomic():
-        segment_ids = scan.create_segments(source, table.get("TableSizeBytes", 0))
+        segment_ids = scan.create_segments(
+            source, table.get("TableSizeBytes", 0), item_count=table.get("ItemCount", 0), round_trip=round_trip
+        )
         lifecycle.enter(
             source,
             Source.State.SCANNING,

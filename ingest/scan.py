@@ -8,14 +8,13 @@ taken over from its last committed page.
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 from django.db import transaction
 from django.db.models import F
 
 from collections_app.models import Source
-from ingest import budget, clock, convert, errors, leases, lifecycle, logs, timing, writer
+from ingest import budget, clock, convert, errors, leases, lifecycle, logs, pacing, timing, writer
 from ingest.keys import key_from_json, key_to_json
 from ingest.models import ScanSegment
 from ingest.sizes import item_size
@@ -23,23 +22,16 @@ from integrations import aws
 
 log = logging.getLogger(__name__)
 
-BYTES_PER_RCU = 4096
-FULL_PAGE_RCU = 256  # a 1 MB page read strongly consistent costs at most 1 MB ÷ 4 KB
-SAFETY = 1.25  # reserve a quarter more than the item sizes seen so far suggest
-SEGMENT_BYTES = 256 * 1024**2
-PAGES_PER_SECOND = 4
+
+def segment_count(source: Source, size_bytes: int, *, item_count: int = 0, round_trip: float = 0.0) -> int:
+    """`pacing.segment_total` for the source's budget, the table's size and mean item (DescribeTable's), and
+    the round trip measured before the load."""
+    item_bytes = size_bytes / item_count if size_bytes and item_count else pacing.BYTES_PER_RCU
+    return pacing.segment_total(source.rcu or 1, size_bytes, item_bytes, round_trip)
 
 
-def segment_count(source: Source, size_bytes: int) -> int:
-    """About one segment per 256 MB, at least a few when the budget allows (so workers share the load),
-    never more than the budget (each page costs at least one RCU)."""
-    budget_cap = max(1, min(64, source.rcu or 1))
-    floor = min(4, max(1, (source.rcu or 1) // 10))
-    return max(1, min(budget_cap, max(floor, math.ceil(size_bytes / SEGMENT_BYTES))))
-
-
-def create_segments(source: Source, size_bytes: int) -> list[int]:
-    total = segment_count(source, size_bytes)
+def create_segments(source: Source, size_bytes: int, *, item_count: int = 0, round_trip: float = 0.0) -> list[int]:
+    total = segment_count(source, size_bytes, item_count=item_count, round_trip=round_trip)
     now = clock.now()  # their tasks are queued on commit: the supervisor leaves them alone meanwhile
     ScanSegment.objects.bulk_create(
         [ScanSegment(source=source, segment=n, total_segments=total, dispatched_at=now) for n in range(total)]
@@ -47,24 +39,10 @@ def create_segments(source: Source, size_bytes: int) -> list[int]:
     return list(ScanSegment.objects.filter(source=source).values_list("pk", flat=True))
 
 
-def page_plan(
-    rcu_budget: float, total_segments: int, item_bytes: float, call_seconds: float = 0.0
-) -> tuple[int | None, float]:
-    """(Limit, RCU to reserve) for the next page. A page's cost counts from its call's start until a second
-    after its answer (budget.py), so a segment whose calls take d seconds can spend at most
-    share × 1/(1 + d) a second: pages are sized to that, from the calls' measured duration (never fewer
-    than four a second's worth: small enough that an unused reservation is soon spent)."""
-    d = max(call_seconds, 1 / PAGES_PER_SECOND)
-    share = max(1.0, rcu_budget / max(1, total_segments) * d / (1 + d))
-    if share >= FULL_PAGE_RCU:
-        return None, FULL_PAGE_RCU
-    limit = max(1, int(share * BYTES_PER_RCU / item_bytes))
-    # What the page costs if its items are of the size seen so far, plus the safety margin for items larger
-    # than those; the margin is rounded, not rounded up, so that a page of one 3.5 KB item reserves the
-    # 1 RCU it costs, not 2.
-    expected = limit * item_bytes / BYTES_PER_RCU
-    reserve = max(math.ceil(expected), round(expected * SAFETY), 1)
-    return limit, float(min(rcu_budget, reserve))
+def in_flight(source_id: int) -> int:
+    """Segments of the source being read now (held by a live lease): the pages are sized for them."""
+    live = ScanSegment.objects.filter(source_id=source_id, done=False, lease_expires_at__gt=clock.now())
+    return max(1, live.exclude(leased_by="").count())
 
 
 def run_segment(segment_id: int, *, owner: str | None = None, slice_seconds: float = timing.SCAN_SLICE) -> str:
@@ -97,15 +75,26 @@ def _scan_pages(segment: ScanSegment, source: Source, hold: leases.Hold, deadlin
         _fail(source, error, "sts:AssumeRole")
         return "failed"
     key_names = source.key_names
-    item_bytes = 4096.0  # until the first page shows the real sizes
-    call_seconds = 0.0  # the Scan calls' duration, smoothed
+    measured = _measured(source)
     start_key = key_from_json(segment.last_evaluated_key)
+    trip_started: float | None = None
     while clock.monotonic() < deadline:
-        limit, reserve_units = page_plan(source.rcu or 1, segment.total_segments, item_bytes, call_seconds)
+        if trip_started is not None:  # the last page's call, conversion and write: the round trip
+            measured.trip(clock.monotonic() - trip_started)
+        plan = pacing.plan_page(
+            source.rcu or 1,
+            measured.item_bytes,
+            call_seconds=measured.call_seconds,
+            round_trip=measured.round_trip,
+            in_flight=in_flight(source.pk),
+            margin=measured.margin,
+        )
+        limit, reserve_units = plan.limit, plan.reserve
         with hold.waiting("read capacity (the RCU budget)"):
             spend_id = budget.reserve(source.pk, source.rcu or 1, reserve_units, deadline=deadline)
         if spend_id is None:
             return "more"
+        trip_started = clock.monotonic()
         request: dict[str, Any] = {
             "TableName": source.table_name,
             "ConsistentRead": True,
@@ -121,11 +110,15 @@ def _scan_pages(segment: ScanSegment, source: Source, hold: leases.Hold, deadlin
             started = clock.monotonic()
             with hold.waiting("dynamodb:Scan"):
                 page = dynamodb.scan(**request)
-            took = clock.monotonic() - started
-            call_seconds = took if not call_seconds else 0.7 * call_seconds + 0.3 * took
+            measured.call(clock.monotonic() - started)
         except Exception as exc:  # noqa: BLE001 - sorted into throttling (retry) and real failures below
-            budget.settle(spend_id, 0)
             error = errors.as_error(exc, table)
+            # A throttled or refused page isn't charged; one whose answer was lost (a read timeout, a dropped
+            # connection, a server error) may have been read and charged all the same: it keeps its
+            # reservation for the second after, as an answered page would.
+            never_sent = {"ConnectTimeoutError", "EndpointConnectionError"}
+            charged = error.code in errors.TRANSIENT and error.code not in never_sent
+            budget.settle(spend_id, reserve_units if charged else 0)
             if errors.should_retry(error):  # throttling is DynamoDB asking us to slow down, never a failure
                 leases.back_off(ScanSegment, segment.pk, segment.retries, error, "dynamodb:Scan")
                 return "backoff"
@@ -171,11 +164,31 @@ def _scan_pages(segment: ScanSegment, source: Source, hold: leases.Hold, deadlin
                 _finish_if_last(source.pk)
                 return "done"
         start_key = next_key
-        if items:
-            # Plan from the items' own sizes: a small page's cost is rounded up to 4 KB and says little.
-            seen = sum(item_size(i) for i in items) / len(items)
-            item_bytes = max(seen, item_bytes * 0.9)
+        # Plan from the items' own sizes: a small page's cost is rounded up to 4 KB and says little.
+        measured.page([item_size(i) for i in items], limit)
     return "more"
+
+
+_MEASURED: dict[tuple[int, object], pacing.Measured] = {}
+
+
+def _measured(source: Source) -> pacing.Measured:
+    """The source's figures as this process measured them, shared by its segments and kept from one slice
+    to the next, so that a segment's first page is planned from what the others saw. Until a page shows the
+    real sizes: what the pages read so far cost an item (at most what they read: a page is rounded up to
+    4 KB), else DescribeTable's mean item."""
+    key = (source.pk, source.load_started_at)  # a re-sync's load starts afresh
+    if key not in _MEASURED:
+        if len(_MEASURED) > 1000:
+            _MEASURED.clear()
+        if source.items_loaded:
+            guess = source.rcu_consumed * pacing.BYTES_PER_RCU / source.items_loaded
+        elif source.table_item_count:
+            guess = source.table_size_bytes / source.table_item_count
+        else:
+            guess = 0
+        _MEASURED[key] = pacing.Measured(min(guess, pacing.BYTES_PER_RCU) or float(pacing.BYTES_PER_RCU))
+    return _MEASURED[key]
 
 
 def _finish_if_last(source_id: int) -> None:

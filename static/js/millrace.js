@@ -38,9 +38,11 @@ function syncRcu() {
   if (output) output.textContent = rcu;
   const warning = document.querySelector("[data-rcu-warning]");
   if (warning) warning.hidden = rcu <= Number(input.dataset.rcuHalf);
-  // collections_app.capacity.scan_seconds: the engine's pacing, rcu ÷ (1 + a call's duration), plus the start.
-  const { sizeBytes, bytesPerRcu, callSeconds, startSeconds } = estimate.dataset;
-  const seconds = Number(startSeconds) + Number(sizeBytes) * (1 + Number(callSeconds)) / (Number(bytesPerRcu) * rcu);
+  // collections_app.capacity.scan_seconds (ingest.pacing): rcu ÷ (1 + a call's duration), unless the worker's
+  // slots, each moving at most a full page per round trip, move less; plus the start.
+  const { sizeBytes, bytesPerRcu, callSeconds, roundTrip, slots, fullPage, startSeconds } = estimate.dataset;
+  const rate = Math.min(rcu / (1 + Number(callSeconds)), Number(slots) * Math.min(rcu, Number(fullPage)) / Number(roundTrip));
+  const seconds = Number(startSeconds) + Number(sizeBytes) / (Number(bytesPerRcu) * rate);
   estimate.textContent = formatDuration(seconds);
 }
 document.addEventListener("input", (event) => { if (event.target.matches("[data-rcu-input]")) syncRcu(); });
