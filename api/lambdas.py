@@ -15,7 +15,7 @@ from api.auth import Caller
 from api.body import field, json_body, only_known
 from api.errors import ApiError, invalid
 from api.present import iso
-from api.queries import MAX_TIMEOUT_MS, _count, paging, query_answer, query_error_response
+from api.queries import MAX_TIMEOUT_MS, _count, checked_parameters, paging, query_answer, query_error_response
 from console.access import Need, caller_role_allows, refusal
 from queries import lambdas as ql
 from queries import saved
@@ -146,17 +146,7 @@ def _sql_fields(data: dict[str, Any], *, required: bool) -> tuple[str, list[dict
     sql = field(data, "sql", dict, required=required) or {}
     only_known(sql, {"query", "default_parameters"}, "sql")
     query = field(sql, "query", str, prefix="sql", required=True, max_length=100_000)
-    defaults = field(sql, "default_parameters", list, prefix="sql") or []
-    for index, parameter in enumerate(defaults):
-        where = f"sql.default_parameters[{index}]"
-        if not isinstance(parameter, dict):
-            raise invalid(f"Field `{where}` must be an object with `name`, `type` and `value`.")
-        only_known(parameter, {"name", "type", "value"}, where)
-        field(parameter, "name", str, prefix=where, required=True, max_length=200)
-        field(parameter, "type", str, prefix=where, required=True, max_length=20)
-        if isinstance(parameter.get("value"), (dict, list)):
-            raise invalid(f"Field `{where}.value` must be a string, number, boolean or null.")
-    return query, defaults
+    return query, checked_parameters(sql, "default_parameters")
 
 
 @reported

@@ -58,14 +58,11 @@ def _count(obj: dict[str, Any], key: str, prefix: str = "", *, least: int = 0, m
     return value
 
 
-def _sql_part(data: dict[str, Any]) -> dict[str, Any]:
-    only_known(data, REQUEST_FIELDS)
-    sql = field(data, "sql", dict, required=True)
-    only_known(sql, SQL_FIELDS, "sql")
-    field(sql, "query", str, prefix="sql", required=True, max_length=100_000)
-    parameters = field(sql, "parameters", list, prefix="sql") or []
+def checked_parameters(sql: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """`sql.<key>`: a list of `{name, type, value}` with a plain value, as Rockset's QueryParameter."""
+    parameters = field(sql, key, list, prefix="sql") or []
     for index, parameter in enumerate(parameters):
-        where = f"sql.parameters[{index}]"
+        where = f"sql.{key}[{index}]"
         if not isinstance(parameter, dict):
             raise invalid(f"Field `{where}` must be an object with `name`, `type` and `value`.")
         only_known(parameter, {"name", "type", "value"}, where)
@@ -73,6 +70,15 @@ def _sql_part(data: dict[str, Any]) -> dict[str, Any]:
         field(parameter, "type", str, prefix=where, required=True, max_length=20)
         if isinstance(parameter.get("value"), (dict, list)):
             raise invalid(f"Field `{where}.value` must be a string, number, boolean or null.")
+    return parameters
+
+
+def _sql_part(data: dict[str, Any]) -> dict[str, Any]:
+    only_known(data, REQUEST_FIELDS)
+    sql = field(data, "sql", dict, required=True)
+    only_known(sql, SQL_FIELDS, "sql")
+    field(sql, "query", str, prefix="sql", required=True, max_length=100_000)
+    parameters = checked_parameters(sql, "parameters")
     limit = _count(sql, "default_row_limit", "sql")
     timeout = _count(data, "timeout_ms", least=1, most=MAX_TIMEOUT_MS)
     return {"sql": sql["query"], "parameters": parameters, "default_row_limit": limit, "timeout_ms": timeout}
