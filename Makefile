@@ -59,6 +59,8 @@ PYTEST_ARGS ?= --durations=8
 # engine's writer, locks and races, the API's and the pages' queries, the SQL layer's two targets); forms,
 # settings, accounts and the AWS session code run on SQLite only (PG_UNIT_TESTS=tests runs them all on both).
 PG_UNIT_TESTS ?= tests/ingest tests/api tests/collections_app tests/queries
+# Browser tests run after the crash drills, in their job: the other end-to-end tests are the longest pass.
+BROWSER_TESTS := tests/e2e/test_browser.py tests/e2e/test_responsive.py tests/e2e/test_lambdas_browser.py
 test: lint browser
 	@rm -f var/test-sqlite.log var/test-pg-unit.log var/test-soak.log var/test-drills.log; mkdir -p var; \
 	jobs_=""; pg_unit=""; \
@@ -75,17 +77,17 @@ test: lint browser
 	  MILLRACE_TEST_VAR_DIR=var/test-pg-unit DATABASE_URL=$(TEST_POSTGRES_URL) MILLRACE_TEST_REDIS_URL=$(TEST_REDIS_URL_PG_UNIT) \
 	    $(PY) -m pytest -m "not e2e" $(PYTEST_ARGS) $(PG_UNIT_TESTS) > var/test-pg-unit.log 2>&1 & pg_unit=$$!; \
 	  jobs_="$$sqlite $$soak $$pg_unit"; \
-	  echo "== crash drills on PostgreSQL ($(TEST_POSTGRES_URL)_drills), in the background: var/test-drills.log =="; \
+	  echo "== crash drills, then the browser tests, on PostgreSQL ($(TEST_POSTGRES_URL)_drills), in the background: var/test-drills.log =="; \
 	  MILLRACE_TEST_VAR_DIR=var/test-drills DATABASE_URL=$(TEST_POSTGRES_URL)_drills MILLRACE_TEST_REDIS_URL=$(TEST_REDIS_URL_DRILLS) \
-	    $(PY) -m pytest -s $(PYTEST_ARGS) tests/e2e/test_drills.py > var/test-drills.log 2>&1 & drills=$$!; \
+	    $(PY) -m pytest -s $(PYTEST_ARGS) tests/e2e/test_drills.py $(BROWSER_TESTS) > var/test-drills.log 2>&1 & drills=$$!; \
 	  jobs_="$$sqlite $$soak $$pg_unit $$drills"; \
 	  echo "== end-to-end tests on PostgreSQL ($(TEST_POSTGRES_URL)_e2e) =="; \
 	  MILLRACE_TEST_VAR_DIR=var/test-pg DATABASE_URL=$(TEST_POSTGRES_URL)_e2e MILLRACE_TEST_REDIS_URL=$(TEST_REDIS_URL) \
-	    $(PY) -m pytest -m "e2e and not soak" --ignore=tests/e2e/test_drills.py $(PYTEST_ARGS) & pg=$$!; \
+	    $(PY) -m pytest -m "e2e and not soak" --ignore=tests/e2e/test_drills.py $(BROWSER_TESTS:%=--ignore=%) $(PYTEST_ARGS) & pg=$$!; \
 	  jobs_="$$sqlite $$soak $$pg_unit $$drills $$pg"; \
 	  wait $$pg; pg_status=$$?; wait $$pg_unit; pg_unit_status=$$?; wait $$drills; drills_status=$$?; \
 	  echo "== unit tests on PostgreSQL: the end of var/test-pg-unit.log =="; tail -n 12 var/test-pg-unit.log; \
-	  echo "== crash drills: the end of var/test-drills.log =="; grep -A1 "crash drills:" var/test-drills.log; \
+	  echo "== crash drills and browser tests: the end of var/test-drills.log =="; grep -A1 "crash drills:" var/test-drills.log; \
 	  tail -n 3 var/test-drills.log; \
 	elif [ -n "$$MILLRACE_REQUIRE_POSTGRES" ]; then \
 	  echo "PostgreSQL is required (MILLRACE_REQUIRE_POSTGRES is set) but not reachable at $(TEST_POSTGRES_URL)"; \
