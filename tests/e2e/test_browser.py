@@ -53,6 +53,7 @@ def test_a_new_user_syncs_a_sandbox_table_in_the_browser(browser: Browser, sandb
     create_integration(browser)
     create_collection(browser, name="orders", method="scan")
     watch_it_reach_live_sync(browser, "Table Scan")
+    the_load_took_about_the_wizards_estimate("orders", rcu=40)
     see_a_change_in_the_documents_browser(browser, sandbox, "orders", "ord-900001", status="browser-test")
     pause_and_resume(browser, sandbox, "orders", "ord-900002")
     create_collection(browser, name="orders-export", method="export")
@@ -174,6 +175,23 @@ def watch_it_reach_live_sync(browser: Browser, load_method: str) -> None:
     assert status.get_by_text(f"{ORDERS} of about").is_visible() or status.get_by_text("100.0 %").is_visible()
     browser.shot(f"{name}-streaming")
     browser.assert_no_problems()
+
+
+def the_load_took_about_the_wizards_estimate(name: str, rcu: int) -> None:
+    """The wizard's estimate comes from the engine's pacing model (collections_app/capacity.py); here it meets
+    a real load on the sandbox, from Create to the last page. Within a factor of 3 either way: the machine
+    running the tests may be busy, and the estimate assumes AWS's round trips, not moto's."""
+    from collections_app import capacity
+    from collections_app.models import Source
+
+    source = Source.objects.select_related("collection").get(collection__name=name)
+    size = max(source.collection.total_size_bytes, source.table_size_bytes)
+    items = max(source.collection.doc_count, source.table_item_count, 1)
+    estimate = capacity.scan_seconds(size, rcu, item_bytes=size / items)
+    took = (source.load_finished_at - source.collection.created_at).total_seconds()
+    logging.getLogger(__name__).warning("scan of %s items at %s RCU: estimated %.1f s, took %.1f s", items, rcu,
+                                        estimate, took)  # fmt: skip
+    assert estimate / 3 <= took <= estimate * 3, f"estimated {estimate:.1f} s, took {took:.1f} s"
 
 
 def put_order(sandbox, order_id: str, status: str) -> None:
