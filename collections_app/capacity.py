@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from collections_app.tables import TableSummary
-from ingest import pacing
+from ingest import health, pacing
 from ingest.sizes import item_size
 
 BYTES_PER_RCU_SECOND = 4096
@@ -92,7 +92,7 @@ def recommend(summary: TableSummary, has_bucket: bool) -> Recommendation:
         return Recommendation(
             "scan",
             f"A scan at {default_rcu(summary):,} RCU should take {duration(seconds)}, "
-            "less than an export's five minutes or more of set-up.",
+            f"less than an export's {health.export_wait()} of set-up.",
         )
     return Recommendation(
         "export",
