@@ -133,9 +133,16 @@ def query_editor(request: HttpRequest) -> HttpResponse:
     query: Query | None = None
     if request.method == "POST":
         submitted = request.POST.get("sql", "")
-        # Only the parameters that had inputs: a new `:name` runs once without (its error says so), then has one.
-        names = [n for n in parameter_names(submitted) if f"type:{n}" in request.POST]
+        used = parameter_names(submitted)
+        names = [n for n in used if f"type:{n}" in request.POST]
         form = QueryForm(request.POST, names=names)
+        if form.is_valid() and len(names) < len(used):
+            # A `:name` new to the page: ask for its value first (its inputs come with this answer), rather
+            # than run a query bound to fail and keep the failure in the history.
+            missing = [n for n in used if n not in names]
+            form = QueryForm(initial={"sql": submitted}, names=used, given=form.parameters())
+            context = {"form": form, "query": None, "history": _history(request), "needs_values": missing}
+            return render(request, "queries/result_swap.html" if request.htmx else "queries/editor.html", context)
         if form.is_valid():
             query = query_submit(
                 organisation=request.organisation, user=request.user, via=Query.Via.CONSOLE,

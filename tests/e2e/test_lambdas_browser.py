@@ -66,7 +66,7 @@ def save_from_editor(browser: Browser, sql: str) -> None:
     page.locator(".CodeMirror").click()
     page.keyboard.press("Control+A")
     page.keyboard.type(sql)
-    page.keyboard.press("Control+Enter")  # the first run finds `:since` and gives it inputs
+    page.keyboard.press("Control+Enter")  # the first Run finds `:since` and asks for its value
     expect(page.locator("select[name='type:since']")).to_be_visible()
     page.select_option("select[name='type:since']", "timestamp")
     page.fill("input[name='value:since']", "2025-12-31T00:00:00Z")

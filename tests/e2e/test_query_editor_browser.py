@@ -60,7 +60,7 @@ def test_a_member_runs_queries_in_the_editor(browser: Browser) -> None:
 
         type_sql(browser, "SELECT _id FROM orders\nWHERE amount >= :min\nORDER BY _id")
         page.keyboard.press("Control+Enter")
-        expect(page.locator(".query-error")).to_contain_text("Parameter `:min`")
+        expect(page.locator(".query-outcome")).to_contain_text("This query uses :min: give it a type and a value")
         page.select_option("select[name='type:min']", "int")
         page.fill("input[name='value:min']", "25")
         page.get_by_role("button", name="Run").click()

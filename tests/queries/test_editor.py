@@ -146,11 +146,13 @@ def test_the_editor_page_reads_a_bounded_number_of_rows(orders, alice, django_as
     assert page.content.decode().count('<li>\n    <a href="?query=') == 20  # the last twenty
 
 
-def test_a_parameter_gets_its_inputs_after_the_first_run_and_is_bound(alice):
+def test_a_new_parameter_asks_for_its_value_before_running_then_is_bound(alice):
     sql = "SELECT _id FROM orders WHERE amount >= :min ORDER BY _id"
-    first = alice.get(run(alice, sql)["Location"]).content.decode()
-    assert "Parameter `:min` is used in the query but not given" in first
+    asked = run(alice, sql)
+    first = asked.content.decode()
+    assert asked.status_code == 200 and "This query uses <code>:min</code>: give it a type and a value" in first
     assert 'name="type:min"' in first and 'name="value:min"' in first
+    assert not Query.objects.exists()  # nothing ran, so no failure in the history
     second = alice.post(EDITOR, {"sql": sql, "type:min": "int", "value:min": "25"})
     page = alice.get(second["Location"]).content.decode()
     assert "<strong>2 rows</strong>" in page and "<td>2</td>" in page and "<td>3</td>" in page
@@ -161,6 +163,7 @@ def test_a_parameter_gets_its_inputs_after_the_first_run_and_is_bound(alice):
 def test_htmx_swaps_in_the_parameter_inputs_of_the_query_just_run(alice):
     fragment = run(alice, "SELECT _id FROM orders WHERE status = :s", **HTMX).content.decode()
     assert '<div id="query-parameters" hx-swap-oob="true">' in fragment and 'name="value:s"' in fragment
+    assert "This query uses <code>:s</code>" in fragment
 
 
 # Cancel: the button the page shows while a run waits, which stops the run's database statement
