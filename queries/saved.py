@@ -141,14 +141,19 @@ def _entities_of(sql: str) -> list[str]:
     return [f"{t.db or 'commons'}.{t.name}" for t in tree.find_all(exp.Table) if t.db or t.name not in ctes]
 
 
-def view_delete(*, organisation: Organisation, view: View) -> View:
-    users = dependents(organisation, str(view))
+def _delete_unless_read(organisation: Organisation, row: View | Alias, what: str) -> None:
+    """Delete a view or alias, unless a view or a tagged lambda version reads it (named in the error)."""
+    users = dependents(organisation, str(row))
     if users:
         raise QueryError(
-            f"View `{view}` can't be deleted: {', '.join(users)} read{'s' if len(users) == 1 else ''} it.",
+            f"{what} `{row}` can't be deleted: {', '.join(users)} read{'s' if len(users) == 1 else ''} it.",
             type_="DEPENDENTRESOURCES",
         )
-    view.delete()
+    row.delete()
+
+
+def view_delete(*, organisation: Organisation, view: View) -> View:
+    _delete_unless_read(organisation, view, "View")
     return view
 
 
@@ -215,11 +220,5 @@ def switch_ready_aliases() -> int:
 
 
 def alias_delete(*, organisation: Organisation, alias: Alias) -> Alias:
-    users = dependents(organisation, str(alias))
-    if users:
-        raise QueryError(
-            f"Alias `{alias}` can't be deleted: {', '.join(users)} read{'s' if len(users) == 1 else ''} it.",
-            type_="DEPENDENTRESOURCES",
-        )
-    alias.delete()
+    _delete_unless_read(organisation, alias, "Alias")
     return alias
