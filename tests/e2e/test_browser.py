@@ -5,6 +5,7 @@ sync, a change arriving, pause and resume, and an API key. Each wizard step is s
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -204,7 +205,11 @@ def the_load_took_about_the_wizards_estimate(name: str, rcu: int) -> None:
     logging.getLogger(__name__).warning("scan of %s items at %s RCU: estimated %.1f s, took %.1f s", items, rcu,
                                         estimate, took)  # fmt: skip
     slack = max(3 * estimate, estimate + 2) - estimate  # a small table's load is over in a few round trips
-    assert estimate - slack <= took <= estimate + slack, f"estimated {estimate:.1f} s, took {took:.1f} s"
+    # The estimate is for a worker with a CPU to itself: on a machine with more runnable processes than CPUs
+    # every step waits its turn, so the upper bound stretches by that factor (the lower one is the budget's).
+    busy = max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+    said = f"estimated {estimate:.1f} s, took {took:.1f} s, load {busy:.1f}× the CPUs"
+    assert estimate - slack <= took <= estimate + slack * busy, said
 
 
 def put_order(sandbox, order_id: str, status: str) -> None:
