@@ -54,6 +54,14 @@ def fast_password_hashing(settings: object) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def static_files_found_per_request(settings: object) -> None:
+    """WhiteNoise reads every static file's headers whenever a test client loads the middleware (0.1 s,
+    hundreds of times a run); with autorefresh, as under DEBUG, it looks a file up when it is asked for.
+    The processes the end-to-end tests start serve them as `make run` does."""
+    settings.WHITENOISE_AUTOREFRESH = True
+
+
 @pytest.fixture
 def people(db: None) -> SimpleNamespace:
     """alice owns organisation Acme, bob is a member there, carol belongs to another organisation."""

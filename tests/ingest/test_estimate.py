@@ -21,7 +21,7 @@ FACTOR = 1.5
 
 @pytest.mark.parametrize(
     ("items", "rcu", "latency"),
-    [(240, 8, 0.0), (600, 25, 0.0), (400, 8, 0.3), (1500, 25, 1.0)],
+    [(240, 8, 0.0), (300, 25, 0.0), (200, 8, 0.3), (500, 25, 1.0)],
     ids=["8 RCU", "25 RCU", "8 RCU, 0.3 s calls", "25 RCU, 1 s calls"],
 )
 def test_a_scan_takes_about_what_the_wizard_estimates(people, integration, aws, faults, items, rcu, latency):
