@@ -91,6 +91,7 @@ class Relations:
     scope: Scope
     collections: list[str]
     aliases: int
+    repeatable: bool
 
     def new_alias(self, prefix: str) -> str:
         self.aliases += 1
@@ -220,6 +221,7 @@ class Relations:
             chain = " → ".join([*self.expanding[self.expanding.index(path) :], path])
             raise QueryError(f"View `{path}` refers to itself: {chain}.", *where_of(node))
         self.expanding.append(path)
+        self.repeatable = False
         try:
             fragment = self.derived(node, parse(sql), {})
         except QueryError as error:

@@ -22,11 +22,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.utils.dateparse import parse_datetime
 from psycopg.pq import TransactionStatus
 
-from collections_app.models import Collection, Workspace
 from queries import sqlite_functions
 from queries.errors import QueryError
 from queries.functions import CAST_FAILED
@@ -77,12 +76,9 @@ class NamesChanged(Exception):
 
 # (organisation, workspace, name, collection) that must all still hold, checked in the statement's message
 Assumed = tuple[int, str, str, int]
-NAMES_CHANGED = "millrace: collection names changed"
-GUARD_SQL = (
-    "SELECT CASE WHEN count(*) = %s THEN 1 ELSE CAST('{marker}' || left(statement_timestamp()::text, 0) AS int) "
-    "END FROM {collections} c JOIN {workspaces} w ON w.id = c.workspace_id WHERE w.organisation_id = %s AND "
-    "c.status <> 'DELETED' AND ({matches})"
-)
+NAMES_CHANGED = "millrace: collection names changed"  # what millrace_name_holds raises (queries/migrations/0005)
+HOLDS = "millrace_name_holds(%s, %s, %s, %s)"
+UTC_NAMES = ("UTC", "Etc/UTC")  # the session's TimeZone as the server reports it, when it needs no setting
 
 
 def execute(
@@ -130,54 +126,50 @@ def execute(
 
 
 def _guard(assumed: list[Assumed]) -> tuple[str, list[Any]]:
-    """A statement that fails unless every remembered id is still its name's collection, in its organisation."""
+    """A statement that fails unless every remembered id is still its name's collection, in its organisation:
+    a function whose plan the session keeps (migration 0005), not a query planned each time."""
     if not assumed:
         return "", []
-    matches = " OR ".join(["(c.id = %s AND w.name = %s AND c.name = %s)"] * len(assumed))
-    sql = GUARD_SQL.format(marker=NAMES_CHANGED, collections=Collection._meta.db_table,
-                           workspaces=Workspace._meta.db_table, matches=matches)  # fmt: skip
-    params: list[Any] = [len(assumed), assumed[0][0]]
-    for _, workspace, name, collection in assumed:
-        params += [collection, workspace, name]
-    return sql + "; ", params
+    return f"SELECT {', '.join([HOLDS] * len(assumed))}; ", [value for names in assumed for value in names]
 
 
 def _postgres(sql: str, params: list[Any], timeout_ms: int, row_cap: int, assumed: list[Assumed]) -> list[tuple]:
     """The settings and the statement go in one message: Django's client-side cursor sends a simple query,
     in which several statements may follow each other, so a point lookup costs one round trip, not six
-    (BEGIN, three SETs, the statement, ROLLBACK). The translator emits one statement with every value
-    bound, so nothing of the user's can follow it. ISO 8601 text without a zone is UTC, as in Rockset."""
-    settings = (
-        f"SET LOCAL transaction_read_only = on; SET LOCAL statement_timeout = {int(timeout_ms)}; "
-        "SET LOCAL TIME ZONE 'UTC'; "
-    )
+    (BEGIN, the SETs, the statement, ROLLBACK). The translator emits one statement with every value bound,
+    so nothing of the user's can follow it. ISO 8601 text without a zone is UTC, as in Rockset: the session
+    is UTC already (Django sets it; the server reports each change of it), else it is set LOCAL too."""
+    db = connections[DEFAULT_DB_ALIAS]  # once: each look through Django's `connection` proxy costs
+    before = [f"SET LOCAL statement_timeout = {int(timeout_ms)}; "]
+    db.ensure_connection()
+    if db.connection.info.parameter_status("TimeZone") not in UTC_NAMES:
+        before.append("SET LOCAL TIME ZONE 'UTC'; ")
     guard, guard_params = _guard(assumed)
-    settings, params = settings + guard, guard_params + params
-    if connection.in_atomic_block or not connection.get_autocommit():  # a caller's transaction: a savepoint
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(settings + sql, params)
-            rows = _statement_rows(cursor, row_cap, skip=bool(guard))
+    if guard:
+        before.append(guard)
+    settings, params, skip = "".join(before), guard_params + params, len(before)
+    if db.in_atomic_block or not db.get_autocommit():  # a caller's transaction: a savepoint
+        with transaction.atomic(), db.cursor() as cursor:
+            cursor.execute(f"SET LOCAL transaction_read_only = on; {settings}{sql}", params)
+            rows = _statement_rows(cursor.cursor, row_cap, skip=skip + 1)
             transaction.set_rollback(True)
         return rows
-    connection.ensure_connection()
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         try:
-            cursor.execute(f"BEGIN; {settings}{sql}; ROLLBACK", params)
-            rows = _statement_rows(cursor, row_cap, skip=bool(guard))
+            cursor.execute(f"BEGIN READ ONLY; {settings}{sql}; ROLLBACK", params)
+            rows = _statement_rows(cursor.cursor, row_cap, skip=skip + 1)
         finally:
             # A statement that failed (timeout, cancel) left the transaction open and aborted.
-            if connection.connection.info.transaction_status != TransactionStatus.IDLE:
-                connection.connection.rollback()
+            if db.connection.info.transaction_status != TransactionStatus.IDLE:
+                db.connection.rollback()
     return rows
 
 
-def _statement_rows(cursor: Any, row_cap: int, *, skip: bool = False) -> list[tuple]:
-    """The statement's rows: past the results of BEGIN and the SETs (no rows), and the guard's if `skip`."""
-    while cursor.description is None or skip:
-        if cursor.description is not None:
-            skip = False
-        if not cursor.nextset():
-            break
+def _statement_rows(cursor: Any, row_cap: int, *, skip: int) -> list[tuple]:
+    """The statement's rows, past the `skip` results before it (BEGIN's, the SETs', the guard's). `cursor`
+    is psycopg's own: every result arrived with the message, and Django's wrapper would cost each step."""
+    for _ in range(skip):
+        cursor.nextset()
     return _fetch(cursor, row_cap)
 
 
@@ -231,9 +223,8 @@ def _fetch(cursor: Any, row_cap: int) -> list[tuple]:
     rows: list[tuple] = []
     size = 0
     while len(rows) <= row_cap:
-        chunk = cursor.fetchmany(min(1000, row_cap + 1 - len(rows)))
-        if not chunk:
-            break
+        wanted = min(1000, row_cap + 1 - len(rows))
+        chunk = cursor.fetchmany(wanted)
         rows += chunk
         size += sum(len(value) for row in chunk for value in row if isinstance(value, str))
         if size > MAX_BYTES:
@@ -242,6 +233,8 @@ def _fetch(cursor: Any, row_cap: int) -> list[tuple]:
                 "fewer fields.",
                 type_="RESOURCEEXCEEDED",
             )
+        if len(chunk) < wanted:  # the last rows: no need to ask again
+            break
     return rows
 
 
@@ -265,9 +258,9 @@ def event_time(value: datetime | str) -> str:
     moment = value if isinstance(value, datetime) else parse_datetime(value)
     if moment is None:
         return str(value)
-    if moment.tzinfo is not None:
+    if moment.tzinfo is not None and moment.utcoffset():
         moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return f"{moment.isoformat(timespec='microseconds')[:26]}Z"  # isoformat: strftime's work at a third the cost
 
 
 def _plain(value: Any, kind: str) -> Any:

@@ -5,9 +5,10 @@ that doesn't exist."""
 
 from __future__ import annotations
 
-import functools
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -29,7 +30,7 @@ from queries.describe import COLUMNS, describe, describe_target, is_describe, ty
 from queries.dialect import parse
 from queries.errors import QueryError
 from queries.models import RESULT_CHUNK, Query, QueryLambda, QueryResult, View, results_kept
-from queries.run import MAX_ROWS, NamesChanged, Rows, execute
+from queries.run import MAX_ROWS, Assumed, NamesChanged, Rows, execute
 from queries.sql import Resolver, Sql, Translation, ViewLookup
 from queries.translate import translate, typed_parameter
 
@@ -109,32 +110,74 @@ REMEMBERED_MAX = 10_000
 
 class RememberingResolver:
     """Names resolved from the process's memory where it can, fetched (and remembered) where it can't; the
-    ids taken from memory are listed in `assumed` for the statement to check."""
+    ids taken from memory are listed in `assumed` for the statement to check, every name a collection's in
+    `resolved`, and `read_alias` says whether an alias was looked up."""
 
     def __init__(self, organisation: Organisation) -> None:
         self.organisation = organisation
         self.aliased = alias_resolver(organisation)
         self.assumed: dict[tuple[str, str], int] = {}
+        self.resolved: dict[tuple[str, str], int] = {}
+        self.read_alias = False
 
     def __call__(self, workspace: str, name: str) -> int | None:
         key = (self.organisation.pk, workspace, name)
         if key in _REMEMBERED:
-            self.assumed[workspace, name] = _REMEMBERED[key]
+            self.assumed[workspace, name] = self.resolved[workspace, name] = _REMEMBERED[key]
             return _REMEMBERED[key]
         found = collection_id(self.organisation, workspace, name)
         if found is None:
+            self.read_alias = True
             return self.aliased(workspace, name)
         if len(_REMEMBERED) >= REMEMBERED_MAX:
             _REMEMBERED.clear()
-        _REMEMBERED[key] = found
+        _REMEMBERED[key] = self.resolved[workspace, name] = found
         return found
 
-    def assumptions(self) -> list[tuple[int, str, str, int]]:
-        return [(self.organisation.pk, ws, name, pk) for (ws, name), pk in self.assumed.items()]
+    def assumptions(self, names: dict[tuple[str, str], int] | None = None) -> list[Assumed]:
+        names = self.assumed if names is None else names
+        return [(self.organisation.pk, ws, name, pk) for (ws, name), pk in names.items()]
 
-    def forget(self) -> None:
-        for workspace, name in self.assumed:
-            _REMEMBERED.pop((self.organisation.pk, workspace, name), None)
+
+def forget(assumed: list[Assumed]) -> None:
+    """Names that no longer hold: resolved afresh by the next query that uses them."""
+    for organisation, workspace, name, _ in assumed:
+        _REMEMBERED.pop((organisation, workspace, name), None)
+
+
+# Recent translations (PostgreSQL): (organisation, SQL, parameters, default LIMIT) → the statement and every
+# name → collection it was translated with. A repeated query (a dashboard's, a Query Lambda's, an app's
+# lookup) then skips sqlglot. Safe as a remembered name is: the statement's message checks that all those
+# names still hold (run.py's guard), so a collection deleted or replaced is never read, only re-translated.
+# Kept only if the translation looked up no alias (a switch is seen by the next query), opened no view (its
+# SQL may have changed) and read no clock (Translation.repeatable).
+_TRANSLATIONS: OrderedDict[tuple, tuple[Translation, list[Assumed]]] = OrderedDict()
+TRANSLATIONS_MAX = 512
+_TRANSLATIONS_LOCK = threading.Lock()
+
+
+def _parameters_key(bound: Mapping[str, Sql]) -> tuple:
+    """The bound parameters as a key; each value with its type (1 and Decimal('1') bind differently)."""
+    return tuple((name, p.sql, p.kind, tuple((type(v), v) for v in p.params)) for name, p in sorted(bound.items()))
+
+
+def _translation_to_run(
+    organisation: Organisation, sql: str, bound: dict[str, Sql], default_row_limit: int | None, key: tuple
+) -> tuple[Translation, list[Assumed]]:
+    """The translation kept for `key`, with the names it assumes; else a new one, kept if it may be."""
+    with _TRANSLATIONS_LOCK:
+        kept = _TRANSLATIONS.get(key)
+        if kept is not None:
+            _TRANSLATIONS.move_to_end(key)
+            return kept
+    remembering = RememberingResolver(organisation)
+    translation = _translate(organisation, sql, bound, default_row_limit, remembering)
+    if translation.repeatable and not remembering.read_alias:
+        with _TRANSLATIONS_LOCK:
+            _TRANSLATIONS[key] = (translation, remembering.assumptions(remembering.resolved))
+            if len(_TRANSLATIONS) > TRANSLATIONS_MAX:
+                _TRANSLATIONS.popitem(last=False)
+    return translation, remembering.assumptions()
 
 
 def bound_parameters(parameters: Iterable[Mapping[str, Any]]) -> dict[str, Sql]:
@@ -157,11 +200,18 @@ def query_translate(
     if is_describe(sql):
         _, label = describe_target(sql, collection_resolver(organisation))
         return Translation("", [], [], [label])
+    return _translate(organisation, sql, bound_parameters(parameters), default_row_limit, resolve)
+
+
+def _translate(
+    organisation: Organisation, sql: str, bound: dict[str, Sql], default_row_limit: int | None,
+    resolve: Resolver | None = None,
+) -> Translation:  # fmt: skip
     return translate(
         sql,
         vendor=connection.vendor,
         resolve=resolve or collection_resolver(organisation),
-        parameters=bound_parameters(parameters),
+        parameters=bound,
         default_limit=default_row_limit,
         row_cap=MAX_ROWS,
         view_sql=view_lookup(organisation),
@@ -190,19 +240,20 @@ def query_run(
             collection_id, label = describe_target(sql, collection_resolver(organisation))
             rows = Rows(describe(collection_id, timeout_ms=timeout), COLUMNS)
             return QueryOutcome(rows=rows, collections=[label], elapsed_ms=int((time.monotonic() - started) * 1000))
-        translate_with = functools.partial(
-            query_translate, organisation=organisation, sql=sql, parameters=parameters,
-            default_row_limit=default_row_limit,
-        )  # fmt: skip
-        remembering = RememberingResolver(organisation) if connection.vendor == "postgresql" else None
-        translation = translate_with(resolve=remembering)
+        bound = bound_parameters(parameters)
+        if connection.vendor == "postgresql":
+            key = (organisation.pk, sql, _parameters_key(bound), default_row_limit)
+            translation, assumed = _translation_to_run(organisation, sql, bound, default_row_limit, key)
+        else:
+            key, assumed = None, []
+            translation = _translate(organisation, sql, bound, default_row_limit)
         try:
-            assumed = remembering.assumptions() if remembering else []
             rows = execute(translation, timeout_ms=timeout, cancelled=cancelled, assumed=assumed)
         except NamesChanged:  # a collection remembered by name was deleted or replaced: resolve afresh
-            if remembering:
-                remembering.forget()
-            translation = translate_with()
+            with _TRANSLATIONS_LOCK:
+                _TRANSLATIONS.pop(key, None)
+            forget(assumed)
+            translation = _translate(organisation, sql, bound, default_row_limit)
             rows = execute(translation, timeout_ms=timeout, cancelled=cancelled)
     except QueryError as error:
         QUERY_ERRORS.labels(error.type).inc()
@@ -210,7 +261,7 @@ def query_run(
     QUERY_SECONDS.observe(time.monotonic() - started)
     QUERY_ROWS.observe(len(rows.results))
     elapsed = int((time.monotonic() - started) * 1000)
-    return QueryOutcome(rows=rows, collections=translation.collections, elapsed_ms=elapsed)
+    return QueryOutcome(rows=rows, collections=list(translation.collections), elapsed_ms=elapsed)
 
 
 def parameter_names(sql: str) -> list[str]:

@@ -69,6 +69,9 @@ class Translation:
     columns: list[Column]
     collections: list[str] = field(default_factory=list)
     entities: list[str] = field(default_factory=list)  # the names the SQL itself reads (views not opened)
+    # The same SQL, values and collections always translate to this: no view was opened (its SQL may change)
+    # and the clock was not read (CURRENT_TIMESTAMP is bound as a value). Only such a translation is reused.
+    repeatable: bool = True
 
 
 def where_of(node: exp.Expression) -> tuple[int | None, int | None]:

@@ -62,6 +62,7 @@ class Times:
 
     pg: bool
     parameters: dict[str, Sql]
+    repeatable: bool
 
     def micros(self, emitted: Sql, node: exp.Expression) -> Sql:
         """A time value as its microseconds; `_event_time` (the database's own timestamp) converted. A
@@ -186,6 +187,7 @@ class Times:
     def now(self, kind: str) -> Sql:
         """The engine's clock (virtual in tests), read once per query, bound like any value."""
         moment = clock.now().astimezone(UTC)
+        self.repeatable = False
         micros = (moment - datetime(1970, 1, 1, tzinfo=UTC)) // MICROS_DELTA
         sql = Sql("CAST(%s AS bigint)" if self.pg else "%s", kind, (micros,))
         return self.truncated(sql, "day") if kind == DATE else sql

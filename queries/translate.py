@@ -109,6 +109,7 @@ class Translator(Relations, Windows, Expressions, Functions, Times):
         self.aliases = 0  # generated aliases (d1, s2, u3...) are numbered across the whole statement
         self.over: Sql | None = None  # the OVER (...) of the window function being emitted
         self.windows: dict[str, exp.Window] = {}  # the SELECT's named windows (WINDOW w AS (...))
+        self.repeatable = True  # no view opened, no clock read (Translation.repeatable)
 
     # The statement
 
@@ -121,7 +122,7 @@ class Translator(Relations, Windows, Expressions, Functions, Times):
         statement = self.statement(tree, TOP, default_limit=default_limit, row_cap=row_cap)
         return Translation(
             statement.sql, statement.params, statement.columns, list(dict.fromkeys(self.collections)),
-            list(dict.fromkeys(self.entities)),
+            list(dict.fromkeys(self.entities)), self.repeatable,
         )  # fmt: skip
 
     def statement(self, node: exp.Expression, mode: str, **limits: int | None) -> Statement:
