@@ -248,3 +248,58 @@ def test_a_name_remembered_from_an_earlier_query_never_answers_for_another_colle
     add_collection(orders.acme, "commons", "customers", [{"id": "Ann", "city": "Bergen"}])
     assert run("SELECT city FROM customers WHERE _id = 'Ann'") == [{"city": "Bergen"}]
     assert run("SELECT city FROM customers WHERE _id = 'Ann'") == [{"city": "Bergen"}]  # remembered anew
+
+
+def test_a_repeated_query_never_reads_a_collection_deleted_and_recreated_under_its_name(run, orders):
+    """PostgreSQL keeps a repeated query's translation, collection ids included; the statement checks them."""
+    sql = "SELECT city FROM customers WHERE _id = 'Ann'"
+    assert run(sql) == run(sql) == [{"city": "Oslo"}]  # the second from the kept translation
+    replaced = Collection.objects.get(workspace__organisation=orders.acme, name="customers")
+    replaced.status, replaced.name = Collection.Status.DELETED, "customers-deleted"
+    replaced.save()
+    add_collection(orders.acme, "commons", "customers", [{"id": "Ann", "city": "Bergen"}])
+    assert run(sql) == [{"city": "Bergen"}]
+    assert run(sql) == [{"city": "Bergen"}]  # kept anew, for the new collection
+
+
+def test_a_repeated_query_through_an_alias_reads_the_collection_it_names_now(run, orders):
+    from queries.lambdas import Author
+    from queries.saved import alias_create, alias_switch
+
+    add_collection(orders.acme, "commons", "customers-v2", [{"id": "Ann", "city": "Bergen"}])
+    author = Author("alice@acme.test")
+    alias = alias_create(organisation=orders.acme, workspace="commons", name="people",
+                         collections=["commons.customers"], author=author)  # fmt: skip
+    sql = "SELECT city FROM people WHERE _id = 'Ann'"
+    assert run(sql) == run(sql) == [{"city": "Oslo"}]
+    alias_switch(organisation=orders.acme, alias=alias, collections=["commons.customers-v2"])
+    assert run(sql) == [{"city": "Bergen"}]
+
+
+def test_a_repeated_query_over_a_view_reads_the_view_as_it_is_now(run, orders):
+    from queries.lambdas import Author
+    from queries.saved import view_create, view_update
+
+    oslo = "SELECT _id FROM customers WHERE city = 'Oslo'"
+    author = Author("a@acme.test")
+    view = view_create(organisation=orders.acme, workspace="commons", name="oslo", query=oslo, author=author)
+    sql = "SELECT _id FROM oslo"
+    assert run(sql) == run(sql) == [{"_id": "Ann"}]
+    view_update(organisation=orders.acme, view=view, query="SELECT _id FROM customers WHERE city = 'Rome'")
+    assert run(sql) == [{"_id": "Bob"}]
+
+
+def test_the_same_query_from_another_organisation_reads_that_organisations_collection(run, orders):
+    from queries.services import query_run
+
+    sql = "SELECT city FROM customers WHERE _id = 'Ann'"
+    assert run(sql) == run(sql) == [{"city": "Oslo"}]
+    add_collection(orders.globex, "commons", "customers", [{"id": "Ann", "city": "Quito"}])
+    for _ in range(2):
+        assert query_run(organisation=orders.globex, sql=sql).rows.results == [{"city": "Quito"}]
+    assert run(sql) == [{"city": "Oslo"}]
+
+
+def test_a_repeated_query_reads_the_clock_each_time(run, orders):
+    sql = "SELECT CURRENT_TIMESTAMP AS now FROM customers WHERE _id = 'Ann'"
+    assert run(sql) != run(sql)  # the engine's clock (virtual here) moves on between two queries
