@@ -1,10 +1,10 @@
 """Running a translated query: read-only, time-limited, capped, on whichever database holds the documents.
 
 The translator's whitelist is the first wall; this is the second, enforced by the database itself:
-- PostgreSQL: a transaction that is always rolled back, `transaction_read_only` and `statement_timeout` set
-  LOCAL inside it, all sent with the statement in one message (BEGIN; SET ...; statement; ROLLBACK); inside
-  a caller's transaction (a test's, a view's) a savepoint instead, whose rollback takes the settings with
-  it, so that transaction is left as it was.
+- PostgreSQL: a read-only transaction that is always rolled back, `statement_timeout` set LOCAL inside
+  it, all sent with the statement in one message (BEGIN READ ONLY; SET ...; statement; ROLLBACK); inside
+  a caller's transaction (a test's, a view's) a savepoint instead, `transaction_read_only` set LOCAL in
+  it, whose rollback takes the settings with it, so that transaction is left as it was.
 - SQLite: an authorizer that lets the statement read the documents table's three columns and call the
   functions the translator emits, nothing else (no other table, no sqlite_master, no PRAGMA, no writes);
   and a progress handler that interrupts it at the deadline. The deadline is wall-clock time on purpose:
