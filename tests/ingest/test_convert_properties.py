@@ -168,8 +168,8 @@ def test_export_lines_convert_as_the_items_they_hold():
 def test_numbers_are_written_as_decimal_alone_would_write_them():
     rng = random.Random(3)
     alphabet = "0123456789.-+eE"
-    texts = NUMBERS + [random_number(rng) for _ in range(5000)]
-    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 8))) for _ in range(20000)]
+    texts = NUMBERS + [random_number(rng) for _ in range(2000)]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 8))) for _ in range(4000)]
     for text in texts:
         try:
             expected: str | type[Exception] = canonical(text)
