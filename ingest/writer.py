@@ -59,17 +59,22 @@ class CopyRows:
 
     @classmethod
     def of(cls, changes: list[Change], collection_id: int) -> CopyRows:
-        """Upserts from Change objects (stream images, Scan pages), bodies escaped in full."""
+        """Changes from Change objects (stream images, Scan pages), bodies escaped in full. A delete is a
+        line without a body (NULL): the staging table carries a stream page's deletes with its upserts."""
         rows = cls(changes[0].event_time, collection_id)
         for change in changes:
-            body = change.body.encode()  # type: ignore[union-attr]
+            if change.body is None:
+                body, size = b"\\N", b"\\N"
+            else:
+                encoded = change.body.encode()
+                body, size = copy_field(encoded), b"%d" % len(encoded)
+                rows.size += len(encoded)
             rows.count += 1
-            rows.size += len(body)
-            rows.text += b"%b%b\t%b\t%d\t%b\n" % (
+            rows.text += b"%b%b\t%b\t%b\t%b\n" % (
                 rows._prefix,
                 copy_field(change.doc_id.encode()),
-                copy_field(body),
-                len(body),
+                body,
+                size,
                 change.event_time.isoformat().encode(),
             )
         return rows
@@ -108,12 +113,12 @@ def stage(changes: list[Change] | CopyRows, collection_id: int) -> Staged:
     latest: dict[str, Change] = {}
     for change in changes:
         latest[change.doc_id] = change
+    last_change = max((c.event_time for c in latest.values()), default=None)
+    if latest and connection.vendor == "postgresql":
+        _copy_in(CopyRows.of(list(latest.values()), collection_id))  # the deletes too: one statement applies both
+        return Staged(len(changes), True, [], [], last_change)
     upserts = [c for c in latest.values() if c.body is not None]
     deletes = [c.doc_id for c in latest.values() if c.body is None]
-    last_change = max((c.event_time for c in latest.values()), default=None)
-    if upserts and connection.vendor == "postgresql":
-        _copy_in(CopyRows.of(upserts, collection_id))
-        return Staged(len(changes), True, [], deletes, last_change)
     return Staged(len(changes), False, upserts, deletes, last_change)
 
 
@@ -127,7 +132,7 @@ def apply(collection_id: int, changes: list[Change] | CopyRows | Staged) -> None
     if staged.rows is not None:
         added, size_delta = _insert_or_upsert(collection_id, staged.rows)
     elif staged.copied:
-        added, size_delta = _upsert_staged(collection_id)
+        added, size_delta = _apply_staged(collection_id)  # its deletes too: staged.deletes is empty
     elif staged.upserts:
         added, size_delta = _upsert_orm(collection_id, staged.upserts)
     else:
@@ -154,7 +159,7 @@ def _insert_or_upsert(collection_id: int, rows: CopyRows) -> tuple[int, int]:
         return rows.count, rows.size
     except psycopg.errors.UniqueViolation:
         _copy_in(rows)
-        return _upsert_staged(collection_id)
+        return _apply_staged(collection_id)
 
 
 COLUMNS = "collection_id, doc_id, body, size_bytes, event_time"
@@ -218,40 +223,50 @@ def _upsert_orm(collection_id: int, upserts: list[Change]) -> tuple[int, int]:
 
 
 def _copy_in(rows: CopyRows) -> None:
-    """The documents into this session's staging table, emptied at every commit."""
+    """The documents into this session's staging table. Commit and rollback empty it; the DELETE is for a
+    second batch in one transaction (tests run in one), and costs next to nothing on an empty table where
+    TRUNCATE, a new file and catalog rows every time, cost more than the COPY of a page (bench/stream_apply)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMPORARY TABLE IF NOT EXISTS millrace_staged (collection_id bigint, doc_id text, body jsonb, "
-            "size_bytes integer, event_time timestamptz) ON COMMIT DELETE ROWS"
+            "size_bytes integer, event_time timestamptz) ON COMMIT DELETE ROWS; DELETE FROM millrace_staged"
         )
-        cursor.execute("TRUNCATE millrace_staged")
         with cursor.cursor.copy(f"COPY millrace_staged ({COLUMNS}) FROM STDIN") as copy:
             copy.write(rows.text)
 
 
-def _upsert_staged(collection_id: int) -> tuple[int, int]:
-    """(documents added, bytes added) from the staging table in one INSERT … ON CONFLICT: the ORM's
-    parameter arrays cost more than the rest of a load (bench: export → PostgreSQL vs COPY)."""
+def _apply_staged(collection_id: int) -> tuple[int, int]:
+    """(documents added less those deleted, bytes added less those deleted) from the staging table, in one
+    statement: rows with a body are upserted, rows without one deleted. What was there before is looked
+    up key by key in the unique index, never by a join the planner could turn into a scan of the whole
+    collection (a temporary table has no statistics, and a growing collection's are often stale): a page
+    costs the same in a collection of a thousand documents or of a hundred million."""
     table = Document._meta.db_table
     with connection.cursor() as cursor:
-        # The CTEs share one snapshot: `old` sees the documents as they were before the insert.
+        # The CTEs share one snapshot: `old` sees the documents as they were before the insert and delete.
         cursor.execute(
             f"""
-            WITH old AS (
-                SELECT d.size_bytes FROM {table} d JOIN millrace_staged i ON d.doc_id = i.doc_id
-                WHERE d.collection_id = %s
+            WITH old AS MATERIALIZED (  -- read once: it is aggregated twice below
+                SELECT i.body IS NULL AS gone, i.size_bytes AS new_size,
+                       (SELECT d.size_bytes FROM {table} d WHERE d.collection_id = %(c)s AND d.doc_id = i.doc_id)
+                       AS old_size
+                FROM millrace_staged i
             ), written AS (
                 INSERT INTO {table} (collection_id, doc_id, body, size_bytes, event_time)
-                SELECT %s, doc_id, body, size_bytes, event_time FROM millrace_staged
+                SELECT %(c)s, doc_id, body, size_bytes, event_time FROM millrace_staged WHERE body IS NOT NULL
                 ON CONFLICT (collection_id, doc_id) DO UPDATE
                 SET body = EXCLUDED.body, size_bytes = EXCLUDED.size_bytes, event_time = EXCLUDED.event_time
-                RETURNING 1
+            ), deleted AS (
+                DELETE FROM {table} WHERE id = ANY(ARRAY(
+                    SELECT (SELECT d.id FROM {table} d WHERE d.collection_id = %(c)s AND d.doc_id = i.doc_id)
+                    FROM millrace_staged i WHERE i.body IS NULL
+                ))
             )
-            SELECT (SELECT count(*) FROM written) - (SELECT count(*) FROM old),
-                   (SELECT coalesce(sum(size_bytes), 0) FROM millrace_staged)
-                   - (SELECT coalesce(sum(size_bytes), 0) FROM old)
+            SELECT count(*) FILTER (WHERE NOT gone) - count(old_size),
+                   coalesce(sum(new_size), 0) - coalesce(sum(old_size), 0)
+            FROM old
             """,
-            [collection_id, collection_id],
+            {"c": collection_id},
         )
-        added, size_delta = cursor.fetchone()
-    return int(added), int(size_delta)
+        documents, size_delta = cursor.fetchone()
+    return int(documents), int(size_delta)
