@@ -240,7 +240,9 @@ def _apply_staged(collection_id: int) -> tuple[int, int]:
     statement: rows with a body are upserted, rows without one deleted. What was there before is looked
     up key by key in the unique index, never by a join the planner could turn into a scan of the whole
     collection (a temporary table has no statistics, and a growing collection's are often stale): a page
-    costs the same in a collection of a thousand documents or of a hundred million."""
+    costs the same in a collection of a thousand documents or of a hundred million. A document whose body
+    is already the stored one (a replay after a crash or a lease taken over) is left as it is: no new row
+    version, no index entries, and its event time stays that of the change that wrote it."""
     table = Document._meta.db_table
     with connection.cursor() as cursor:
         # The CTEs share one snapshot: `old` sees the documents as they were before the insert and delete.
@@ -256,6 +258,7 @@ def _apply_staged(collection_id: int) -> tuple[int, int]:
                 SELECT %(c)s, doc_id, body, size_bytes, event_time FROM millrace_staged WHERE body IS NOT NULL
                 ON CONFLICT (collection_id, doc_id) DO UPDATE
                 SET body = EXCLUDED.body, size_bytes = EXCLUDED.size_bytes, event_time = EXCLUDED.event_time
+                WHERE ({table}.body, {table}.size_bytes) IS DISTINCT FROM (EXCLUDED.body, EXCLUDED.size_bytes)
             ), deleted AS (
                 DELETE FROM {table} WHERE id = ANY(ARRAY(
                     SELECT (SELECT d.id FROM {table} d WHERE d.collection_id = %(c)s AND d.doc_id = i.doc_id)

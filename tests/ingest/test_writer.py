@@ -123,3 +123,29 @@ def test_the_converter_refuses_what_is_not_a_dynamodb_value():
         with pytest.raises(ValueError):
             convert.item_to_json({"a": bad})
     assert json.loads(convert.item_to_json({"a": {"N": "-0"}, "b": {"N": "0001.500"}})) == {"a": 0, "b": 1.5}
+
+
+def test_a_replayed_page_and_a_delete_of_a_key_never_stored_leave_documents_and_counters_exact(collection):
+    page = [
+        writer.Change("kept", convert.item_to_json(_item("kept", 1)), AT),
+        writer.Change("changed", convert.item_to_json(_item("changed", 2)), AT),
+        writer.Change("gone", convert.item_to_json(_item("gone", 3)), AT),
+        writer.Change("never", None, AT),
+    ]
+    for _ in range(2):  # the second time as after a crash before the checkpoint: nothing changes
+        with transaction.atomic():
+            writer.apply(collection.pk, page)
+        assert _stored(collection) == {k: _expected(k, n) for n, k in enumerate(["kept", "changed", "gone"], 1)}
+        _counters_match(collection)
+    with transaction.atomic():
+        writer.apply(
+            collection.pk,
+            [
+                writer.Change("kept", convert.item_to_json(_item("kept", 1)), AT),
+                writer.Change("changed", convert.item_to_json(_item("changed", 20)), AT),
+                writer.Change("gone", None, AT),
+                writer.Change("never", None, AT),
+            ],
+        )
+    assert _stored(collection) == {"kept": _expected("kept", 1), "changed": _expected("changed", 20)}
+    _counters_match(collection)
