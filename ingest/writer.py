@@ -91,14 +91,14 @@ def copy_field(value: bytes) -> bytes:
 
 @dataclass
 class Staged:
-    """A batch made ready before any lock is taken: on PostgreSQL the upserts of a list of changes are
-    already in this session's staging table (COPY, the costly part: every document parsed as jsonb), so
+    """A batch made ready before any lock is taken: on PostgreSQL a list of changes (upserts and deletes)
+    is already in this session's staging table (COPY, the costly part: every document parsed as jsonb), so
     the locks that serialise a collection's writers cover only the statements that touch shared rows."""
 
     count: int  # the changes in the batch, as given
-    copied: bool  # upserts in the staging table (PostgreSQL)
+    copied: bool  # upserts and deletes in the staging table (PostgreSQL)
     upserts: list[Change]  # upserts for the ORM (SQLite)
-    deletes: list[str]
+    deletes: list[str]  # deletes for the ORM (SQLite)
     last_change: datetime | None
     rows: CopyRows | None = None  # an export batch: tried straight into the documents table
 
