@@ -27,7 +27,9 @@ def reserve(source_id: int, budget: float, units: float, *, deadline: float | No
     (clock.monotonic) passes first."""
     while True:
         with transaction.atomic():
-            Source.objects.select_for_update().filter(pk=source_id).values_list("pk", flat=True).get()
+            # FOR NO KEY UPDATE: one reservation at a time, and none during a re-sync (FOR UPDATE), but
+            # not waiting for the segments' commits in flight (FOR KEY SHARE, see lifecycle).
+            Source.objects.select_for_update(no_key=True).filter(pk=source_id).values_list("pk", flat=True).get()
             now = clock.now()
             # A reservation can't outlive the longest call: one left by a killed worker stops counting.
             longest = timedelta(seconds=timing.longest_call())

@@ -424,7 +424,8 @@ def _mismatch(file: ExportFile, lines: int, checksum: str) -> str:
 
 
 def _commit(file: ExportFile, owner: str, batch: list[writer.Change], *, finished: bool = False) -> str:
-    """A batch, its line checkpoint and the progress in one transaction; the last one hands over.
+    """A batch, its line checkpoint and the progress in one transaction; the last one hands over. Locks
+    in the engine's one order (lifecycle), the contended rows last.
     Returns more | done | lost (another worker has the file, or a re-sync began) | stopped."""
     with transaction.atomic():
         staged = writer.stage(batch, file.source.collection_id)
@@ -434,12 +435,14 @@ def _commit(file: ExportFile, owner: str, batch: list[writer.Change], *, finishe
             return "lost"
         if not ExportFile.objects.filter(pk=file.pk, lines_done=file.lines_done).exists():
             return "lost"  # another worker moved the checkpoint on while our lease had lapsed
-        writer.apply(file.source.collection_id, staged)
         ExportFile.objects.filter(pk=file.pk).update(
             lines_done=F("lines_done") + len(batch), done=finished, progress_at=clock.now(), retries=0, problem=""
         )
-        Source.objects.filter(pk=file.source_id).update(items_loaded=F("items_loaded") + len(batch))
         leases.renew(ExportFile, file.pk, owner)
+        # The rows the source's other files update too come last: they wait for each other only from here.
+        # So of two files finishing at once, the second sees the first done (it waited for its commit).
+        writer.apply(file.source.collection_id, staged)
+        Source.objects.filter(pk=file.source_id).update(items_loaded=F("items_loaded") + len(batch))
         if finished and not ExportFile.objects.filter(source_id=file.source_id, done=False).exists():
             lifecycle.load_finished(file.source_id)
     file.lines_done += len(batch)

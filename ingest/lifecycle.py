@@ -1,10 +1,22 @@
 """A source's lifecycle: its states, the locks that keep transitions and writers apart.
 
 Lock order, everywhere in the engine and the services: the source's row first, then the unit of work
-(segment, file, shard), then the collection (writer.apply). A re-sync takes the source's lock before it
-deletes anything, and every commit of documents takes it before it checks its lease: so a commit that
-began before a re-sync either lands before the re-sync's deletes, or finds its unit gone and writes
-nothing (the re-sync fence).
+(segment, file, shard), then the collection's counters, then the source's counters.
+
+The source's row is the re-sync fence, taken in two modes. Every commit of documents (`lock_source`)
+takes it FOR KEY SHARE: a source's own writers (its shards, files or segments) hold it side by side and
+never wait for each other there. Everything that changes what the writers may do (pause, resume, retry,
+re-sync, a failure, a change of limits, delete) takes it FOR UPDATE, which conflicts with FOR KEY SHARE:
+it waits for the commits in flight, and the next commit waits for it and then sees it. So a commit that
+began before a re-sync either lands before the re-sync's deletes, or finds the source re-synced (or its
+unit gone) and writes nothing.
+
+A commit then updates the contended rows (the collection's doc_count and size, the source's figures) as
+its last statements, after its documents: two updates of one row wait for each other until commit, so
+that is all the source's writers wait for. An UPDATE takes FOR NO KEY UPDATE, which FOR KEY SHARE doesn't
+conflict with, so a writer updating the row it holds the fence on neither waits for the other writers'
+fences nor deadlocks with a pause waiting for them (PostgreSQL lets a holder of the row's lock update it
+without queueing behind a waiter). SQLite has one writer at a time, and no row locks to take.
 """
 
 from __future__ import annotations
@@ -12,7 +24,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from collections_app.models import Collection, Document, Source
@@ -56,18 +68,32 @@ def enter(source: Source, state: str, **fields: object) -> None:
 
 def stop(source: Source, message: str) -> None:
     """Stop the source with a message a person can act on, and tell its owner (once per new error). The
-    supervisor retries it after a backoff; Retry in the console does at once."""
-    source.fail(message)
+    supervisor retries it after a backoff; Retry in the console does at once. The source's lock comes
+    first, FOR UPDATE: the commits in flight land before the error, the next one sees it."""
+    with transaction.atomic():
+        Source.objects.select_for_update().filter(pk=source.pk).values_list("pk", flat=True).first()
+        source.fail(message)
     metrics.SOURCE_ERRORS.inc()
     events.record(source.pk, events.Kind.ERROR, message)
     notify.source_failed(source.pk)
 
 
 def lock_source(source_id: int, *states: str) -> bool:
-    """Take the source's row lock (first of all, inside the caller's transaction). True when the source is
-    still in one of `states` and neither paused nor stopped with an error."""
-    row = Source.objects.select_for_update().filter(pk=source_id).values("state", "error", "suspended_at").first()
-    return bool(row and row["state"] in states and not row["error"] and not row["suspended_at"])
+    """The fence for a commit of documents (first of all, inside the caller's transaction), FOR KEY SHARE
+    on PostgreSQL: the source's other writers go on side by side, a pause or re-sync waits for this commit
+    (see the module's docstring). True when the source is still in one of `states` and neither paused nor
+    stopped with an error."""
+    if connection.vendor == "postgresql":
+        sql = f"SELECT state, error, suspended_at FROM {Source._meta.db_table} WHERE id = %s FOR KEY SHARE"
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [source_id])
+            row = cursor.fetchone()
+    else:  # one writer at a time: the transaction (IMMEDIATE) is the lock
+        row = Source.objects.filter(pk=source_id).values_list("state", "error", "suspended_at").first()
+    if row is None:
+        return False
+    state, error, suspended_at = row
+    return state in states and not error and not suspended_at
 
 
 # DynamoDB Streams keeps a record 24 hours: a pause or a load longer than this may have lost changes.
@@ -233,8 +259,11 @@ SAFE_REPLAY = STREAM_RETENTION - timedelta(hours=1)
 
 def load_finished(source_id: int) -> None:
     """The initial load is done: follow the stream from the position recorded before the load. Runs inside
-    the transaction that committed the last page or file; the email goes after commit."""
-    source = Source.objects.select_for_update().get(pk=source_id)
+    the transaction that committed the last page or file; the email goes after commit. That commit holds
+    the fence FOR KEY SHARE and has updated the source's figures (FOR NO KEY UPDATE, so a second finisher
+    waits for it): the same lock here, not FOR UPDATE, which would wait for a stale writer of a unit that
+    waits for this one's unit (a deadlock)."""
+    source = Source.objects.select_for_update(no_key=True).get(pk=source_id)
     if source.load_finished_at:
         return
     source.load_finished_at = clock.now()

@@ -356,8 +356,9 @@ def _commit(
     shard: Shard, owner: str, records: list[dict[str, Any]], *, at_tip: bool, next_iterator: str | None
 ) -> bool:
     """The records, the checkpoint and the source's figures in one transaction. Locks in the engine's one
-    order: the source, then the unit of work, then the collection (writer.apply). At the tip, the next
-    poll is due after the poll frequency, doubling while the shard stays empty; no iterator: finished."""
+    order (lifecycle): the source's fence, then the shard, then the collection's counters (writer.apply,
+    after the documents), then the source's figures, the last statement. At the tip, the next poll is due
+    after the poll frequency, doubling while the shard stays empty; no iterator: finished."""
     source = shard.source
     try:
         changes, kinds = to_changes(source, records)
@@ -372,7 +373,6 @@ def _commit(
             return False  # paused, failed or re-synced since the read began
         if not leases.holds(Shard, shard.pk, owner, checkpoint=shard.checkpoint):
             return False  # lapsed, or another worker moved the checkpoint on while our lease had lapsed
-        writer.apply(source.collection_id, staged)
         finished = next_iterator is None
         idle_polls = 0 if records else shard.idle_polls + 1
         wait = idle_wait(source, idle_polls) if idle_polls else source.poll_frequency_seconds
@@ -394,6 +394,8 @@ def _commit(
             update["done"] = True
         Shard.objects.filter(pk=shard.pk).update(**update)
         shard.idle_polls = idle_polls
+        # The rows the source's other shards update too come last: they wait for each other only from here.
+        writer.apply(source.collection_id, staged)
         source_update: dict[str, Any] = {"stream_last_processed_at": now}
         if changes:
             source_update.update(

@@ -2,6 +2,15 @@
 
 Callers run these inside their own transaction, together with the checkpoint that the change covers,
 so a crash leaves either both or neither (invariant 5).
+
+A collection's writers (its source's shards, export files or Scan segments) write side by side: nothing
+locks the collection before its documents are written, and its counters are updated last (`_count`), an
+UPDATE that holds the collection's row until commit, so writers wait for each other only there. The
+counts stay exact because each batch counts what its own statements found and the counter update adds
+its deltas to the row as committed: the units a source reads at once hold disjoint parts of the table's
+keys (a Scan's segments split the key space, an export holds each item once, and an item's stream
+records are in one shard, whose parent is read to its end before it), so no two batches in flight meet
+the same document.
 """
 
 from __future__ import annotations
@@ -128,7 +137,6 @@ def apply(collection_id: int, changes: list[Change] | CopyRows | Staged) -> None
     staged = changes if isinstance(changes, Staged) else stage(changes, collection_id)
     if not staged.count or staged.last_change is None:
         return
-    _lock(collection_id)
     if staged.rows is not None:
         added, size_delta = _insert_or_upsert(collection_id, staged.rows)
     elif staged.copied:
@@ -165,12 +173,10 @@ def _insert_or_upsert(collection_id: int, rows: CopyRows) -> tuple[int, int]:
 COLUMNS = "collection_id, doc_id, body, size_bytes, event_time"
 
 
-def _lock(collection_id: int) -> None:
-    """Serialise writers of one collection so the counters below see a consistent picture."""
-    Collection.objects.select_for_update().filter(pk=collection_id).values_list("pk", flat=True).get()
-
-
 def _count(collection_id: int, documents: int, size_bytes: int, last_change: datetime) -> None:
+    """The collection's counters, after its documents: the first lock on the collection's row, held to
+    commit, so the collection's other writers wait only for the rest of this transaction (see the module's
+    docstring). Relative updates: each adds to the row as the last writer committed it."""
     Collection.objects.filter(pk=collection_id).update(
         doc_count=F("doc_count") + documents,
         total_size_bytes=F("total_size_bytes") + size_bytes,
