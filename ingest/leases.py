@@ -139,7 +139,7 @@ def needing_dispatch(model: type[Model], *, due_by: datetime | None = None) -> Q
 def back_off(model: type[Model], pk: int, retries: int, error: Any, action: str) -> float:
     """AWS asked us to slow down (or hiccuped): note it on the unit and set when to try again, doubling
     with each failure in a row up to `timing.BACKOFF_CAP`. The caller returns; nothing sleeps."""
-    delay = min(timing.BACKOFF_CAP, 0.2 * 2 ** (retries + 1)) * random.uniform(0.5, 1.5)
+    delay = min(timing.BACKOFF_CAP, 0.2 * 2 ** min(retries + 1, 32)) * random.uniform(0.5, 1.5)  # no overflow
     now = clock.now()
     model.objects.filter(pk=pk).update(
         retries=retries + 1,
