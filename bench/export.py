@@ -20,6 +20,7 @@ from pathlib import Path
 from django.db import connection
 from django.utils import timezone
 
+from bench.locks import LockWaits
 from bench.setup import bench_source, moto_client
 from collections_app.models import Source
 from ingest import convert
@@ -143,13 +144,15 @@ def throughput(tmp: Path) -> None:
         part = tmp / f"part{i}.json.gz"
         write_export_file(part, per, first=i * per, seed=10 + i)
         parts.append(part)
-    runs = [_in_child(source, part, per) for part in parts]
-    reports = [run.communicate()[0].split() for run in runs]
+    with LockWaits() as waits:
+        runs = [_in_child(source, part, per) for part in parts]
+        reports = [run.communicate()[0].split() for run in runs]
     started, ended = min(float(r[2]) for r in reports), max(float(r[3]) for r in reports)
     rate = per * processes / (ended - started)
     assert source.collection.documents.count() == per * processes
     print(f"export → PostgreSQL: {processes} files at once, {per * processes:,} documents in {ended - started:.2f} s "
-          f"({rate:,.0f}/s), ratio {rate / copy_rate:.2f}x of COPY (goal >= 1.5x)")  # fmt: skip
+          f"({rate:,.0f}/s), ratio {rate / copy_rate:.2f}x of COPY (goal >= 1.5x); waiting for locks "
+          f"{waits.share:.0%} of their transactions' time")  # fmt: skip
 
 
 CHILD = (
