@@ -34,7 +34,7 @@ from bench.export import copy_seconds
 from bench.locks import LockWaits
 from bench.setup import bench_source, moto_client
 from collections_app.models import Source
-from ingest import convert, stream
+from ingest import convert, lifecycle, stream
 from ingest.models import Shard
 from tests.ingest.engine import item, make_table
 
@@ -148,3 +148,37 @@ def main() -> None:
               f"of one shard, waiting for locks {shared_waiting:.0%} of their transactions' time; of {shards} "
               f"collections {spread:,.0f} records/s, waiting {spread_waiting:.0%}: one collection's locks cost "
               f"{1 - shared / spread:.0%} (goal: the locks are not what limits, under 20%)")  # fmt: skip
+    pause_while_writing()
+
+
+def pause_while_writing(shards: int = 16) -> None:
+    """How long a pause waits for the fence (FOR UPDATE) while `shards` shards of one collection keep
+    committing (FOR KEY SHARE, side by side): a liveness figure, as a multiple of one page's commit."""
+    source = _source("bench_stream_pause")
+    work = [(_shard(source, n), pages(n, PAGE * 4, seed=n)) for n in range(shards)]
+    commits: list[float] = []
+
+    def write(shard: Shard, shard_pages: list[list[dict[str, Any]]]) -> None:
+        try:
+            for page in shard_pages:
+                started = time.perf_counter()
+                if not stream._commit(shard, OWNER, page, at_tip=False, next_iterator="iterator"):
+                    return  # paused
+                commits.append(time.perf_counter() - started)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=write, args=item) for item in work]
+    for thread in threads:
+        thread.start()
+    while len(commits) < shards:  # every shard under way
+        time.sleep(0.01)
+    started = time.perf_counter()
+    lifecycle.pause(source.pk)
+    waited = time.perf_counter() - started
+    for thread in threads:
+        thread.join()
+    commit = sorted(commits)[len(commits) // 2]
+    print(f"stream apply: a pause while {shards} shards of one collection commit waited {waited:.2f} s for "
+          f"the commits in flight; one page's commit takes {commit:.2f} s (median), so {waited / commit:.1f}x "
+          "(goal: a few commits, never starved by the writers)")  # fmt: skip
