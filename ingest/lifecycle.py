@@ -244,10 +244,10 @@ def delete(collection_id: int) -> None:
     """Mark the collection DELETED and stop its work at once (as a pause does: the engine skips suspended
     sources and leases go). Its rows stay until `collections_purge_deleted` removes them, so a worker
     finishing a page never writes into a collection that vanished under it."""
-    for source_id in Source.objects.filter(collection_id=collection_id).values_list("pk", flat=True):
-        Source.objects.select_for_update().filter(pk=source_id, suspended_at__isnull=True).update(
-            suspended_at=clock.now()
-        )
+    for source_id in Source.objects.filter(collection_id=collection_id).order_by("pk").values_list("pk", flat=True):
+        # FOR UPDATE, not just the UPDATE's lock: the commits in flight land first, the next one sees it.
+        Source.objects.select_for_update().filter(pk=source_id).values_list("pk", flat=True).first()
+        Source.objects.filter(pk=source_id, suspended_at__isnull=True).update(suspended_at=clock.now())
         _release_work(source_id)
     Collection.objects.filter(pk=collection_id).update(status=Collection.Status.DELETED)
 

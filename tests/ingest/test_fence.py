@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from collections_app.models import Collection, Document, Source
 from collections_app.services import source_pause, source_resume, source_resync
-from ingest import convert, events, export, initial_load, leases, stream, writer
+from ingest import convert, events, export, initial_load, leases, lifecycle, stream, writer
 from ingest.models import ExportFile, Shard, SourceEvent
 from tests.ingest.engine import assert_equal_to_table, create_source, item, loaded, make_table, wait_until_due
 from tests.ingest.test_races import another_backend_waits_on_a_lock, in_thread, needs_postgresql
@@ -273,7 +273,17 @@ def test_a_resync_while_files_load_keeps_nothing_they_load_after_it(people, inte
     assert not ExportFile.objects.filter(source=source).exists()
 
 
-def test_a_pause_waits_for_the_commit_in_flight_and_the_next_commit_sees_it(people, integration, aws, monkeypatch):
+STOPPING = {
+    "pause": lambda source: source_pause(source=source),
+    "failure": lambda source: lifecycle.stop(source, "AccessDeniedException: not allowed"),
+    "delete": lambda source: lifecycle.delete(source.collection_id),
+}
+
+
+@pytest.mark.parametrize("stopping", list(STOPPING))
+def test_a_stop_waits_for_the_commit_in_flight_and_the_next_commit_sees_it(
+    people, integration, aws, monkeypatch, stopping
+):
     needs_postgresql()
     source = loaded(people, integration, aws)
     shard = new_shard(source, 0)
@@ -291,13 +301,13 @@ def test_a_pause_waits_for_the_commit_in_flight_and_the_next_commit_sees_it(peop
     committed: list[bool] = []
     writing = in_thread(lambda: committed.append(stream._commit(shard, owner, first, at_tip=False, next_iterator="i")))
     assert counting.wait(timeout=60)
-    pausing = in_thread(lambda: source_pause(source=Source.objects.get(pk=source.pk)))
-    assert another_backend_waits_on_a_lock()  # the pause waits for the commit's fence
+    stopper = in_thread(STOPPING[stopping], Source.objects.get(pk=source.pk))
+    assert another_backend_waits_on_a_lock()  # it waits for the commit's fence
     go_on.set()
     writing.join(timeout=120)
-    pausing.join(timeout=120)
+    stopper.join(timeout=120)
     assert committed == [True]
     leases.claim(Shard, shard.pk, owner)
-    assert not stream._commit(shard, owner, second, at_tip=False, next_iterator="i")  # paused: nothing written
+    assert not stream._commit(shard, owner, second, at_tip=False, next_iterator="i")  # stopped: nothing written
     assert Shard.objects.get(pk=shard.pk).records_applied == len(first)
     assert_counters_match_documents(source.collection_id)
