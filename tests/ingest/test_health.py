@@ -242,3 +242,16 @@ def test_the_apis_status_carries_the_catch_up_while_it_runs(orders):
     status = present.collection(Collection.objects.get(pk=orders.collection_id))["sources"][0]["dynamodb"]
     replay = {k: v for k, v in status["current_status"].items() if k.startswith("replay_")}
     assert replay == dict.fromkeys(["replay_records_applied", "replay_records_remaining", "replay_eta_seconds"])
+
+
+def test_a_stream_read_but_not_yet_measured_says_it_is_being_read_not_waited_for(orders, people):
+    """Between a load and the first figures from every shard, "last read" moves: the page says the shards
+    are being read, not that it waits for them."""
+    loaded_at = clock.now() - timedelta(minutes=1)
+    status_page = reverse("collection_status", args=["commons", "orders"])
+    force(orders, state=Source.State.PROCESSING_STREAM, load_started_at=loaded_at, load_finished_at=loaded_at)
+    page = client_for(people.alice).get(status_page).content.decode()
+    assert "waiting for the stream's shards" in page and "last read" not in page
+    Source.objects.filter(pk=orders.pk).update(stream_last_processed_at=clock.now())
+    page = client_for(people.alice).get(status_page).content.decode()
+    assert "reading the stream's shards, not caught up yet" in page and "waiting for" not in page
