@@ -180,8 +180,8 @@ def floor(organisation: Organisation, orders: int) -> None:
     steps = {
         "by hand": lambda: _hand(hand, params, json_columns),
         "the translated statement alone": statement,
-        "+ read-only transaction, timeout": lambda: runner._postgres(sql, values, 30_000, MAX_ROWS, []),
-        "+ the names check": lambda: runner._postgres(sql, values, 30_000, MAX_ROWS, names),
+        "+ read-only transaction, timeout": lambda: runner._postgres(sql, values, 30_000, MAX_ROWS),
+        "+ the names check": lambda: runner._postgres(*runner._guarded(translation, names), 30_000, MAX_ROWS),
         "query_run (+ documents, metrics)": lambda: query_run(organisation=organisation, sql=rockset),
     }
     times: dict[str, list[float]] = {step: [] for step in steps}

@@ -78,6 +78,7 @@ class Statement:
     params: list[Any]
     columns: list[Any]  # Column, for the runner (TOP)
     refs: list[tuple[str, str]]  # (name, kind) of each output column for an enclosing query; kind "*": 3 columns
+    guard_at: tuple[int, int] | None = None  # TOP: Translation.guard_at
 
 
 class Relations:

@@ -89,14 +89,14 @@ def execute(
 
     `cancelled` is asked now and then while SQLite works (PostgreSQL's statement is cancelled from outside,
     with pg_cancel_backend); it also tells a cancel from a timeout once the database has stopped.
-    `assumed`: collection ids the translation took from memory (PostgreSQL); checked in the same message as
-    the statement, NamesChanged if one no longer holds."""
-    params = list(translation.params)
+    `assumed`: collection ids the translation took from memory (PostgreSQL); checked by the statement itself,
+    before it reads anything, NamesChanged if one no longer holds."""
     try:
         if connection.vendor == "postgresql":
-            raw_rows = _postgres(translation.sql, params, timeout_ms, row_cap, assumed or [])
+            sql, params = _guarded(translation, assumed) if assumed else (translation.sql, list(translation.params))
+            raw_rows = _postgres(sql, params, timeout_ms, row_cap)
         else:
-            raw_rows = _sqlite(translation.sql, params, timeout_ms, row_cap, cancelled)
+            raw_rows = _sqlite(translation.sql, list(translation.params), timeout_ms, row_cap, cancelled)
     except DatabaseError as error:
         text = str(error)
         if NAMES_CHANGED in text:
@@ -125,48 +125,59 @@ def execute(
     return Rows([_document(row, translation) for row in raw_rows], [c.name for c in translation.columns])
 
 
-def _guard(assumed: list[Assumed]) -> tuple[str, list[Any]]:
-    """A statement that fails unless every remembered id is still its name's collection, in its organisation:
-    a function whose plan the session keeps (migration 0005), not a query planned each time."""
-    if not assumed:
-        return "", []
-    return f"SELECT {', '.join([HOLDS] * len(assumed))}; ", [value for names in assumed for value in names]
+def _guarded(translation: Translation, assumed: list[Assumed]) -> tuple[str, list[Any]]:
+    """The statement with a condition that fails unless every remembered id is still its name's collection, in
+    its organisation, put in its top WHERE (Translation.guard_at): PostgreSQL evaluates it once, as an
+    InitPlan, before the statement reads anything, and plans the statement as it would without it. The
+    function keeps its own plan for the session (migration 0005); a separate statement in the message cost
+    the server a parse, a plan and a result more."""
+    if translation.guard_at is None:
+        raise ValueError("A statement with remembered names needs a place for their check (Translation.guard_at).")
+    at, index = translation.guard_at
+    check = f" AND (SELECT {' AND '.join([HOLDS] * len(assumed))})"
+    values = [value for names in assumed for value in names]
+    params = translation.params
+    return translation.sql[:at] + check + translation.sql[at:], [*params[:index], *values, *params[index:]]
 
 
-def _postgres(sql: str, params: list[Any], timeout_ms: int, row_cap: int, assumed: list[Assumed]) -> list[tuple]:
+def _postgres(sql: str, params: list[Any], timeout_ms: int, row_cap: int) -> list[tuple]:
     """The settings and the statement go in one message: Django's client-side cursor sends a simple query,
-    in which several statements may follow each other, so a point lookup costs one round trip, not six
-    (BEGIN, the SETs, the statement, ROLLBACK). The translator emits one statement with every value bound,
+    in which several statements may follow each other, so a point lookup costs one round trip, not five
+    (BEGIN, the SET, the statement, ROLLBACK). The translator emits one statement with every value bound,
     so nothing of the user's can follow it. ISO 8601 text without a zone is UTC, as in Rockset: the session
-    is UTC already (Django sets it; the server reports each change of it), else it is set LOCAL too."""
+    is UTC already (Django sets it; the server reports each change of it), else it is set LOCAL too.
+    Outside a caller's transaction the statement goes through psycopg's own cursor (Django's wrapper cost a
+    point lookup a tenth of its time), its errors turned into Django's as the wrapper turns them; Django's
+    cursor still runs it when queries are logged (DEBUG), so that it is logged."""
     db = connections[DEFAULT_DB_ALIAS]  # once: each look through Django's `connection` proxy costs
-    before = [f"SET LOCAL statement_timeout = {int(timeout_ms)}; "]
+    settings = f"SET LOCAL statement_timeout = {int(timeout_ms)}; "
     db.ensure_connection()
-    if db.connection.info.parameter_status("TimeZone") not in UTC_NAMES:
-        before.append("SET LOCAL TIME ZONE 'UTC'; ")
-    guard, guard_params = _guard(assumed)
-    if guard:
-        before.append(guard)
-    settings, params, skip = "".join(before), guard_params + params, len(before)
+    raw = db.connection
+    skip = 1
+    if raw.info.parameter_status("TimeZone") not in UTC_NAMES:
+        settings += "SET LOCAL TIME ZONE 'UTC'; "
+        skip += 1
     if db.in_atomic_block or not db.get_autocommit():  # a caller's transaction: a savepoint
         with transaction.atomic(), db.cursor() as cursor:
             cursor.execute(f"SET LOCAL transaction_read_only = on; {settings}{sql}", params)
             rows = _statement_rows(cursor.cursor, row_cap, skip=skip + 1)
             transaction.set_rollback(True)
         return rows
-    with db.cursor() as cursor:
+    cursor = db.cursor() if db.queries_logged else raw.cursor()
+    # Errors become Django's, the connection marked as having had some, so Django checks it before reuse.
+    with db.wrap_database_errors, cursor:
         try:
             cursor.execute(f"BEGIN READ ONLY; {settings}{sql}; ROLLBACK", params)
-            rows = _statement_rows(cursor.cursor, row_cap, skip=skip + 1)
+            rows = _statement_rows(getattr(cursor, "cursor", cursor), row_cap, skip=skip + 1)
         finally:
             # A statement that failed (timeout, cancel) left the transaction open and aborted.
-            if db.connection.info.transaction_status != TransactionStatus.IDLE:
-                db.connection.rollback()
+            if raw.info.transaction_status != TransactionStatus.IDLE:
+                raw.rollback()
     return rows
 
 
 def _statement_rows(cursor: Any, row_cap: int, *, skip: int) -> list[tuple]:
-    """The statement's rows, past the `skip` results before it (BEGIN's, the SETs', the guard's). `cursor`
+    """The statement's rows, past the `skip` results before it (BEGIN's, the SETs'). `cursor`
     is psycopg's own: every result arrived with the message, and Django's wrapper would cost each step."""
     for _ in range(skip):
         cursor.nextset()

@@ -72,6 +72,10 @@ class Translation:
     # The same SQL, values and collections always translate to this: no view was opened (its SQL may change)
     # and the clock was not read (CURRENT_TIMESTAMP is bound as a value). Only such a translation is reused.
     repeatable: bool = True
+    # Where a condition over the whole statement goes: (offset in `sql`, index in `params`), just after the top
+    # SELECT's own WHERE restriction. PostgreSQL evaluates a condition there that reads no column once, before
+    # the statement reads anything (a gating qual), which is how the runner checks remembered names.
+    guard_at: tuple[int, int] | None = None
 
 
 def where_of(node: exp.Expression) -> tuple[int | None, int | None]:

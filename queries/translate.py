@@ -122,7 +122,7 @@ class Translator(Relations, Windows, Expressions, Functions, Times):
         statement = self.statement(tree, TOP, default_limit=default_limit, row_cap=row_cap)
         return Translation(
             statement.sql, statement.params, statement.columns, list(dict.fromkeys(self.collections)),
-            list(dict.fromkeys(self.entities)), self.repeatable,
+            list(dict.fromkeys(self.entities)), self.repeatable, statement.guard_at,
         )  # fmt: skip
 
     def statement(self, node: exp.Expression, mode: str, **limits: int | None) -> Statement:
@@ -217,6 +217,7 @@ class Translator(Relations, Windows, Expressions, Functions, Times):
         params: list[Any] = [p for o in [*outputs, *hidden] for p in o.params]
         parts.append(from_sql)
         params += from_params
+        guard_at = (len(" ".join(parts)), len(params)) if mode == TOP else None
         if (where := node.args.get("where")) is not None:
             condition = self.condition(where.this)
             parts.append(f"AND ({condition.sql})")
@@ -248,7 +249,7 @@ class Translator(Relations, Windows, Expressions, Functions, Times):
         if mode == MEMBER and (terms or limit is not None):
             sql = f"SELECT * FROM ({sql}) AS {self.new_alias('m')}"  # a UNION's side may not ORDER or LIMIT
         self.windows = outer_windows  # a subquery's named windows are its own
-        return Statement(sql, params, [c for c, _ in items], refs)
+        return Statement(sql, params, [c for c, _ in items], refs, guard_at)
 
     def named_windows(self, node: exp.Select) -> dict[str, exp.Window]:
         """`WINDOW w AS (PARTITION BY ... ORDER BY ...)`: the definitions `OVER w` names in this SELECT."""
