@@ -13,6 +13,7 @@ The translator's whitelist is the first wall; this is the second, enforced by th
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import time
@@ -81,6 +82,13 @@ HOLDS = "millrace_name_holds(%s, %s, %s, %s)"
 UTC_NAMES = ("UTC", "Etc/UTC")  # the session's TimeZone as the server reports it, when it needs no setting
 
 
+@functools.cache
+def vendor() -> str:
+    """The documents' database ("postgresql", "sqlite"): fixed for the process by its settings, while each look
+    through Django's `connection` proxy costs a point lookup as much as parsing its result's timestamp."""
+    return connections[DEFAULT_DB_ALIAS].vendor
+
+
 def execute(
     translation: Translation, *, timeout_ms: int, row_cap: int = MAX_ROWS, cancelled: Callable[[], bool] | None = None,
     assumed: list[Assumed] | None = None,
@@ -92,7 +100,7 @@ def execute(
     `assumed`: collection ids the translation took from memory (PostgreSQL); checked by the statement itself,
     before it reads anything, NamesChanged if one no longer holds."""
     try:
-        if connection.vendor == "postgresql":
+        if vendor() == "postgresql":
             sql, params = _guarded(translation, assumed) if assumed else (translation.sql, list(translation.params))
             raw_rows = _postgres(sql, params, timeout_ms, row_cap)
         else:

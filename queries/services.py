@@ -30,7 +30,7 @@ from queries.describe import COLUMNS, describe, describe_target, is_describe, ty
 from queries.dialect import parse
 from queries.errors import QueryError
 from queries.models import RESULT_CHUNK, Query, QueryLambda, QueryResult, View, results_kept
-from queries.run import MAX_ROWS, Assumed, NamesChanged, Rows, execute
+from queries.run import MAX_ROWS, Assumed, NamesChanged, Rows, execute, vendor
 from queries.sql import Resolver, Sql, Translation, ViewLookup
 from queries.translate import translate, typed_parameter
 
@@ -241,7 +241,7 @@ def query_run(
             rows = Rows(describe(collection_id, timeout_ms=timeout), COLUMNS)
             return QueryOutcome(rows=rows, collections=[label], elapsed_ms=int((time.monotonic() - started) * 1000))
         bound = bound_parameters(parameters)
-        if connection.vendor == "postgresql":
+        if vendor() == "postgresql":
             key = (organisation.pk, sql, _parameters_key(bound), default_row_limit)
             translation, assumed = _translation_to_run(organisation, sql, bound, default_row_limit, key)
         else:
