@@ -13,8 +13,7 @@ the simple query protocol and no server-side prepared statement on either side):
   session keeps, in an InitPlan evaluated once before anything is read); ROLLBACK; sent through psycopg's
   cursor on Django's connection, Django's wrapper left out. The rows are read under the row and byte
   caps and built into Rockset documents (`_id`, `_event_time`, the body's fields, numbers exact), and
-  the query's duration and row count are observed
-  for /metrics.
+  the query's duration and row count are observed for /metrics.
 - by hand: what a PostgreSQL expert would send through Django's psycopg connection for the same answer
   (the indexes used as they should be): `cursor.execute(sql, params)` in autocommit, one statement, one
   round trip, no transaction of its own, no timeout, no check; `fetchall()`, its JSON decoded.
