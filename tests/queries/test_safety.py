@@ -262,6 +262,25 @@ def test_a_repeated_query_never_reads_a_collection_deleted_and_recreated_under_i
     assert run(sql) == [{"city": "Bergen"}]  # kept anew, for the new collection
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT o._id, c.city FROM orders o LEFT JOIN customers c ON c._id = o.customer.name WHERE o._id = '1'",
+        "SELECT city FROM customers WHERE _id = 'Ann' UNION ALL SELECT status FROM orders WHERE _id = '3'",
+        "SELECT (SELECT city FROM customers WHERE _id = 'Ann') AS city",
+    ],
+)
+def test_a_repeated_query_reads_the_collection_now_under_each_name_wherever_it_names_it(run, orders, sql):
+    """The kept statement checks its names once for the whole statement, before it reads anything: also a
+    collection on the outer side of a join, in a UNION's second half, in a subquery of a query without FROM."""
+    assert run(sql) == run(sql) and "Oslo" in str(run(sql))
+    replaced = Collection.objects.get(workspace__organisation=orders.acme, name="customers")
+    replaced.status, replaced.name = Collection.Status.DELETED, "customers-deleted"
+    replaced.save()  # its documents stay until they are purged: a stale id would still find Ann in Oslo
+    add_collection(orders.acme, "commons", "customers", [{"id": "Ann", "city": "Bergen"}])
+    assert "Bergen" in str(run(sql)) and "Oslo" not in str(run(sql))
+
+
 def test_a_repeated_query_through_an_alias_reads_the_collection_it_names_now(run, orders):
     from queries.lambdas import Author
     from queries.saved import alias_create, alias_switch
