@@ -165,7 +165,7 @@ def _postgres(sql: str, params: list[Any], timeout_ms: int, row_cap: int) -> lis
     if raw.info.parameter_status("TimeZone") not in UTC_NAMES:
         settings += "SET LOCAL TIME ZONE 'UTC'; "
         skip += 1
-    if db.in_atomic_block or not db.get_autocommit():  # a caller's transaction: a savepoint
+    if db.in_atomic_block or not db.autocommit:  # a caller's transaction: a savepoint (connected just above)
         with transaction.atomic(), db.cursor() as cursor:
             cursor.execute(f"SET LOCAL transaction_read_only = on; {settings}{sql}", params)
             rows = _statement_rows(cursor.cursor, row_cap, skip=skip + 1)
