@@ -100,8 +100,8 @@ def view_lookup(organisation: Organisation) -> ViewLookup:
     return view_sql
 
 
-# What this process resolved: (organisation, workspace, name) → collection. Used only where the statement's
-# own message checks the ids still hold (run.py's guard, PostgreSQL), so a stale one costs a retry, never a
+# What this process resolved: (organisation, workspace, name) → collection. Used only where the statement
+# itself checks the ids still hold (run.py's _guarded, PostgreSQL), so a stale one costs a retry, never a
 # wrong answer: it saves the point lookup a round trip of its own to resolve a name. Collections' names only:
 # an alias is looked up by every query, so that a switch is seen by the next one.
 _REMEMBERED: dict[tuple[int, str, str], int] = {}
@@ -147,8 +147,8 @@ def forget(assumed: list[Assumed]) -> None:
 
 # Recent translations (PostgreSQL): (organisation, SQL, parameters, default LIMIT) → the statement and every
 # name → collection it was translated with. A repeated query (a dashboard's, a Query Lambda's, an app's
-# lookup) then skips sqlglot. Safe as a remembered name is: the statement's message checks that all those
-# names still hold (run.py's guard), so a collection deleted or replaced is never read, only re-translated.
+# lookup) then skips sqlglot. Safe as a remembered name is: the statement checks that all those names
+# still hold (run.py's _guarded), so a collection deleted or replaced is never read, only re-translated.
 # Kept only if the translation looked up no alias (a switch is seen by the next query), opened no view (its
 # SQL may have changed) and read no clock (Translation.repeatable).
 _TRANSLATIONS: OrderedDict[tuple, tuple[Translation, list[Assumed]]] = OrderedDict()
