@@ -21,7 +21,6 @@ that rewrite a document, REMOVEs, per-page commits) is ours to pay.
 from __future__ import annotations
 
 import os
-import random
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -36,7 +35,7 @@ from bench.setup import bench_source, moto_client
 from collections_app.models import Source
 from ingest import convert, lifecycle, stream
 from ingest.models import Shard
-from tests.ingest.engine import item, make_table
+from tests.ingest.engine import make_table, stream_pages
 
 PAGE = 1000
 RECORDS = int(os.environ.get("MILLRACE_BENCH_STREAM_RECORDS", 16_000))  # per run, split over its shards
@@ -44,29 +43,7 @@ OWNER = "bench"
 
 
 def pages(shard: int, records: int, seed: int) -> list[list[dict[str, Any]]]:
-    """GetRecords pages for one shard: half INSERTs of new keys, then MODIFYs and REMOVEs of live ones."""
-    rng = random.Random(seed)
-    live: list[str] = []
-    made: list[dict[str, Any]] = []
-    at = datetime(2026, 1, 1, tzinfo=UTC)
-    for n in range(records):
-        roll = rng.random()
-        if roll < 0.5 or len(live) < 10:
-            key, event = f"s{shard}-{n:07d}", "INSERT"
-            live.append(key)
-        elif roll < 0.8:
-            key, event = rng.choice(live), "MODIFY"
-        else:
-            key, event = live.pop(rng.randrange(len(live))), "REMOVE"
-        data: dict[str, Any] = {
-            "Keys": {"pk": {"S": key}},
-            "SequenceNumber": f"{n + 1:021d}",
-            "ApproximateCreationDateTime": at + timedelta(milliseconds=n),
-        }
-        if event != "REMOVE":
-            data["NewImage"] = {**item(n, rng), "pk": {"S": key}}
-        made.append({"eventName": event, "dynamodb": data})
-    return [made[i : i + PAGE] for i in range(0, len(made), PAGE)]
+    return stream_pages(shard, records, per_page=PAGE, seed=seed, start=datetime(2026, 1, 1, tzinfo=UTC))
 
 
 def _source(name: str) -> Source:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import random
 import time
+from datetime import datetime, timedelta
 from typing import Any
+
+from django.utils import timezone
 
 from collections_app.models import Collection, Document, Source
 from collections_app.services import collection_create
@@ -214,3 +217,32 @@ def assert_equal_to_table(source: Source, dynamodb: Any) -> None:
     )
     collection = Collection.objects.get(pk=source.collection_id)
     assert collection.doc_count == len(expected)
+
+
+def stream_pages(
+    shard: int, records: int, *, per_page: int, seed: int | None = None, start: datetime | None = None
+) -> list[list[dict[str, Any]]]:
+    """A shard's GetRecords pages as DynamoDB Streams gives them: about half INSERTs of the shard's own new
+    keys, then MODIFYs and REMOVEs of live ones (the stream-apply bench and the fence's races share them)."""
+    rng = random.Random(shard if seed is None else seed)
+    live: list[str] = []
+    made: list[dict[str, Any]] = []
+    at = start or timezone.now()
+    for n in range(records):
+        roll = rng.random()
+        if roll < 0.5 or len(live) < 3:
+            key, event = f"s{shard}-{n:07d}", "INSERT"
+            live.append(key)
+        elif roll < 0.8:
+            key, event = rng.choice(live), "MODIFY"
+        else:
+            key, event = live.pop(rng.randrange(len(live))), "REMOVE"
+        data: dict[str, Any] = {
+            "Keys": {"pk": {"S": key}},
+            "SequenceNumber": f"{n + 1:021d}",
+            "ApproximateCreationDateTime": at + timedelta(milliseconds=n),
+        }
+        if event != "REMOVE":
+            data["NewImage"] = {**item(n, rng), "pk": {"S": key}}
+        made.append({"eventName": event, "dynamodb": data})
+    return [made[i : i + per_page] for i in range(0, len(made), per_page)]

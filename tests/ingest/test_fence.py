@@ -5,21 +5,25 @@ nothing lands after a re-sync began, and the counters match the documents."""
 
 from __future__ import annotations
 
-import random
 import threading
 import time
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db.models import Sum
-from django.utils import timezone
 
 from collections_app.models import Collection, Document, Source
 from collections_app.services import source_pause, source_resume, source_resync
 from ingest import convert, events, export, initial_load, leases, lifecycle, stream, writer
 from ingest.models import ExportFile, Shard, SourceEvent
-from tests.ingest.engine import assert_equal_to_table, create_source, item, loaded, make_table, wait_until_due
+from tests.ingest.engine import (
+    assert_equal_to_table,
+    create_source,
+    loaded,
+    make_table,
+    stream_pages,
+    wait_until_due,
+)
 from tests.ingest.test_races import another_backend_waits_on_a_lock, in_thread, needs_postgresql
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,30 +31,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ATTEMPTS = 2000  # a writer's tries at one page, each after a pause or re-sync turned it away
 
 
-def pages(shard: int, records: int, *, per_page: int = 10) -> list[list[dict[str, Any]]]:
-    """A shard's GetRecords pages: INSERTs of its own keys, MODIFYs and REMOVEs of live ones."""
-    rng = random.Random(shard)
-    live: list[str] = []
-    made = []
-    at = timezone.now()
-    for n in range(records):
-        roll = rng.random()
-        if roll < 0.5 or len(live) < 3:
-            key, event = f"shard{shard}-{n:05d}", "INSERT"
-            live.append(key)
-        elif roll < 0.8:
-            key, event = rng.choice(live), "MODIFY"
-        else:
-            key, event = live.pop(rng.randrange(len(live))), "REMOVE"
-        data: dict[str, Any] = {
-            "Keys": {"pk": {"S": key}},
-            "SequenceNumber": f"{n + 1:021d}",
-            "ApproximateCreationDateTime": at + timedelta(milliseconds=n),
-        }
-        if event != "REMOVE":
-            data["NewImage"] = {**item(n, rng), "pk": {"S": key}}
-        made.append({"eventName": event, "dynamodb": data})
-    return [made[i : i + per_page] for i in range(0, len(made), per_page)]
+def pages(shard: int, records: int) -> list[list[dict[str, Any]]]:
+    return stream_pages(shard, records, per_page=10)
 
 
 def final_documents(shard_pages: list[list[dict[str, Any]]]) -> dict[str, Any]:

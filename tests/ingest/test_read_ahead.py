@@ -52,10 +52,7 @@ def test_a_crash_after_the_next_page_was_read_ahead_loses_nothing(one_segment, a
     assert Collection.objects.get(pk=source.collection_id).doc_count == segment.items_loaded
     assert not CapacitySpend.objects.filter(source=source, in_flight=True).exists()  # the page ahead settled
     monkeypatch.setattr("ingest.writer.apply", real_apply)
-    load(source)
-    source.refresh_from_db()
-    assert source.items_loaded == ITEMS  # the pages re-read after the crash counted once
-    assert_equal_to_table(source, aws.dynamodb)
+    finishes_whole(source, aws)
 
 
 def test_a_pause_between_pages_stops_the_segment_without_writing_the_page_read_ahead(
@@ -82,6 +79,12 @@ def test_a_pause_between_pages_stops_the_segment_without_writing_the_page_read_a
     assert scan.run_segment(segment.pk) == "stopped"
     faults.faults.clear()
     lifecycle.resume(source.pk)
+    finishes_whole(source, aws)
+
+
+def finishes_whole(source, aws) -> None:
+    """The rest of the load: the collection is the table, every item counted once (pages re-read after a
+    crash or a refusal too)."""
     load(source)
     source.refresh_from_db()
     assert source.items_loaded == ITEMS
@@ -100,10 +103,7 @@ def test_a_failed_call_read_ahead_after_the_page_was_written_loses_nothing(one_s
     assert segment.pages == 3 and checkpoint(source) == calls[3]["ExclusiveStartKey"]
     assert "ProvisionedThroughputExceededException" in segment.problem
     faults.faults.clear()
-    load(source)
-    source.refresh_from_db()
-    assert source.items_loaded == ITEMS
-    assert_equal_to_table(source, aws.dynamodb)
+    finishes_whole(source, aws)
 
 
 def test_the_budget_holds_every_call_read_ahead(one_segment, aws, faults):
