@@ -24,7 +24,7 @@ from tests.ingest.engine import (
     stream_pages,
     wait_until_due,
 )
-from tests.ingest.test_races import another_backend_waits_on_a_lock, in_thread, needs_postgresql
+from tests.ingest.test_races import another_backend_waits_on_a_lock, in_thread, needs_postgresql, pause_and_resume
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -116,16 +116,8 @@ def test_shards_writing_while_the_source_pauses_and_resumes_lose_nothing(people,
     outcomes: list[str] = []
     failures: list[BaseException] = []
 
-    def pause_and_resume() -> None:
-        try:
-            for _ in range(15):
-                source_pause(source=Source.objects.get(pk=source.pk))
-                source_resume(source=Source.objects.get(pk=source.pk))
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            failures.append(exc)
-
     threads = [in_thread(write_shard, shard, shard_pages, outcomes) for shard, shard_pages in work]
-    threads.append(in_thread(pause_and_resume))
+    threads.append(in_thread(pause_and_resume, source.pk, 15, failures))
     for thread in threads:
         thread.join(timeout=300)
     assert not failures, failures
@@ -210,16 +202,8 @@ def test_files_loading_at_once_while_the_source_pauses_count_exactly_and_finish_
     outcomes: list[str] = []
     failures: list[BaseException] = []
 
-    def pause_and_resume() -> None:
-        try:
-            for _ in range(10):
-                source_pause(source=Source.objects.get(pk=source.pk))
-                source_resume(source=Source.objects.get(pk=source.pk))
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            failures.append(exc)
-
     threads = [in_thread(load_files, files[0::2], outcomes), in_thread(load_files, files[1::2], outcomes)]
-    threads.append(in_thread(pause_and_resume))
+    threads.append(in_thread(pause_and_resume, source.pk, 10, failures))
     for thread in threads:
         thread.join(timeout=300)
     assert not failures, failures

@@ -47,6 +47,16 @@ def in_thread(target, *args) -> threading.Thread:
     return thread
 
 
+def pause_and_resume(source_pk: int, times: int, failures: list[BaseException]) -> None:
+    """A user pausing and resuming over and over while writers commit; what went wrong is for the test."""
+    try:
+        for _ in range(times):
+            source_pause(source=Source.objects.get(pk=source_pk))
+            source_resume(source=Source.objects.get(pk=source_pk))
+    except BaseException as exc:  # noqa: BLE001 - reported by the test
+        failures.append(exc)
+
+
 def test_a_commit_in_flight_when_a_resync_starts_puts_nothing_into_the_new_load(people, integration, aws, monkeypatch):
     needs_postgresql()
     source = loaded(people, integration, aws)
@@ -96,15 +106,7 @@ def test_pausing_while_shards_commit_never_deadlocks(people, integration, aws):
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    def pause_and_resume() -> None:
-        try:
-            for _ in range(30):
-                source_pause(source=Source.objects.get(pk=source.pk))
-                source_resume(source=Source.objects.get(pk=source.pk))
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [in_thread(read_many), in_thread(pause_and_resume)]
+    threads = [in_thread(read_many), in_thread(pause_and_resume, source.pk, 30, errors)]
     for thread in threads:
         thread.join(timeout=300)
     assert not errors, errors
