@@ -93,8 +93,8 @@ def recommend(summary: TableSummary, has_bucket: bool) -> Recommendation:
     if seconds < EXPORT_SETUP_SECONDS:
         return Recommendation(
             "scan",
-            f"A scan at {default_rcu(summary):,} RCU should take {duration(seconds)}, "
-            f"less than an export's {health.export_wait()} of set-up.",
+            f"A scan at {default_rcu(summary):,} RCU should take {duration(seconds)}; an export first waits "
+            f"{health.export_wait()} for DynamoDB to write its files.",
         )
     return Recommendation(
         "export",

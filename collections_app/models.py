@@ -204,6 +204,15 @@ class Source(models.Model):
         return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
 
     @property
+    def state_duration(self) -> str:
+        """How long the source has been in its state, for people: '12 s', '3 min 5 s' (timesince says
+        '0 minutes' for the sandbox's 20-second export)."""
+        if not self.state_changed_at:
+            return ""
+        seconds = int(max(0.0, (timezone.now() - self.state_changed_at).total_seconds()))
+        return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60} s"
+
+    @property
     def load_rcu_per_second(self) -> float:
         if not self.load_started_at:
             return 0.0

@@ -366,21 +366,23 @@ def _status_context(collection: Collection) -> dict[str, Any]:
         "collection": collection,
         "source": source,
         "h": health.health(collection, source),
+        "polling": _polling(source),
     }
 
 
-def _polling_stops(source: Source) -> bool:
-    return bool(source.error or source.suspended_at)
+def _polling(source: Source) -> bool:
+    """Paused, or stopped until someone presses Retry: nothing changes by itself, so the page stops asking.
+    An error Millrace retries by itself keeps the page asking, so the retry shows when it happens."""
+    return not source.suspended_at and (not source.error or bool(source.next_retry_at))
 
 
 @login_required
 def collection_status(request: HttpRequest, workspace: str, name: str) -> HttpResponse:
-    """htmx: the live status block; polling stops once the source is paused or in error."""
+    """htmx: the live status block; polling stops once nothing will change without the user."""
     collection = _collection(request, workspace, name)
     context = _status_context(collection)
-    source = context["source"]
     response = render(request, "collections_app/status.html", context)
-    if request.htmx and _polling_stops(source):
+    if request.htmx and not context["polling"]:
         response.status_code = HttpResponseStopPolling.status_code
     return response
 

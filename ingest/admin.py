@@ -69,3 +69,6 @@ class LagAlertAdmin(admin.ModelAdmin):
     list_filter = ["source__collection__workspace__organisation"]
     raw_id_fields = ["source"]
     readonly_fields = ["raised_at", "reason", "recovered_at"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False  # each collection has its one, made with it (ingest/alerts.py)

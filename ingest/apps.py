@@ -15,7 +15,7 @@ def timings_fit(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
 
 class IngestConfig(AppConfig):
     name = "ingest"
-    verbose_name = "Engine (read-only)"
+    verbose_name = "Engine"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -53,7 +53,8 @@ def explain(error: AwsError, *, action: str, resource: str, integration_name: st
         )
     if error.code == "UndecryptableSecret":
         return f"{error.message} Give every worker the same keys, or edit the integration to enter the secret again."
-    return f"{action} on {resource} failed: {error.code}: {error.message}. Millrace will retry; press Retry to try now."
+    said = error.message.rstrip(".")  # botocore's messages sometimes end with a full stop, sometimes not
+    return f"{action} on {resource} failed: {error.code}: {said}. Millrace will retry; press Retry to try now."
 
 
 class BadData(Exception):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import random
 from typing import Any
@@ -40,8 +39,8 @@ def order_item(n: int, rng: random.Random) -> dict[str, Any]:
         }},
         "tags": {"SS": sorted(rng.sample(["gift", "fragile", "bulk", "priority", "repeat"], 2))},
         "line_counts": {"NS": sorted({str(rng.randrange(1, 50)) for _ in range(3)})},
-        "checksums": {"BS": [base64.b64encode(bytes([n % 256, 1])).decode(), base64.b64encode(b"\x00\xff").decode()]},
-        "receipt_pdf_head": {"B": base64.b64encode(b"%PDF-1.7\n" + bytes([n % 256])).decode()},
+        "checksums": {"BS": [bytes([n % 256, 1]), b"\x00\xff"]},  # bytes: boto3 base64-encodes them itself
+        "receipt_pdf_head": {"B": b"%PDF-1.7\n" + bytes([n % 256])},
         "coupon": {"NULL": True},
     }  # fmt: skip
     if n % 10 == 0:  # empty values are legal in DynamoDB and must survive replication

@@ -173,6 +173,15 @@ def test_the_collection_page_shows_progress_and_stops_polling_on_pause(people, i
     assert client.get(url, HTTP_HX_REQUEST="true").status_code == 200
 
 
+def test_a_stopped_collection_that_millrace_retries_by_itself_keeps_its_page_polling(people, integration, aws):
+    """The page says "Millrace retries by itself at …": it must go on asking, or the retry never shows."""
+    source = loaded(people, integration, aws)
+    Source.objects.get(pk=source.pk).fail("dynamodb:GetRecords failed: throttled.")
+    page = client_for(people.bob).get(reverse("collection_status", args=["commons", "c"]), HTTP_HX_REQUEST="true")
+    text = page.content.decode()
+    assert page.status_code == 200 and 'hx-trigger="every 2s"' in text and "Millrace retries by itself at" in text
+
+
 def test_the_documents_browser_pages_and_looks_up_by_key(people, integration, aws):
     loaded(people, integration, aws, items=60)
     client = client_for(people.bob)
