@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 from unittest import mock
 
+from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult
 from moto.dynamodb.responses import DynamoResult
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
@@ -53,7 +54,13 @@ def install() -> Callable[[], None]:
     original_get_records = DynamoDBStreamsHandler.get_records
 
     def get_records(self: DynamoDBStreamsHandler) -> ActionResult:
-        return FastJsonResult(original_get_records(self).result)
+        try:
+            return FastJsonResult(original_get_records(self).result)
+        except KeyError:
+            # An iterator this sandbox never handed out (one kept from before `make run` restarted it): AWS
+            # answers ExpiredIteratorException for an iterator it no longer knows; moto, a KeyError and an
+            # HTTP 500 with a traceback in the terminal.
+            raise JsonRESTError("ExpiredIteratorException", "Iterator expired: the sandbox doesn't know it") from None
 
     patches = [
         mock.patch.object(DynamoResult, "execute_result", FastJsonResult.execute_result),

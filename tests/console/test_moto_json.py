@@ -113,3 +113,19 @@ def test_a_client_sees_the_same_responses_with_the_fast_json(returns: str) -> No
             dynamodb.delete_table(TableName="t")
         assert answers[0]["Attributes"]["b"] == {"B": b"\x00\x01\xffbinary"}
         assert answers[1] == answers[0]
+
+
+def test_an_iterator_the_sandbox_never_handed_out_has_expired_as_on_aws() -> None:
+    """After `make run` restarts the sandbox, the engine still holds the old sandbox's iterators: AWS says
+    ExpiredIteratorException (the engine then renews it from its checkpoint), not an HTTP 500."""
+    from botocore.exceptions import ClientError
+
+    with mock_aws():
+        _, streams = with_table()
+        undo = moto_json.install()
+        try:
+            with pytest.raises(ClientError) as raised:
+                streams.get_records(ShardIterator="arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/x|1|gone")
+        finally:
+            undo()
+    assert raised.value.response["Error"]["Code"] == "ExpiredIteratorException"
