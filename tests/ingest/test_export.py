@@ -263,7 +263,7 @@ def test_the_page_shows_the_export_then_the_download(people, integration, aws):
                                                state_changed_at=timezone.now() - timedelta(minutes=3))  # fmt: skip
     client = client_for(people.bob)
     page = client.get(reverse("collection_status", args=["commons", "c"])).content.decode()
-    assert ">exporting<" in page and "3\xa0minutes so far" in page and "s3://millrace-exports/exports" in page
+    assert ">exporting<" in page and "3 min 0 s so far" in page and "s3://millrace-exports/exports" in page
     Source.objects.filter(pk=source.pk).update(state=Source.State.DOWNLOADING_FROM_S3, items_expected=40,
                                                items_loaded=10)  # fmt: skip
     page = client.get(reverse("collection_status", args=["commons", "c"])).content.decode()
