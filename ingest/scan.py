@@ -8,7 +8,6 @@ taken over from its last committed page.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -133,7 +132,7 @@ def _start_call(
     source: Source,
     hold: leases.Hold,
     measured: pacing.Measured,
-    start_aside: Callable[[Callable[[], Any]], Future[Any]],
+    start_aside: Any,
     start_key: dict[str, Any] | None,
     deadline: float,
 ) -> _Call | None:
