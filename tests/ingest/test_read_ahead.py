@@ -4,12 +4,10 @@ and the budget still holds every call."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from collections_app.models import Collection, Source
-from ingest import clock, initial_load, lifecycle, pacing, scan, writer
+from ingest import clock, initial_load, lifecycle, scan, writer
 from ingest.keys import key_from_json
 from ingest.models import CapacitySpend, ScanSegment
 from tests.ingest.engine import assert_equal_to_table, create_source, load, make_table
@@ -130,21 +128,4 @@ def test_the_budget_holds_every_call_read_ahead(one_segment, aws, faults):
     worst = max(sum(u for t, u in spent if start <= t < start + 1.0) for start, _ in spent)
     assert worst <= 10, f"{worst} RCU spent within one second, budget 10"
     assert sum(u for _, u in spent) == pytest.approx(Source.objects.get(pk=source.pk).rcu_consumed)
-    assert_equal_to_table(source, aws.dynamodb)
-
-
-def test_with_the_real_clock_the_calls_run_aside_and_the_load_is_whole(people, integration, aws, faults, monkeypatch):
-    """The production path: each Scan call in the aside thread, the database only in this one."""
-    monkeypatch.setattr("ingest.scan.segment_count", lambda source, size, **kwargs: 1)
-    make_table(aws.dynamodb, "t", ITEMS)
-    source = create_source(people.acme, people.alice, integration, "t", rcu=1000)
-    threads: list[str] = []
-    faults.add("dynamodb", "Scan", "Unused", when=lambda params: threads.append(threading.current_thread().name))
-    monkeypatch.setattr("ingest.pacing.plan_page", lambda *args, **kwargs: pacing.Page(10, 4.0))  # 12 pages
-    with clock.use(clock.RealClock()):
-        load(source)
-    source.refresh_from_db()
-    assert len(threads) >= 12 and threading.current_thread().name not in threads
-    assert all(name.startswith("millrace-aside") for name in threads), threads
-    assert source.items_loaded == ITEMS
     assert_equal_to_table(source, aws.dynamodb)
