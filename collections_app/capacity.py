@@ -26,9 +26,7 @@ class Recommendation:
 
 
 # The engine's pacing (ingest.pacing): a Scan reads at most rcu ÷ (1 + d) a second, d being a call's duration,
-# if its segments in flight, each moving a page per round trip, offer that much; a page is at most 1 MB. A
-# segment reads one page ahead, so its round trip is its call or the previous page's write, whichever is
-# longer, no longer their sum (ROUND_TRIP_SECONDS was measured before that: now an upper bound). The
+# if its segments in flight, each moving a page per round trip, offer that much; a page is at most 1 MB. The
 # round trip and call duration are what the engine measures on a modest machine against DynamoDB in region
 # (bench/scan.py prints them on moto); the segments in flight are the worker's slots (`make run` starts one
 # worker of four) or the segments the engine cuts, whichever is fewer. Before the first page come the

@@ -13,10 +13,9 @@ up to that ceiling:
 
 - pages small next to the budget (`PAGES_PER_WINDOW` of them fill it), so that one fits as soon as
   another leaves the window, and a reservation's margin is a small sum;
-- enough segments in flight: each moves one page per round trip (its call, or converting and writing
-  the page before it if that takes longer: a segment reads one page ahead, ingest.scan), so together
-  they must offer pages faster than the budget frees room, or the round trip, not the budget, sets the
-  pace. With fewer segments than that, each page carries more.
+- enough segments in flight: each moves one page per round trip (its call plus converting and writing the
+  page), so together they must offer pages faster than the budget frees room, or the round trip, not the
+  budget, sets the pace. With fewer segments than that, each page carries more.
 """
 
 from __future__ import annotations
@@ -29,9 +28,8 @@ FULL_PAGE_RCU = 256  # DynamoDB stops a page at 1 MB read: 1 MB ÷ 4 KB
 PAGES_PER_WINDOW = 10  # a page is a tenth of the budget: little is left unused while the next one waits
 HEADROOM = 1.5  # half again as many segments as the ceiling needs: calls vary, and the budget must set the pace
 MAX_SEGMENTS = 64
-# The round trip (a Scan page's call, overlapping the conversion and write of the page before) the segment
-# count is planned for, unless the one measured before the load is slower: calls of up to 1.5 s on a slow
-# network. Slower ones still are
+# The round trip (a Scan page's call plus its conversion and write) the segment count is planned for, unless
+# the one measured before the load is slower: calls of up to 1.5 s on a slow network. Slower ones still are
 # met by larger pages (`plan_page`); more segments than needed only wait on the budget.
 PLANNING_ROUND_TRIP = 1.5
 SEGMENT_BYTES = 256 * 1024**2  # a large table gets a segment per 256 MB, so that many workers share it
@@ -156,10 +154,9 @@ def scan_seconds(
 
 
 class Measured:
-    """A segment's running figures for `plan_page`: the items' mean size, its calls' duration (from the
-    reservation to the settling: how long the ledger holds the page in flight), its round trip (from one
-    page's reservation to the next one's, less the budget's waits: the call, overlapping the previous
-    page's conversion and write), and the margin its pages' spread calls for."""
+    """A segment's running figures for `plan_page`: the items' mean size, its calls' duration, its round
+    trip (call, conversion and write: from one page's reservation to the next one's, less the budget's
+    waits), and the margin its pages' spread calls for."""
 
     def __init__(self, item_bytes: float = float(BYTES_PER_RCU)) -> None:
         self.item_bytes = item_bytes

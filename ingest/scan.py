@@ -76,7 +76,7 @@ class _Call:
     reserved: float
     limit: int | None
     reserved_at: float  # clock.monotonic()
-    answer: Future[tuple[dict[str, Any], list[int]]]
+    answer: Future[tuple[dict[str, Any], float, list[int]]]
     settled: bool = False
 
 
@@ -163,10 +163,12 @@ def _start_call(
     if start_key:
         request["ExclusiveStartKey"] = start_key
 
-    def scan() -> tuple[dict[str, Any], list[int]]:
+    def scan() -> tuple[dict[str, Any], float, list[int]]:
         # No database here: this runs in the aside thread. The items' sizes plan the next page.
+        started = clock.monotonic()
         page = dynamodb.scan(**request)
-        return page, [item_size(i) for i in page["Items"]]
+        took = clock.monotonic() - started
+        return page, took, [item_size(i) for i in page["Items"]]
 
     with hold.waiting("dynamodb:Scan"):  # under the virtual clock the call runs here
         answer = start_aside(scan)
@@ -180,7 +182,7 @@ def _answer(
     throttled call backs off, a refused one fails the source)."""
     try:
         with hold.waiting("dynamodb:Scan"):
-            page, sizes = call.answer.result()
+            page, took, sizes = call.answer.result()
     except Exception as exc:  # noqa: BLE001 - sorted into throttling (retry) and real failures below
         error = errors.as_error(exc, table)
         call.settled = True
@@ -190,9 +192,7 @@ def _answer(
             return "backoff"
         _fail(source, error, "dynamodb:Scan")
         return "failed"
-    # The call as the budget's ledger held it: from its reservation to its settling, which waits for the
-    # page before it to be written when that takes longer than the call (pacing.ceiling's d).
-    measured.call(clock.monotonic() - call.reserved_at)
+    measured.call(took)
     consumed = float(page.get("ConsumedCapacity", {}).get("CapacityUnits", call.reserved))
     call.settled = True
     budget.settle(call.spend_id, consumed)
@@ -215,7 +215,7 @@ def _drain(call: _Call) -> None:
     still points before it."""
     try:
         try:
-            page, _ = call.answer.result()
+            page, _, _ = call.answer.result()
             units = float(page.get("ConsumedCapacity", {}).get("CapacityUnits", call.reserved))
         except Exception as exc:  # noqa: BLE001 - what it cost is all we need from it
             units = _charged(errors.as_error(exc, "a Scan page read ahead"), call.reserved)
