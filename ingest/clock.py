@@ -14,9 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.db import connection
 from django.utils import timezone
@@ -59,23 +57,6 @@ class RealClock:
         finally:
             stop.set()
             thread.join()
-
-    @contextlib.contextmanager
-    def aside(self) -> Iterator[Callable[[Callable[[], Any]], Future[Any]]]:
-        """A function that starts work in a thread of its own (one at a time, in order) and returns its
-        Future, so that the caller's own work overlaps a slow call. The work must not use the database
-        (Django's connections are per thread). The block waits for the work started in it to end."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="millrace-aside") as executor:
-            yield executor.submit
-
-
-def _inline(work: Callable[[], Any]) -> Future[Any]:
-    future: Future[Any] = Future()
-    try:
-        future.set_result(work())
-    except BaseException as exc:  # noqa: BLE001 - as an executor does: the caller meets it at result()
-        future.set_exception(exc)
-    return future
 
 
 class VirtualClock:
@@ -126,13 +107,6 @@ class VirtualClock:
             self._timers = [t for t in self._timers if t[1] != entry[1]]
             heapq.heapify(self._timers)
 
-    @contextlib.contextmanager
-    def aside(self) -> Iterator[Callable[[Callable[[], Any]], Future[Any]]]:
-        """Work "aside" runs at once in the caller's thread, its outcome kept in the Future: virtual time
-        moves only in one thread, and what the work sleeps (a call's injected latency) passes before the
-        caller goes on, in the same order as the real clock's thread starts it."""
-        yield _inline
-
 
 _current: RealClock | VirtualClock = RealClock()
 
@@ -151,10 +125,6 @@ def sleep(seconds: float) -> None:
 
 def every(interval: float, action: Callable[[], None]) -> contextlib.AbstractContextManager[None]:
     return _current.every(interval, action)
-
-
-def aside() -> contextlib.AbstractContextManager[Callable[[Callable[[], Any]], Future[Any]]]:
-    return _current.aside()
 
 
 @contextlib.contextmanager

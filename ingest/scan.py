@@ -8,8 +8,6 @@ taken over from its last committed page.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -68,24 +66,7 @@ def run_segment(segment_id: int, *, owner: str | None = None, slice_seconds: flo
         return _scan_pages(segment, source, hold, clock.monotonic() + slice_seconds)
 
 
-@dataclass
-class _Call:
-    """A page's Scan call, started aside (maybe still in flight), and its reservation in the budget."""
-
-    spend_id: int
-    reserved: float
-    limit: int | None
-    reserved_at: float  # clock.monotonic()
-    answer: Future[tuple[dict[str, Any], float, list[int]]]
-    settled: bool = False
-
-
 def _scan_pages(segment: ScanSegment, source: Source, hold: leases.Hold, deadline: float) -> str:
-    """Read ahead by one page: the next page's call (reserved in the budget first, as every call) goes out
-    as soon as a page is answered, and this page is converted and committed while it is in flight. Only
-    the main thread uses the database; the next page's documents are committed only after this one's, with
-    their checkpoint, so a crash, a lapsed lease or a stopped source between the two re-reads the next
-    page from this one's checkpoint."""
     table = f"table {source.table_name} in {source.region}"
     try:
         with hold.waiting("sts:AssumeRole"):
@@ -93,181 +74,99 @@ def _scan_pages(segment: ScanSegment, source: Source, hold: leases.Hold, deadlin
     except aws.AwsError as error:
         _fail(source, error, "sts:AssumeRole")
         return "failed"
-    measured = _measured(source)
-    with clock.aside() as start_aside:
-        trip_started: float | None = None
-
-        def call(start_key: dict[str, Any] | None) -> _Call | None:
-            nonlocal trip_started
-            if trip_started is not None:  # from one call's reservation to the next's: the segment's round trip
-                measured.trip(clock.monotonic() - trip_started)
-            started = _start_call(dynamodb, segment, source, hold, measured, start_aside, start_key, deadline)
-            trip_started = started.reserved_at if started else None
-            return started
-
-        current = call(key_from_json(segment.last_evaluated_key))
-        ahead: _Call | None = None
-        try:
-            while current is not None:
-                answered = _answer(current, segment, source, hold, measured, table)
-                if isinstance(answered, str):
-                    return answered
-                page, consumed = answered
-                next_key = page.get("LastEvaluatedKey")
-                ahead = call(next_key) if next_key is not None and clock.monotonic() < deadline else None
-                outcome = _commit(segment, source, hold, page, consumed, table)
-                if outcome:
-                    return outcome
-                current, ahead = ahead, None
-        finally:
-            for unanswered in (current, ahead):
-                if unanswered is not None and not unanswered.settled:
-                    _drain(unanswered)
-    return "more"
-
-
-def _start_call(
-    dynamodb: Any,
-    segment: ScanSegment,
-    source: Source,
-    hold: leases.Hold,
-    measured: pacing.Measured,
-    start_aside: Any,
-    start_key: dict[str, Any] | None,
-    deadline: float,
-) -> _Call | None:
-    """Plan the page, reserve its read capacity (None when the deadline passes first), and start its call
-    aside."""
-    plan = pacing.plan_page(
-        source.rcu or 1,
-        measured.item_bytes,
-        call_seconds=measured.call_seconds,
-        round_trip=measured.round_trip,
-        in_flight=in_flight(source.pk),
-        margin=measured.margin,
-    )
-    with hold.waiting("read capacity (the RCU budget)"):
-        spend_id = budget.reserve(source.pk, source.rcu or 1, plan.reserve, deadline=deadline)
-    if spend_id is None:
-        return None
-    reserved_at = clock.monotonic()
-    request: dict[str, Any] = {
-        "TableName": source.table_name,
-        "ConsistentRead": True,
-        "ReturnConsumedCapacity": "TOTAL",
-    }
-    if segment.total_segments > 1:  # a one-segment scan is a plain Scan
-        request.update(Segment=segment.segment, TotalSegments=segment.total_segments)
-    if plan.limit:
-        request["Limit"] = plan.limit
-    if start_key:
-        request["ExclusiveStartKey"] = start_key
-
-    def scan() -> tuple[dict[str, Any], float, list[int]]:
-        # No database here: this runs in the aside thread. The items' sizes plan the next page.
-        started = clock.monotonic()
-        page = dynamodb.scan(**request)
-        took = clock.monotonic() - started
-        return page, took, [item_size(i) for i in page["Items"]]
-
-    with hold.waiting("dynamodb:Scan"):  # under the virtual clock the call runs here
-        answer = start_aside(scan)
-    return _Call(spend_id, plan.reserve, plan.limit, reserved_at, answer)
-
-
-def _answer(
-    call: _Call, segment: ScanSegment, source: Source, hold: leases.Hold, measured: pacing.Measured, table: str
-) -> tuple[dict[str, Any], float] | str:
-    """Wait for the call and settle its reservation: (the page, its cost), or how the segment ends (a
-    throttled call backs off, a refused one fails the source)."""
-    try:
-        with hold.waiting("dynamodb:Scan"):
-            page, took, sizes = call.answer.result()
-    except Exception as exc:  # noqa: BLE001 - sorted into throttling (retry) and real failures below
-        error = errors.as_error(exc, table)
-        call.settled = True
-        budget.settle(call.spend_id, _charged(error, call.reserved))
-        if errors.should_retry(error):  # throttling is DynamoDB asking us to slow down, never a failure
-            leases.back_off(ScanSegment, segment.pk, segment.retries, error, "dynamodb:Scan")
-            return "backoff"
-        _fail(source, error, "dynamodb:Scan")
-        return "failed"
-    measured.call(took)
-    consumed = float(page.get("ConsumedCapacity", {}).get("CapacityUnits", call.reserved))
-    call.settled = True
-    budget.settle(call.spend_id, consumed)
-    # Plan from the items' own sizes: a small page's cost is rounded up to 4 KB and says little.
-    measured.page(sizes, call.limit)
-    return page, consumed
-
-
-def _charged(error: aws.AwsError, reserved: float) -> float:
-    """A throttled or refused page isn't charged; one whose answer was lost (a read timeout, a dropped
-    connection, a server error) may have been read and charged all the same: it keeps its reservation for
-    the second after, as an answered page would."""
-    never_sent = {"ConnectTimeoutError", "EndpointConnectionError"}
-    return reserved if error.code in errors.TRANSIENT and error.code not in never_sent else 0.0
-
-
-def _drain(call: _Call) -> None:
-    """A call read ahead whose page won't be committed (the segment stopped, or failed): wait for it and
-    settle what it cost, so the budget counts it as DynamoDB does. Its page is dropped: the checkpoint
-    still points before it."""
-    try:
-        try:
-            page, _, _ = call.answer.result()
-            units = float(page.get("ConsumedCapacity", {}).get("CapacityUnits", call.reserved))
-        except Exception as exc:  # noqa: BLE001 - what it cost is all we need from it
-            units = _charged(errors.as_error(exc, "a Scan page read ahead"), call.reserved)
-        call.settled = True
-        budget.settle(call.spend_id, units)
-    except Exception:  # noqa: BLE001 - never hide why the segment stopped; the reservation lapses by itself
-        log.warning("could not settle a Scan page read ahead", exc_info=True)
-
-
-def _commit(
-    segment: ScanSegment, source: Source, hold: leases.Hold, page: dict[str, Any], consumed: float, table: str
-) -> str | None:
-    """Convert the page and commit its documents with its checkpoint, behind the fence. None: go on."""
-    items = page["Items"]
-    next_key = page.get("LastEvaluatedKey")
-    now = clock.now()
     key_names = source.key_names
-    try:
-        changes = [
-            writer.Change(convert.document_id(item, key_names), convert.item_to_json(item), now) for item in items
-        ]
-    except (KeyError, TypeError, ValueError) as exc:
-        lifecycle.stop(source, f"A Scan page of {table} could not be converted: {type(exc).__name__}: {exc}")
-        return "failed"
-    with transaction.atomic():
-        if not lifecycle.lock_source(source.pk, Source.State.SCANNING):
-            return "lost"  # paused, failed or re-synced since the page was read
-        if not leases.holds(ScanSegment, segment.pk, hold.owner):
-            return "lost"  # another worker took the segment over; its pages win, ours are dropped
-        if not ScanSegment.objects.filter(pk=segment.pk, pages=segment.pages).exists():
-            return "lost"  # ... and moved its checkpoint on while our lease had lapsed
-        writer.apply(source.collection_id, changes)
-        ScanSegment.objects.filter(pk=segment.pk).update(
-            last_evaluated_key=key_to_json(next_key),
-            done=next_key is None,
-            items_loaded=F("items_loaded") + len(items),
-            pages=F("pages") + 1,
-            rcu_consumed=F("rcu_consumed") + consumed,
-            progress_at=now,
-            retries=0,
-            problem="",
+    measured = _measured(source)
+    start_key = key_from_json(segment.last_evaluated_key)
+    trip_started: float | None = None
+    while clock.monotonic() < deadline:
+        if trip_started is not None:  # the last page's call, conversion and write: the round trip
+            measured.trip(clock.monotonic() - trip_started)
+        plan = pacing.plan_page(
+            source.rcu or 1,
+            measured.item_bytes,
+            call_seconds=measured.call_seconds,
+            round_trip=measured.round_trip,
+            in_flight=in_flight(source.pk),
+            margin=measured.margin,
         )
-        segment.pages += 1
-        segment.retries = 0
-        Source.objects.filter(pk=source.pk).update(
-            items_loaded=F("items_loaded") + len(items), rcu_consumed=F("rcu_consumed") + consumed
-        )
-        leases.renew(ScanSegment, segment.pk, hold.owner)
-        if next_key is None:
-            _finish_if_last(source.pk)
-            return "done"
-    return None
+        limit, reserve_units = plan.limit, plan.reserve
+        with hold.waiting("read capacity (the RCU budget)"):
+            spend_id = budget.reserve(source.pk, source.rcu or 1, reserve_units, deadline=deadline)
+        if spend_id is None:
+            return "more"
+        trip_started = clock.monotonic()
+        request: dict[str, Any] = {
+            "TableName": source.table_name,
+            "ConsistentRead": True,
+            "ReturnConsumedCapacity": "TOTAL",
+        }
+        if segment.total_segments > 1:  # a one-segment scan is a plain Scan
+            request.update(Segment=segment.segment, TotalSegments=segment.total_segments)
+        if limit:
+            request["Limit"] = limit
+        if start_key:
+            request["ExclusiveStartKey"] = start_key
+        try:
+            started = clock.monotonic()
+            with hold.waiting("dynamodb:Scan"):
+                page = dynamodb.scan(**request)
+            measured.call(clock.monotonic() - started)
+        except Exception as exc:  # noqa: BLE001 - sorted into throttling (retry) and real failures below
+            error = errors.as_error(exc, table)
+            # A throttled or refused page isn't charged; one whose answer was lost (a read timeout, a dropped
+            # connection, a server error) may have been read and charged all the same: it keeps its
+            # reservation for the second after, as an answered page would.
+            never_sent = {"ConnectTimeoutError", "EndpointConnectionError"}
+            charged = error.code in errors.TRANSIENT and error.code not in never_sent
+            budget.settle(spend_id, reserve_units if charged else 0)
+            if errors.should_retry(error):  # throttling is DynamoDB asking us to slow down, never a failure
+                leases.back_off(ScanSegment, segment.pk, segment.retries, error, "dynamodb:Scan")
+                return "backoff"
+            _fail(source, error, "dynamodb:Scan")
+            return "failed"
+        consumed = float(page.get("ConsumedCapacity", {}).get("CapacityUnits", reserve_units))
+        budget.settle(spend_id, consumed)
+        items = page["Items"]
+        next_key = page.get("LastEvaluatedKey")
+        now = clock.now()
+        try:
+            changes = [
+                writer.Change(convert.document_id(item, key_names), convert.item_to_json(item), now) for item in items
+            ]
+        except (KeyError, TypeError, ValueError) as exc:
+            lifecycle.stop(source, f"A Scan page of {table} could not be converted: {type(exc).__name__}: {exc}")
+            return "failed"
+        with transaction.atomic():
+            if not lifecycle.lock_source(source.pk, Source.State.SCANNING):
+                return "lost"  # paused, failed or re-synced since the page was read
+            if not leases.holds(ScanSegment, segment.pk, hold.owner):
+                return "lost"  # another worker took the segment over; its pages win, ours are dropped
+            if not ScanSegment.objects.filter(pk=segment.pk, pages=segment.pages).exists():
+                return "lost"  # ... and moved its checkpoint on while our lease had lapsed
+            writer.apply(source.collection_id, changes)
+            ScanSegment.objects.filter(pk=segment.pk).update(
+                last_evaluated_key=key_to_json(next_key),
+                done=next_key is None,
+                items_loaded=F("items_loaded") + len(items),
+                pages=F("pages") + 1,
+                rcu_consumed=F("rcu_consumed") + consumed,
+                progress_at=now,
+                retries=0,
+                problem="",
+            )
+            segment.pages += 1
+            segment.retries = 0
+            Source.objects.filter(pk=source.pk).update(
+                items_loaded=F("items_loaded") + len(items), rcu_consumed=F("rcu_consumed") + consumed
+            )
+            leases.renew(ScanSegment, segment.pk, hold.owner)
+            if next_key is None:
+                _finish_if_last(source.pk)
+                return "done"
+        start_key = next_key
+        # Plan from the items' own sizes: a small page's cost is rounded up to 4 KB and says little.
+        measured.page([item_size(i) for i in items], limit)
+    return "more"
 
 
 _MEASURED: dict[tuple[int, object], pacing.Measured] = {}
