@@ -209,8 +209,7 @@ class Source(models.Model):
         '0 minutes' for the sandbox's 20-second export)."""
         if not self.state_changed_at:
             return ""
-        seconds = int(max(0.0, (timezone.now() - self.state_changed_at).total_seconds()))
-        return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60} s"
+        return timing.duration((timezone.now() - self.state_changed_at).total_seconds())
 
     @property
     def load_rcu_per_second(self) -> float:

@@ -54,13 +54,12 @@ def install() -> Callable[[], None]:
     original_get_records = DynamoDBStreamsHandler.get_records
 
     def get_records(self: DynamoDBStreamsHandler) -> ActionResult:
-        try:
-            return FastJsonResult(original_get_records(self).result)
-        except KeyError:
+        if self._get_param("ShardIterator") not in self.backend.shard_iterators:
             # An iterator this sandbox never handed out (one kept from before `make run` restarted it): AWS
             # answers ExpiredIteratorException for an iterator it no longer knows; moto, a KeyError and an
             # HTTP 500 with a traceback in the terminal.
-            raise JsonRESTError("ExpiredIteratorException", "Iterator expired: the sandbox doesn't know it") from None
+            raise JsonRESTError("ExpiredIteratorException", "Iterator expired: the sandbox doesn't know it")
+        return FastJsonResult(original_get_records(self).result)
 
     patches = [
         mock.patch.object(DynamoResult, "execute_result", FastJsonResult.execute_result),
